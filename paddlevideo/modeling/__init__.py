@@ -1,1 +1,24 @@
+"""The TimeSformer model: registries, builders, layers and weight loading.
 
+Importing this package registers every backbone, head, loss and framework.
+"""
+
+from . import backbones, framework, heads, losses  # noqa: F401  (registration)
+from .builder import build_backbone, build_head, build_loss, build_model, build_recognizer
+from .checkpoint import CheckpointError, load_checkpoint, load_pretrained_vit
+from .registry import BACKBONES, HEADS, LOSSES, RECOGNIZERS
+
+__all__ = [
+    "BACKBONES",
+    "HEADS",
+    "LOSSES",
+    "RECOGNIZERS",
+    "CheckpointError",
+    "build_backbone",
+    "build_head",
+    "build_loss",
+    "build_model",
+    "build_recognizer",
+    "load_checkpoint",
+    "load_pretrained_vit",
+]

@@ -1,0 +1,5 @@
+"""Backbones (registered in ``BACKBONES``)."""
+
+from .vit import VisionTransformer
+
+__all__ = ["VisionTransformer"]

@@ -1,0 +1,286 @@
+"""TimeSformer's VisionTransformer backbone (PaddleVideo names and checkpoint layout).
+
+Read top to bottom: the layers (DropPath, Mlp, Attention, Block, PatchEmbed), then the backbone.
+Shapes: a clip is ``[B, C, T, H, W]``; patch tokens are ``[B, N*T, D]`` with the spatial index
+major and time minor (token ``n*T + t``), and one CLS token is prepended for the whole clip.
+"""
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+from paddle.nn.initializer import Constant, Normal, TruncatedNormal
+
+from ..embed_resize import resize_pos_embed, resize_time_embed
+from ..registry import BACKBONES
+
+ATTENTION_TYPES = ("divided_space_time", "space_only", "joint_space_time")
+ATTENTION_IMPLS = ("fused", "plain")
+INIT_STD = 0.02  # spec 3: Linear weights, pos_embed and cls_token
+
+trunc_normal_ = TruncatedNormal(std=INIT_STD)
+zeros_ = Constant(0.0)
+ones_ = Constant(1.0)
+
+
+class DropPath(nn.Layer):
+    """Stochastic depth: drop the whole residual branch per sample with probability ``drop_prob``."""
+
+    def __init__(self, drop_prob=0.0):
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, x):
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.drop_prob
+        mask_shape = [x.shape[0]] + [1] * (x.ndim - 1)
+        mask = paddle.floor(keep + paddle.rand(mask_shape, dtype=x.dtype))
+        return x / keep * mask
+
+
+class Mlp(nn.Layer):
+    """fc1 -> exact (erf) GELU -> dropout -> fc2 -> dropout, on ``[..., D]``."""
+
+    def __init__(self, in_features, hidden_features, drop=0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.fc2 = nn.Linear(hidden_features, in_features)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x):
+        x = self.drop(F.gelu(self.fc1(x), approximate=False))
+        return self.drop(self.fc2(x))
+
+
+class Attention(nn.Layer):
+    """Multi-head self-attention on ``[B, L, D]`` with a packed ``qkv`` Linear (q, k, v; heads contiguous).
+
+    ``impl="fused"`` uses ``F.scaled_dot_product_attention`` (``[B, L, heads, head_dim]`` layout);
+    ``impl="plain"`` spells out matmul -> softmax -> matmul. Both compute the same function.
+    """
+
+    def __init__(self, dim, num_heads, qkv_bias=False, qk_scale=None, attn_drop=0.0, proj_drop=0.0,
+                 impl="fused"):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"embed_dim {dim} is not divisible by num_heads {num_heads}")
+        if impl not in ATTENTION_IMPLS:
+            raise ValueError(f"attention_impl '{impl}' is unknown; use one of {', '.join(ATTENTION_IMPLS)}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = qk_scale or self.head_dim ** -0.5
+        self.impl = impl
+        self.attn_drop_rate = attn_drop
+        self.qkv = nn.Linear(dim, dim * 3, bias_attr=None if qkv_bias else False)
+        self.proj = nn.Linear(dim, dim)
+        self.attn_drop = nn.Dropout(attn_drop)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x):
+        _, length, dim = x.shape  # the batch stays -1 in reshapes: a static graph may leave it open
+        qkv = self.qkv(x).reshape([-1, length, 3, self.num_heads, self.head_dim])
+        q, k, v = paddle.unbind(qkv, axis=2)  # each [B, L, heads, head_dim]
+        if self.impl == "fused":
+            drop = self.attn_drop_rate if self.training else 0.0
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, training=self.training,
+                                                 scale=self.scale)
+        else:
+            q, k, v = (t.transpose([0, 2, 1, 3]) for t in (q, k, v))  # [B, heads, L, head_dim]
+            attn = F.softmax(paddle.matmul(q, k, transpose_y=True) * self.scale, axis=-1)
+            out = paddle.matmul(self.attn_drop(attn), v).transpose([0, 2, 1, 3])
+        return self.proj_drop(self.proj(out.reshape([-1, length, dim])))
+
+
+class Block(nn.Layer):
+    """One transformer block on the clip tokens ``[B, 1 + N*T, D]``.
+
+    ``divided_space_time`` runs temporal attention (per patch position over its T tokens), then
+    spatial attention (per frame over [CLS + that frame's N patches]), then the MLP.
+    ``space_only`` (tokens ``[B*T, 1 + N, D]``) and ``joint_space_time`` are a plain ViT block.
+    """
+
+    def __init__(self, dim, num_heads, mlp_ratio=4.0, qkv_bias=False, qk_scale=None, drop=0.0,
+                 attn_drop=0.0, drop_path=0.0, epsilon=1e-5, attention_type="divided_space_time",
+                 attention_impl="fused"):
+        super().__init__()
+        self.attention_type = attention_type
+        attn_args = dict(num_heads=num_heads, qkv_bias=qkv_bias, qk_scale=qk_scale, attn_drop=attn_drop,
+                         proj_drop=drop, impl=attention_impl)
+        self.norm1 = nn.LayerNorm(dim, epsilon=epsilon)
+        self.attn = Attention(dim, **attn_args)
+        if attention_type == "divided_space_time":
+            self.temporal_norm1 = nn.LayerNorm(dim, epsilon=epsilon)
+            self.temporal_attn = Attention(dim, **attn_args)
+            self.temporal_fc = nn.Linear(dim, dim)
+        self.drop_path = DropPath(drop_path)
+        self.norm2 = nn.LayerNorm(dim, epsilon=epsilon)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
+
+    def forward(self, x, num_frames):
+        if self.attention_type == "divided_space_time":
+            x = self._divided_attention(x, num_frames)
+        else:
+            x = x + self.drop_path(self.attn(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+    def _divided_attention(self, x, num_frames):
+        dim = x.shape[2]
+        cls, patches = paddle.split(x, [1, x.shape[1] - 1], axis=1)  # [B, 1, D], [B, N*T, D]
+        num_patches = patches.shape[1] // num_frames
+
+        # Temporal: each patch position attends over its T tokens (already contiguous: time minor).
+        xt = patches.reshape([-1, num_frames, dim])
+        res_t = self.drop_path(self.temporal_attn(self.temporal_norm1(xt)))
+        patches = patches + self.temporal_fc(res_t.reshape([-1, num_patches * num_frames, dim]))
+
+        # Spatial: each frame attends over [clip CLS + its N patches].
+        xs = patches.reshape([-1, num_patches, num_frames, dim]).transpose([0, 2, 1, 3])
+        xs = xs.reshape([-1, num_patches, dim])
+        cls_per_frame = cls.expand([-1, num_frames, dim]).reshape([-1, 1, dim])
+        res_s = self.drop_path(self.attn(self.norm1(paddle.concat([cls_per_frame, xs], axis=1))))
+        res_cls, res_patches = paddle.split(res_s, [1, num_patches], axis=1)
+        # The clip CLS gets the mean of its T per-frame outputs; patches get their frame's output.
+        res_cls = res_cls.reshape([-1, num_frames, dim]).mean(axis=1, keepdim=True)
+        res_patches = res_patches.reshape([-1, num_frames, num_patches, dim]).transpose([0, 2, 1, 3])
+        res_patches = res_patches.reshape([-1, num_patches * num_frames, dim])
+        return paddle.concat([cls + res_cls, patches + res_patches], axis=1)
+
+
+class PatchEmbed(nn.Layer):
+    """Per-frame patch embedding: ``[B*T, C, H, W]`` -> ``[B*T, N, D]`` (Conv2D, kernel = stride = patch)."""
+
+    def __init__(self, img_size=224, patch_size=16, in_channels=3, embed_dim=768):
+        super().__init__()
+        if img_size % patch_size:
+            raise ValueError(f"img_size {img_size} is not a multiple of patch_size {patch_size}")
+        self.img_size = img_size
+        self.patch_size = patch_size
+        self.num_patches = (img_size // patch_size) ** 2
+        self.proj = nn.Conv2D(in_channels, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x):
+        if x.shape[2] != self.img_size or x.shape[3] != self.img_size:
+            raise ValueError(f"input frames are {x.shape[2]}x{x.shape[3]} but the model's img_size is "
+                             f"{self.img_size}; resize/crop the input or set MODEL.backbone.img_size")
+        return self.proj(x).flatten(2).transpose([0, 2, 1])
+
+
+@BACKBONES.register()
+class VisionTransformer(nn.Layer):
+    """TimeSformer backbone: clip ``[B, C, T, H, W]`` -> CLS feature ``[B, embed_dim]``.
+
+    Args (config keys of ``MODEL.backbone``):
+        pretrained: path of an image-ViT ``.pdparams`` (PaddleClas naming) converted at init; "" for none.
+        img_size, patch_size, in_channels, embed_dim, depth, num_heads, mlp_ratio, qkv_bias,
+        qk_scale (None: head_dim ** -0.5): the ViT shape.
+        drop_rate, attn_drop_rate: dropout after embeddings/projections and on attention weights.
+        drop_path_rate: stochastic depth, ``linspace(0, rate, depth)`` over the blocks.
+        epsilon: LayerNorm epsilon.
+        num_seg: frames the time embedding is learned for (other T are resized by nearest neighbour).
+        attention_type: ``divided_space_time`` | ``space_only`` | ``joint_space_time``.
+        attention_impl: ``fused`` (scaled_dot_product_attention) | ``plain`` (matmul-softmax).
+        time_embed_std: 0 initialises ``time_embed`` to zeros (the reference); > 0 draws N(0, std).
+        recompute: recompute each block's activations in the backward pass (less memory in training).
+    """
+
+    def __init__(self, pretrained=None, img_size=224, patch_size=16, in_channels=3, embed_dim=768, depth=12,
+                 num_heads=12, mlp_ratio=4, qkv_bias=False, qk_scale=None, drop_rate=0.0, attn_drop_rate=0.0,
+                 drop_path_rate=0.1, epsilon=1e-5, num_seg=8, attention_type="divided_space_time",
+                 attention_impl="fused", time_embed_std=0.0, recompute=False):
+        super().__init__()
+        if attention_type not in ATTENTION_TYPES:
+            raise ValueError(f"attention_type '{attention_type}' is unknown; use one of {', '.join(ATTENTION_TYPES)}")
+        self.pretrained = pretrained
+        self.attention_type = attention_type
+        self.embed_dim = embed_dim
+        self.num_seg = num_seg
+        self.time_embed_std = time_embed_std
+        self.recompute = recompute
+
+        self.patch_embed = PatchEmbed(img_size, patch_size, in_channels, embed_dim)
+        num_patches = self.patch_embed.num_patches
+        self.cls_token = self.create_parameter([1, 1, embed_dim], default_initializer=zeros_)
+        self.pos_embed = self.create_parameter([1, num_patches + 1, embed_dim], default_initializer=zeros_)
+        self.pos_drop = nn.Dropout(drop_rate)
+        if attention_type != "space_only":
+            self.time_embed = self.create_parameter([1, num_seg, embed_dim], default_initializer=zeros_)
+            self.time_drop = nn.Dropout(drop_rate)
+
+        rates = np.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.LayerList([
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, qk_scale, drop_rate, attn_drop_rate, rate, epsilon,
+                  attention_type, attention_impl)
+            for rate in rates
+        ])
+        self.norm = nn.LayerNorm(embed_dim, epsilon=epsilon)
+        self.init_weights()
+
+    def init_weights(self):
+        """Spec 3: fresh weights, then the image-ViT conversion when ``pretrained`` is set."""
+        trunc_normal_(self.pos_embed)
+        trunc_normal_(self.cls_token)
+        for layer in self.sublayers():
+            if isinstance(layer, nn.Linear):
+                trunc_normal_(layer.weight)
+                if layer.bias is not None:
+                    zeros_(layer.bias)
+            elif isinstance(layer, nn.LayerNorm):
+                ones_(layer.weight)
+                zeros_(layer.bias)
+        if self.attention_type != "space_only":
+            init = Normal(std=self.time_embed_std) if self.time_embed_std > 0 else zeros_
+            init(self.time_embed)
+        # Zero temporal_fc in every block, so a fresh divided model computes the image model.
+        for block in self.blocks:
+            if self.attention_type == "divided_space_time":
+                zeros_(block.temporal_fc.weight)
+                zeros_(block.temporal_fc.bias)
+        if self.pretrained:
+            from ..checkpoint import load_pretrained_vit
+
+            load_pretrained_vit(self, self.pretrained)
+
+    def forward_features(self, x):
+        """``[B, C, T, H, W]`` -> CLS feature after the final LayerNorm, ``[B, D]``."""
+        _, channels, num_frames, height, width = x.shape
+        # In a static graph with an open batch, x.shape[0] is -1: take the batch as a tensor then.
+        # (Decide on the mode, a Python bool: the old IR turns x.shape[0] into a tensor, and a test on it
+        # into a conditional block that the .pdmodel export cannot trace.)
+        batch = x.shape[0] if paddle.in_dynamic_mode() else paddle.shape(x)[0]
+        frames = x.transpose([0, 2, 1, 3, 4]).reshape([-1, channels, height, width])
+        patches = self.patch_embed(frames)  # [B*T, N, D]
+        num_patches, dim = patches.shape[1], patches.shape[2]
+
+        cls_pos, patch_pos = paddle.split(self.pos_embed, [1, num_patches], axis=1)
+        patches = patches + patch_pos
+        cls = self.cls_token + cls_pos  # [1, 1, D]
+
+        if self.attention_type == "space_only":
+            x = paddle.concat([cls.expand([batch * num_frames, 1, dim]), patches], axis=1)
+            x = self.pos_drop(x)
+        else:
+            # Frame-major [B, T, N, D] -> spatial-major, time-minor tokens [B, N*T, D].
+            patches = self.pos_drop(patches).reshape([-1, num_frames, num_patches, dim]).transpose([0, 2, 1, 3])
+            patches = patches + resize_time_embed(self.time_embed, num_frames).unsqueeze(1)
+            patches = self.time_drop(patches).reshape([-1, num_patches * num_frames, dim])
+            x = paddle.concat([self.pos_drop(cls.expand([batch, 1, dim])), patches], axis=1)
+
+        for block in self.blocks:
+            if self.recompute and self.training:
+                from paddle.distributed.fleet.utils import recompute
+
+                x = recompute(block, x, num_frames)
+            else:
+                x = block(x, num_frames)
+
+        # LayerNorm acts per token, so normalising only the CLS token gives the same feature.
+        cls, _ = paddle.split(x, [1, x.shape[1] - 1], axis=1)
+        if self.attention_type == "space_only":
+            cls = cls.reshape([-1, num_frames, dim]).mean(axis=1, keepdim=True)
+        return self.norm(cls.reshape([-1, dim]))
+
+    def forward(self, x):
+        """``[B, C, T, H, W]`` -> CLS feature ``[B, embed_dim]``."""
+        return self.forward_features(x)
+

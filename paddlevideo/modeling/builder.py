@@ -1,0 +1,29 @@
+"""Build model parts from configs: each config names its class with ``name`` (``framework`` for the model)."""
+
+from ..utils.registry import build_from_config
+from .registry import BACKBONES, HEADS, LOSSES, RECOGNIZERS
+
+
+def build_backbone(cfg):
+    """``MODEL.backbone`` -> backbone layer (e.g. ``VisionTransformer``)."""
+    return build_from_config(cfg, BACKBONES)
+
+
+def build_head(cfg):
+    """``MODEL.head`` -> head layer (e.g. ``TimeSformerHead``)."""
+    return build_from_config(cfg, HEADS)
+
+
+def build_loss(cfg):
+    """A loss config (e.g. ``{'name': 'CrossEntropyLoss'}``) -> loss layer."""
+    return build_from_config(cfg, LOSSES)
+
+
+def build_recognizer(cfg):
+    """``MODEL`` (``framework``, ``backbone``, ``head``, ``runtime_cfg``) -> recognizer layer."""
+    return build_from_config(cfg, RECOGNIZERS, key="framework")
+
+
+def build_model(cfg):
+    """``cfg.MODEL`` -> the full model; unknown names raise an error listing the known ones."""
+    return build_recognizer(cfg)

@@ -1,0 +1,65 @@
+"""The library's TimeSformer equals the independent numpy reference (tests/numpy_timesformer.py)."""
+
+import numpy as np
+import paddle
+import pytest
+
+import numpy_timesformer as ref
+from paddlevideo.modeling import build_model, load_checkpoint
+from paddlevideo.utils import override_config
+
+TINY = dict(patch=8, num_heads=4, depth=2, eps=1e-6)
+
+
+def _model_and_params(tiny_cfg, tmp_path, attention_type, seed=0, avg_type="score"):
+    override_config(tiny_cfg, [f"MODEL.backbone.attention_type={attention_type}",
+                               f"MODEL.runtime_cfg.test.avg_type={avg_type}"])
+    shapes = ref.param_shapes(img_size=32, patch_size=8, in_channels=3, embed_dim=64, depth=2, num_seg=4,
+                              num_classes=10, attention_type=attention_type)
+    params = ref.random_params(shapes, seed=seed)
+    path = str(tmp_path / "tiny.pdparams")
+    paddle.save({k: paddle.to_tensor(v) for k, v in params.items()}, path)
+    model = build_model(tiny_cfg.MODEL)
+    load_checkpoint(model, path)
+    model.eval()
+    return model, params
+
+
+@pytest.mark.parametrize("attention_type", ref.ATTENTION_TYPES)
+def test_single_view_matches_numpy(tiny_cfg, tmp_path, attention_type):
+    model, params = _model_and_params(tiny_cfg, tmp_path, attention_type)
+    clip = np.random.default_rng(1).standard_normal((2, 3, 4, 32, 32)).astype(np.float32)
+    with paddle.no_grad():
+        feature = model.backbone(paddle.to_tensor(clip)).numpy()
+        scores = model([paddle.to_tensor(clip)], "infer").numpy()
+    expected = ref.timesformer_feature(params, clip, attention_type=attention_type, **TINY)
+    np.testing.assert_allclose(feature, expected, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(scores, ref.head_scores(params, expected), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("attention_type", ref.ATTENTION_TYPES)
+@pytest.mark.parametrize("avg_type", ["score", "prob"])
+def test_three_view_infer_matches_numpy(tiny_cfg, tmp_path, attention_type, avg_type):
+    model, params = _model_and_params(tiny_cfg, tmp_path, attention_type, seed=2, avg_type=avg_type)
+    # Views differ strongly so a wrong view split or order would show.
+    clips = np.random.default_rng(3).standard_normal((2, 3, 12, 32, 32)).astype(np.float32)
+    clips[:, :, 4:8] *= 3.0
+    with paddle.no_grad():
+        scores = model([paddle.to_tensor(clips)], "test").numpy()
+        feature = model.extract_feature(paddle.to_tensor(clips)).numpy()
+    expected = ref.infer_scores(params, clips, num_seg=4, avg_type=avg_type, attention_type=attention_type, **TINY)
+    np.testing.assert_allclose(scores, expected, atol=1e-4, rtol=0)
+    views = [ref.timesformer_feature(params, clips[:, :, v * 4:(v + 1) * 4], attention_type=attention_type, **TINY)
+             for v in range(3)]
+    np.testing.assert_allclose(feature, np.mean(views, axis=0), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("attention_type", ["divided_space_time", "joint_space_time"])
+@pytest.mark.parametrize("frames", [3, 6])
+def test_other_clip_length_resizes_time_embed(tiny_cfg, tmp_path, attention_type, frames):
+    model, params = _model_and_params(tiny_cfg, tmp_path, attention_type, seed=4)
+    clip = np.random.default_rng(5).standard_normal((1, 3, frames, 32, 32)).astype(np.float32)
+    with paddle.no_grad():
+        feature = model.backbone(paddle.to_tensor(clip)).numpy()
+    expected = ref.timesformer_feature(params, clip, attention_type=attention_type, **TINY)
+    np.testing.assert_allclose(feature, expected, atol=1e-4, rtol=0)
