@@ -185,7 +185,8 @@ def infer_backbone_settings(state):
         pos_len = int(state["backbone.pos_embed"].shape[1])
     except KeyError as err:
         raise ConversionError(f"cannot infer the model settings: key {err} is missing; pass -c CONFIG") from err
-    depth = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"backbone\.blocks\.(\d+)\.", k)))
+    blocks = [re.match(r"backbone\.blocks\.(\d+)\.", k) for k in state]
+    depth = 1 + max((int(m.group(1)) for m in blocks if m), default=-1)
     side = int(round((pos_len - 1) ** 0.5))
     if side * side != pos_len - 1:
         raise ConversionError(f"pos_embed has {pos_len - 1} patch positions (not a square grid); pass -c CONFIG")

@@ -51,7 +51,8 @@ class VideoDecoder:
             clip after clip. Default 1: PaddleVideo's single test clip.
     """
 
-    def __init__(self, backend="decord", mode="train", num_seg=8, sampling_rate=32, target_fps=30, num_clips=1):
+    def __init__(self, backend="decord", mode="train", num_seg=8, sampling_rate=32, target_fps=30,
+                 num_clips=1):
         if backend not in BACKENDS:
             raise ValueError(f"VideoDecoder: unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
         if mode not in TRAIN_MODES + TEST_MODES:

@@ -1,0 +1,91 @@
+"""tools/extract_features.py (issue 6): one CLS feature per video, averaged over the test views."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import paddle
+import yaml
+
+from paddlevideo.loader.builder import build_pipeline
+from paddlevideo.modeling import build_model
+from test_multiclip import multiclip_cfg, write_index_video
+
+TOOL = Path(__file__).resolve().parents[1] / "tools" / "extract_features.py"
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("extract_features_tool", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _plain(obj):
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _setup(tmp_path, cfg):
+    paddle.seed(1)
+    cfg.MODEL.backbone.time_embed_std = 1.0
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(_plain(cfg)))
+    model = build_model(cfg.MODEL)
+    model.eval()
+    weights = tmp_path / "w.pdparams"
+    paddle.save(model.state_dict(), str(weights))
+    return model, str(config), str(weights)
+
+
+def test_features_are_view_averaged_cls_and_broken_videos_are_reported(tmp_path, tiny_cfg, capsys):
+    cfg = multiclip_cfg(tiny_cfg, 1)
+    model, config, weights = _setup(tmp_path, cfg)
+    videos = tmp_path / "videos"
+    (videos / "sub").mkdir(parents=True)
+    good = [write_index_video(videos / "a.avi", seed=0), write_index_video(videos / "sub" / "b.avi", 70, seed=1)]
+    (videos / "broken.avi").write_bytes(b"not a video at all" * 10)
+    out = tmp_path / "features"
+
+    code = _tool().main(["-c", config, "-w", weights, "--input_file", str(videos), "-o", str(out), "--num_clips", "2"])
+    assert code == 1  # one video failed
+    logged = capsys.readouterr().out
+    assert "broken.avi" in logged and "skipping broken video" in logged
+    assert sorted(p.name for p in out.iterdir()) == ["a.npy", "b.npy"]
+
+    cfg.PIPELINE.test.decode.num_clips = 2
+    pipeline = build_pipeline(cfg.PIPELINE.test)
+    for video in good:
+        feature = np.load(out / (Path(video).stem + ".npy"))
+        assert feature.shape == (64,) and feature.dtype == np.float32
+        imgs = pipeline({"filename": video})["imgs"]
+        assert imgs.shape[1] == 6 * 4  # 2 clips x 3 crops
+        with paddle.no_grad():
+            per_view = np.stack([model.backbone(paddle.to_tensor(imgs[None, :, v * 4:(v + 1) * 4])).numpy()[0]
+                                 for v in range(6)])
+        assert np.abs(per_view - per_view.mean(axis=0)).max() > 1e-3  # views differ, so the average matters
+        np.testing.assert_allclose(feature, per_view.mean(axis=0), atol=1e-5)
+
+
+def test_single_video_file_succeeds(tmp_path, tiny_cfg):
+    _, config, weights = _setup(tmp_path, tiny_cfg)
+    video = write_index_video(tmp_path / "clip.avi", seed=3)
+    out = tmp_path / "f"
+    assert _tool().main(["-c", config, "-w", weights, "--input_file", video, "-o", str(out)]) == 0
+    assert np.load(out / "clip.npy").shape == (64,)
+
+
+def test_duplicate_stems_and_missing_input_are_clear_errors(tmp_path, tiny_cfg, capsys):
+    _, config, weights = _setup(tmp_path, tiny_cfg)
+    for sub in ("x", "y"):
+        (tmp_path / "v" / sub).mkdir(parents=True)
+        write_index_video(tmp_path / "v" / sub / "same.avi", 8)
+    tool = _tool()
+    assert tool.main(["-c", config, "-w", weights, "--input_file", str(tmp_path / "v"), "-o", str(tmp_path / "o")]) == 1
+    assert "share the name 'same'" in capsys.readouterr().out
+    missing = str(tmp_path / "nope")
+    assert tool.main(["-c", config, "-w", weights, "--input_file", missing, "-o", str(tmp_path / "o")]) == 1
+    assert "neither a video file nor a folder" in capsys.readouterr().out

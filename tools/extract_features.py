@@ -1,0 +1,128 @@
+"""Extract one TimeSformer feature per video: the CLS feature [embed_dim] averaged over the test views.
+
+Each video runs through the config's test pipeline (num_clips temporal clips x 3 crops) and the
+backbone; the final-LayerNorm CLS features of all views are averaged and written as
+OUT_DIR/<video stem>.npy (float32, shape [embed_dim]). Videos that cannot be read are reported and
+skipped; the exit code is then 1.
+
+Examples:
+    python tools/extract_features.py -c configs/recognition/timesformer/timesformer_k400_videos.yaml \\
+        -w data/TimeSformer_k400.pdparams --input_file videos/ -o features/
+    python tools/extract_features.py -c CONFIG -w WEIGHTS --input_file clip.mp4 -o features/ --num_clips 4
+"""
+
+import argparse
+import os
+import sys
+import warnings
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+warnings.filterwarnings("ignore", message="No ccache found")
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-c", "--config", required=True, help="YAML config (its MODEL and PIPELINE.test are used)")
+    parser.add_argument("-w", "--weights", required=True, help="model weights (.pdparams)")
+    parser.add_argument("--input_file", required=True, help="a video file, or a folder searched recursively for videos")
+    parser.add_argument("-o", "--output_dir", required=True, help="folder for the <video stem>.npy files")
+    parser.add_argument("--num_clips", type=int, default=None,
+                        help="temporal clips per video (PIPELINE.test.decode.num_clips; default: the config's, 1)")
+    parser.add_argument("--override", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override config entries, e.g. --override PIPELINE.test.decode.backend=pyav")
+    args = parser.parse_args(argv)
+    if args.num_clips is not None and args.num_clips < 1:
+        parser.error(f"--num_clips must be at least 1, got {args.num_clips}")
+    return args
+
+
+def list_videos(input_path):
+    """The videos to process: ``input_path`` itself, or every video file under the folder (sorted).
+
+    Raises:
+        FileNotFoundError: the path does not exist or the folder holds no video.
+        ValueError: two videos share a stem (their features would overwrite each other).
+    """
+    if os.path.isfile(input_path):
+        return [input_path]
+    if not os.path.isdir(input_path):
+        raise FileNotFoundError(f"--input_file '{input_path}' is neither a video file nor a folder")
+    videos = sorted(os.path.join(root, name) for root, _, names in os.walk(input_path) for name in names
+                    if name.lower().endswith(VIDEO_EXTENSIONS))
+    if not videos:
+        raise FileNotFoundError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) under '{input_path}'")
+    seen = {}
+    for path in videos:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if stem in seen:
+            raise ValueError(f"'{seen[stem]}' and '{path}' share the name '{stem}': features are stored by "
+                             "video stem, so extract these folders separately")
+        seen[stem] = path
+    return videos
+
+
+def extract_features(cfg, weights, videos, output_dir):
+    """Write ``<stem>.npy`` for each video; returns ``(written_paths, failed_videos)``."""
+    import copy
+
+    import numpy as np
+    import paddle
+    from tqdm import tqdm
+
+    from paddlevideo.loader.builder import build_pipeline
+    from paddlevideo.modeling import build_model, load_checkpoint
+    from paddlevideo.utils import get_logger
+
+    logger = get_logger()
+    model_cfg = copy.deepcopy(cfg.MODEL)
+    model_cfg["backbone"]["pretrained"] = ""  # the weights below replace any image-ViT init
+    model = build_model(model_cfg)
+    load_checkpoint(model, weights)
+    model.eval()
+    pipeline = build_pipeline(cfg.PIPELINE.test, section="PIPELINE.test")
+    os.makedirs(output_dir, exist_ok=True)
+
+    written, failed = [], []
+    for path in tqdm(videos, desc="features", unit="video", dynamic_ncols=True):
+        try:
+            imgs = pipeline({"filename": path})["imgs"]  # [3, views * num_seg, H, W]
+        except Exception as err:  # one unreadable video must not stop the run
+            lines = str(err).strip().splitlines()
+            logger.error("skipping broken video %s: %s: %s", path, type(err).__name__, lines[0] if lines else "")
+            failed.append(path)
+            continue
+        with paddle.no_grad():
+            feature = model.extract_feature(paddle.to_tensor(imgs[None]))[0].numpy().astype(np.float32)
+        out = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + ".npy")
+        np.save(out, feature)
+        written.append(out)
+    return written, failed
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from paddlevideo.utils import ConfigError, get_config, setup_logger
+
+    logger = setup_logger()
+    overrides = list(args.override)
+    if args.num_clips is not None:
+        overrides.append(f"PIPELINE.test.decode.num_clips={args.num_clips}")
+    try:
+        cfg = get_config(args.config, overrides, show=False)
+        videos = list_videos(args.input_file)
+        written, failed = extract_features(cfg, args.weights, videos, args.output_dir)
+    except (ConfigError, FileNotFoundError, ValueError, KeyError) as err:  # CheckpointError is a ValueError
+        logger.error("%s", err.args[0] if isinstance(err, KeyError) and err.args else err)
+        return 1
+    logger.info("wrote %d feature file(s) to %s", len(written), args.output_dir)
+    if failed:
+        logger.error("%d video(s) could not be read and have no features: %s", len(failed), ", ".join(failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
