@@ -1,5 +1,5 @@
 """Checkpoint conversion from the PyTorch releases (issue 6): transformers parity, original-release
-key mapping, embedding resize on load, and clear errors. Needs requirements-test-torch.txt."""
+key mapping, embedding resize on load, and clear errors. Needs torch and transformers (requirements-test.txt)."""
 
 import importlib.util
 import json
