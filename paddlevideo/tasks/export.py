@@ -1,0 +1,284 @@
+"""Export a trained model for deployment: Paddle Inference (``.pdmodel`` or PIR ``.json``) and ONNX.
+
+One implementation behind ``main.py --export`` and ``tools/export_model.py``.
+
+The exported graph takes one float32 tensor ``[N, 3, num_seg * 3, target_size, target_size]`` (the
+three ``UniformCrop`` views back to back on the time axis, ``num_seg`` and ``target_size`` from the
+``INFERENCE`` section; ``N`` is dynamic) and returns the view-averaged logits ``[N, num_classes]``
+(the model's ``infer`` mode). Softmax is left to the caller.
+
+Paddle 3.3 facts this module works around (spec 5):
+- ``paddle.jit.save`` writes the PIR ``.json`` by default; the seed's ``.pdmodel`` (read by Paddle
+  Inference 2.6 and 3.x) comes from tracing under ``paddle.pir_utils.OldIrGuard``.
+- Under the old IR, the APIs Paddle 3.3 routes straight to C++ (``paddle.matmul``, ``F.gelu``, ...)
+  reject the old graph's variables; :func:`_old_ir_ops` appends the equivalent old-IR operators
+  while tracing. ``F.scaled_dot_product_attention`` has no old-IR form, so the export uses the
+  backbone's ``attention_impl: plain`` (the same function, spelled as matmul-softmax-matmul).
+- ``paddle2onnx`` converts the PIR program (its own ``.pdmodel`` -> PIR translation crashes), so an
+  ONNX export always traces the PIR form, in a temporary folder when the user asked for ``.pdmodel``.
+"""
+
+import contextlib
+import copy
+import inspect
+import os
+import tempfile
+
+import paddle
+
+from ..utils.config import ConfigError
+from ..utils.logger import get_logger
+
+FORMATS = ("pdmodel", "pir")
+# The test pipeline's UniformCrop yields 3 spatial views per clip (PaddleVideo's 1 clip x 3 crops).
+NUM_VIEWS = 3
+# Opset 17 has LayerNormalization as one node, which ONNX Runtime runs as a fused kernel.
+DEFAULT_OPSET = 17
+INPUT_NAME = "data_batch_0"  # PaddleVideo's exported input name
+
+
+class ExportError(ConfigError):
+    """Export cannot proceed (weights, output folder, format); the message names the file or flag."""
+
+
+def export_input_shape(cfg):
+    """``[None, 3, num_seg * 3, target_size, target_size]`` from ``cfg.INFERENCE``."""
+    infer_cfg = cfg.get("INFERENCE") or {}
+    missing = [key for key in ("num_seg", "target_size") if key not in infer_cfg]
+    if missing:
+        raise ConfigError(f"INFERENCE.{missing[0]} is missing from the config; export needs INFERENCE.num_seg "
+                          "and INFERENCE.target_size")
+    num_seg, target_size = int(infer_cfg["num_seg"]), int(infer_cfg["target_size"])
+    return [None, 3, num_seg * NUM_VIEWS, target_size, target_size]
+
+
+def _check_output_dir(output_dir):
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise ExportError(f"output dir '{output_dir}' is a file; pass a folder with -o")
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as err:
+        raise ExportError(f"output dir '{output_dir}' cannot be created ({err.strerror}); pass a writable "
+                          "folder with -o") from None
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise ExportError(f"output dir '{output_dir}' is not writable; pass a writable folder with -o")
+
+
+def _require_weights(weights_path, random_init):
+    if not weights_path and not random_init:
+        raise ExportError("no weights given: pass the trained .pdparams with -p (tools/export_model.py) or "
+                          "-w (main.py --export)")
+
+
+def build_export_model(cfg, weights_path, random_init=False):
+    """The model in ``infer`` mode with ``weights_path`` loaded, wrapped for tracing.
+
+    ``pretrained`` is cleared (the full checkpoint replaces every weight) and attention is the plain
+    matmul form (exportable to every format; same numbers as the fused kernel).
+    """
+    from ..modeling import BACKBONES, build_model, load_checkpoint
+
+    _require_weights(weights_path, random_init)
+    model_cfg = copy.deepcopy(cfg.MODEL)
+    model_cfg.backbone["pretrained"] = ""
+    if "attention_impl" in inspect.signature(BACKBONES.get(model_cfg.backbone["name"])).parameters:
+        model_cfg.backbone["attention_impl"] = "plain"
+    model = build_model(model_cfg)
+    if weights_path:
+        load_checkpoint(model, weights_path)
+    else:
+        get_logger().warning("exporting randomly initialised weights (no weights file given)")
+    model.eval()
+    wrapped = InferenceModel(model)
+    wrapped.eval()
+    return wrapped
+
+
+class InferenceModel(paddle.nn.Layer):
+    """``imgs [N, 3, V*num_seg, H, W]`` -> view-averaged logits ``[N, num_classes]``.
+
+    A named single-tensor ``forward`` so the traced program has one feed, ``data_batch_0``."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, data_batch_0):
+        return self.model([data_batch_0], mode="infer")
+
+
+def export_model(cfg, weights_path, output_dir, fmt="pdmodel", onnx=False, opset=None, random_init=False):
+    """Write the inference model of ``cfg`` with ``weights_path`` into ``output_dir``.
+
+    Args:
+        cfg: the full config (``MODEL``, ``INFERENCE``, ``model_name``).
+        weights_path: full-checkpoint ``.pdparams`` (training output); None only with ``random_init``.
+        output_dir: folder for ``<model_name>.*`` (created).
+        fmt: ``pdmodel`` (``.pdmodel`` + ``.pdiparams``, Paddle Inference 2.6 and 3.x) or ``pir``
+            (``.json`` + ``.pdiparams``, Paddle 3.x only).
+        onnx: also write ``<model_name>.onnx`` (via paddle2onnx, dynamic batch).
+        opset: ONNX opset (default :data:`DEFAULT_OPSET`).
+        random_init: allow exporting without weights (tests, smoke runs).
+    Returns:
+        dict of written paths: ``model``, ``params`` and, with ``onnx``, ``onnx``.
+    Raises:
+        ExportError: bad format, no/missing weights, unwritable output dir, failed conversion.
+        CheckpointError: the weights belong to another config (names the mismatched keys).
+    """
+    logger = get_logger()
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format '{fmt}'; use one of {', '.join(FORMATS)}")
+    if weights_path and not os.path.isfile(weights_path):
+        raise ExportError(f"weights file '{weights_path}' not found; pass the .pdparams written by training")
+    _require_weights(weights_path, random_init)
+    if (fmt == "pir" or onnx) and not paddle.get_flags("FLAGS_enable_pir_api")["FLAGS_enable_pir_api"]:
+        # Parameters created under the old IR cannot be traced into a PIR program.
+        raise ExportError("FLAGS_enable_pir_api=0 is set in the environment: --format pir and --onnx need the PIR "
+                          "API; unset it (the default .pdmodel export needs no flag)")
+    shape = export_input_shape(cfg)
+    _check_output_dir(output_dir)
+    model_name = cfg.get("model_name") or "model"
+    prefix = os.path.join(output_dir, model_name)
+    model = build_export_model(cfg, weights_path, random_init)
+    spec = [paddle.static.InputSpec(list(shape), "float32", INPUT_NAME)]
+    written = {"params": prefix + ".pdiparams"}
+    if fmt == "pdmodel":
+        with paddle.pir_utils.OldIrGuard(), _old_ir_ops():
+            paddle.jit.save(model, prefix, input_spec=spec)
+        written["model"] = prefix + ".pdmodel"
+    else:
+        paddle.jit.save(model, prefix, input_spec=spec)
+        written["model"] = prefix + ".json"
+    logger.info("exported %s + %s (input %s '%s')", written["model"], written["params"], shape, INPUT_NAME)
+
+    if onnx:
+        written["onnx"] = prefix + ".onnx"
+        opset = int(opset or DEFAULT_OPSET)
+        if fmt == "pir":
+            _to_onnx(written["model"], written["params"], written["onnx"], opset)
+        else:
+            with tempfile.TemporaryDirectory(prefix="pir_export_") as tmp:
+                tmp_prefix = os.path.join(tmp, model_name)
+                paddle.jit.save(InferenceModel(model.model), tmp_prefix, input_spec=spec)
+                _to_onnx(tmp_prefix + ".json", tmp_prefix + ".pdiparams", written["onnx"], opset)
+        logger.info("exported %s (opset %d, dynamic batch)", written["onnx"], opset)
+    return written
+
+
+def _to_onnx(model_file, params_file, onnx_file, opset):
+    try:
+        import paddle2onnx
+    except ImportError:
+        raise ExportError("--onnx needs paddle2onnx: pip install paddle2onnx") from None
+    try:
+        paddle2onnx.export(model_file, params_file, onnx_file, opset_version=opset, auto_upgrade_opset=False,
+                           enable_onnx_checker=True)
+    except Exception as err:  # paddle2onnx raises bare Exceptions / RuntimeErrors with long texts
+        raise ExportError(f"paddle2onnx could not convert '{model_file}' at opset {opset}: "
+                          f"{_first_line(err)}") from err
+    if not os.path.isfile(onnx_file):
+        raise ExportError(f"paddle2onnx wrote no '{onnx_file}' at opset {opset}; try another --opset (>= 11)")
+
+
+def _first_line(err):
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+# --- old-IR tracing support -------------------------------------------------------------------------
+
+
+def _call_args(names, defaults, args, kwargs):
+    values = dict(defaults)
+    values.update(zip(names, args))
+    values.update({k: v for k, v in kwargs.items() if k in names})
+    return [values.get(name) for name in names]
+
+
+def _append_op(op_type, inputs, attrs, like):
+    from paddle.base.layer_helper import LayerHelper
+
+    helper = LayerHelper(op_type)
+    out = helper.create_variable_for_type_inference(like.dtype)
+    helper.append_op(type=op_type, inputs=inputs, outputs={"Out": [out]}, attrs=attrs)
+    return out
+
+
+def _is_old_ir_variable(value):
+    from paddle.base.framework import Variable, in_pir_mode
+
+    return isinstance(value, Variable) and not in_pir_mode()
+
+
+def _matmul(original):
+    def matmul(*args, **kwargs):
+        x, y, trans_x, trans_y = _call_args(["x", "y", "transpose_x", "transpose_y"],
+                                            {"transpose_x": False, "transpose_y": False}, args, kwargs)
+        if not _is_old_ir_variable(x):
+            return original(*args, **kwargs)
+        return _append_op("matmul_v2", {"X": [x], "Y": [y]}, {"trans_x": bool(trans_x), "trans_y": bool(trans_y)}, x)
+
+    return matmul
+
+
+def _gelu(original):
+    def gelu(*args, **kwargs):
+        x, approximate = _call_args(["x", "approximate"], {"approximate": False}, args, kwargs)
+        if not _is_old_ir_variable(x):
+            return original(*args, **kwargs)
+        return _append_op("gelu", {"X": [x]}, {"approximate": bool(approximate)}, x)
+
+    return gelu
+
+
+def _unary(op_type):
+    def wrap(original):
+        def unary(*args, **kwargs):
+            x = args[0] if args else kwargs.get("x")
+            if not _is_old_ir_variable(x):
+                return original(*args, **kwargs)
+            return _append_op(op_type, {"X": [x]}, {}, x)
+
+        return unary
+
+    return wrap
+
+
+def _multiply(original):
+    def multiply(*args, **kwargs):
+        x, y = _call_args(["x", "y"], {}, args, kwargs)
+        if not _is_old_ir_variable(x):
+            return original(*args, **kwargs)
+        return _append_op("elementwise_mul", {"X": [x], "Y": [y]}, {"axis": -1}, x)
+
+    return multiply
+
+
+# C++-only APIs a TimeSformer (and its variants' heads) may call, with their old-IR operators.
+_OLD_IR_OPS = {
+    "matmul": _matmul,
+    "gelu": _gelu,
+    "multiply": _multiply,
+    "exp": _unary("exp"),
+    "sqrt": _unary("sqrt"),
+    "tanh": _unary("tanh"),
+    "sigmoid": _unary("sigmoid"),
+}
+
+
+@contextlib.contextmanager
+def _old_ir_ops():
+    """While tracing under ``OldIrGuard``, make the C++-only APIs append old-IR operators.
+
+    Paddle 3.3's Python wrappers look the kernels up on ``paddle._C_ops`` at call time, so swapping
+    the module attributes reaches ``paddle.matmul``, ``Tensor.matmul``, ``F.gelu`` and ``nn.GELU`` alike.
+    Dynamic-graph and PIR calls pass straight through; the originals are restored on exit.
+    """
+    saved = {name: getattr(paddle._C_ops, name) for name in _OLD_IR_OPS}
+    try:
+        for name, make in _OLD_IR_OPS.items():
+            setattr(paddle._C_ops, name, make(saved[name]))
+        yield
+    finally:
+        for name, original in saved.items():
+            setattr(paddle._C_ops, name, original)

@@ -1,0 +1,217 @@
+#!/usr/bin/env python
+"""Classify videos with an exported TimeSformer (Paddle Inference or ONNX Runtime).
+
+Examples::
+
+    python tools/predict.py --input_file data/example.avi \\
+        --config configs/recognition/timesformer/timesformer_k400_videos.yaml \\
+        --model_file inference/TimeSformer/TimeSformer.pdmodel \\
+        --params_file inference/TimeSformer/TimeSformer.pdiparams
+    python tools/predict.py --input_file videos/ --config CONFIG --backend onnxruntime \\
+        --onnx_file inference/TimeSformer/TimeSformer.onnx --output json
+
+Prints per video (text)::
+
+    Current video file: data/example.avi
+    \ttop-1 class: 5
+    \ttop-1 score: 0.99...
+    \ttop-1 class name: archery        (when a label list is known)
+
+Videos that cannot be read are reported on stderr, one line each; the others are still predicted and
+the exit code is 1 when any failed.
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from paddlevideo.tasks.predict import BACKENDS, PRECISIONS, VIDEO_EXTENSIONS  # noqa: E402
+
+PROG = "predict.py"
+
+
+def str2bool(text):
+    """PaddleVideo-style booleans: ``--use_gpu=True``, ``--enable_mkldnn false``, ``1``/``0``, ``yes``/``no``."""
+    value = str(text).strip().lower()
+    if value in ("true", "t", "yes", "y", "1", "on"):
+        return True
+    if value in ("false", "f", "no", "n", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got '{text}'")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Classify videos with an exported TimeSformer.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    io = parser.add_argument_group("input and output")
+    io.add_argument("-i", "--input_file", required=True,
+                    help=f"a video file, or a folder of videos ({' '.join(VIDEO_EXTENSIONS)}; not recursive)")
+    io.add_argument("-c", "--config", required=True,
+                    help="the model's config: its PIPELINE.test preprocesses the videos (as main.py --test)")
+    io.add_argument("--top_k", type=int, default=1, help="how many best classes to print per video")
+    io.add_argument("--label_file", default=None,
+                    help="class names, 'id name' per line; default: the list the config names "
+                         "(INFERENCE.label_file, label_file or DATASET.label_file), if any")
+    io.add_argument("--output", choices=("text", "json"), default="text",
+                    help="text: PaddleVideo's lines per video; json: one JSON object per video and line "
+                         "(file, class_ids, class_names, scores)")
+    io.add_argument("--batch_size", type=int, default=1, help="videos per model call")
+    io.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value (repeatable)")
+
+    model = parser.add_argument_group("model and backend")
+    model.add_argument("--backend", choices=BACKENDS, default="paddle",
+                       help="paddle: Paddle Inference on --model_file/--params_file; "
+                            "onnxruntime: ONNX Runtime on --onnx_file")
+    model.add_argument("--model_file", default=None,
+                       help="exported program: <model_name>.pdmodel or the PIR <model_name>.json (backend paddle)")
+    model.add_argument("--params_file", default=None,
+                       help="exported weights <model_name>.pdiparams (default: next to --model_file)")
+    model.add_argument("--onnx_file", default=None, help="exported <model_name>.onnx (backend onnxruntime)")
+
+    device = parser.add_argument_group("device and speed")
+    device.add_argument("--use_gpu", type=str2bool, default=False,
+                        help="run on GPU 0 (a CPU-only build warns and uses the CPU)")
+    device.add_argument("--use_tensorrt", type=str2bool, default=False,
+                        help="TensorRT subgraphs (backend paddle, needs --use_gpu=True and a TensorRT build)")
+    device.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="TensorRT precision; the CPU always computes fp32")
+    device.add_argument("--gpu_mem", type=int, default=8000, help="initial GPU memory pool in MB (backend paddle)")
+    device.add_argument("--enable_mkldnn", type=str2bool, default=True,
+                        help="oneDNN kernels on CPU (backend paddle); the fast path, on by default")
+    device.add_argument("--cpu_threads", type=int, default=None,
+                        help="CPU math threads (default: all cores available to this process)")
+    device.add_argument("--ir_optim", type=str2bool, default=True,
+                        help="graph optimisation passes such as operator fusion (backend paddle)")
+    device.add_argument("--enable_benchmark", type=str2bool, default=False,
+                        help="print the mean preprocess / inference / postprocess time per video at the end")
+    device.add_argument("--disable_glog", type=str2bool, default=True,
+                        help="silence Paddle Inference's C++ log lines")
+    args = parser.parse_args(argv)
+    if args.top_k < 1:
+        parser.error("--top_k must be >= 1")
+    if args.batch_size < 1:
+        parser.error("--batch_size must be >= 1")
+    if args.cpu_threads is not None and args.cpu_threads < 1:
+        parser.error("--cpu_threads must be >= 1")
+    if args.backend == "paddle" and not args.model_file:
+        parser.error("--backend paddle needs --model_file (and --params_file), as written by tools/export_model.py")
+    if args.backend == "onnxruntime" and not args.onnx_file:
+        parser.error("--backend onnxruntime needs --onnx_file, as written by tools/export_model.py --onnx")
+    return args
+
+
+def _error(message):
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _setup_logging():
+    # stdout carries the predictions only; library warnings go to stderr.
+    logger = logging.getLogger("paddlevideo")
+    logger.handlers.clear()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    return logger
+
+
+def _resolve_device(args, logger):
+    """Downgrade GPU-only requests on a machine without one, with a warning each."""
+    if args.use_gpu and args.backend == "paddle":
+        from paddlevideo.tasks.predict import cuda_available
+
+        if not cuda_available():
+            logger.warning("--use_gpu=True but this Paddle build has no usable GPU; running on CPU")
+            args.use_gpu = False
+    if args.use_tensorrt and (not args.use_gpu or args.backend != "paddle"):
+        logger.warning("--use_tensorrt needs --use_gpu=True on a GPU with backend paddle; ignored")
+        args.use_tensorrt = False
+    if args.precision != "fp32" and not args.use_tensorrt:
+        logger.warning("--precision %s applies to TensorRT only; computing fp32", args.precision)
+        args.precision = "fp32"
+
+
+def build_predictor(args):
+    from paddlevideo.tasks.predict import OnnxPredictor, PaddlePredictor
+
+    if args.backend == "onnxruntime":
+        return OnnxPredictor(args.onnx_file, use_gpu=args.use_gpu, cpu_threads=args.cpu_threads)
+    return PaddlePredictor(args.model_file, args.params_file, use_gpu=args.use_gpu,
+                           use_tensorrt=args.use_tensorrt, precision=args.precision,
+                           enable_mkldnn=args.enable_mkldnn, cpu_threads=args.cpu_threads,
+                           ir_optim=args.ir_optim, gpu_mem=args.gpu_mem, disable_glog=args.disable_glog,
+                           batch_size=args.batch_size)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logger = _setup_logging()
+    from paddlevideo.utils import ConfigError, get_config
+    from paddlevideo.utils.cpu import configure_cpu
+
+    configure_cpu(args.cpu_threads)
+    from paddlevideo.loader.builder import build_pipeline
+    from paddlevideo.tasks.predict import (PredictError, config_label_file, format_json, format_text, list_videos,
+                                           load_label_names, predict_videos)
+
+    try:
+        cfg = get_config(args.config, args.override, show=False)
+        pipeline = build_pipeline(cfg.PIPELINE.test, "test")
+        label_file = args.label_file or config_label_file(cfg)
+        label_names = None
+        if label_file:
+            try:
+                label_names = load_label_names(label_file)
+            except PredictError as err:
+                if args.label_file:
+                    raise
+                logger.warning("%s (named by the config); printing class ids only", err)
+        files = list_videos(args.input_file)
+        _resolve_device(args, logger)
+        predictor = build_predictor(args)
+    except (ConfigError, PredictError, KeyError, ValueError) as err:
+        _error(err.args[0] if isinstance(err, KeyError) and err.args else err)
+        return 1
+
+    progress = files
+    if os.path.isdir(args.input_file):
+        from tqdm import tqdm
+
+        progress = tqdm(files, desc="predict", unit="video", file=sys.stderr, dynamic_ncols=True)
+
+    def emit(line, stream=sys.stdout):
+        # tqdm.write keeps the progress bar below the printed lines.
+        (progress.write if progress is not files else print)(line, file=stream)
+
+    timer, failed = {}, 0
+    for result in predict_videos(progress, pipeline, predictor, args.batch_size, args.top_k, label_names, timer):
+        if "error" in result:
+            failed += 1
+            emit(f"{PROG}: error: {result['error']}", sys.stderr)
+        if args.output == "json":
+            emit(format_json(result))
+        elif "error" not in result:
+            emit(format_text(result))
+    if progress is not files:
+        progress.close()
+    if args.enable_benchmark:
+        done = max(1, len(files) - failed)
+        parts = ", ".join(f"{stage} {1000 * timer.get(stage, 0.0) / done:.1f} ms"
+                          for stage in ("preprocess", "inference", "postprocess"))
+        print(f"[benchmark] {args.backend}, {done} video(s), mean per video: {parts}", file=sys.stderr)
+    if failed:
+        _error(f"{failed} of {len(files)} video(s) could not be predicted")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
