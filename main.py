@@ -1,0 +1,128 @@
+"""Train, validate, test or export a TimeSformer from a PaddleVideo-style config.
+
+Examples:
+    python main.py -c configs/recognition/timesformer/timesformer_demo_videos.yaml --validate
+    python main.py --test -c CONFIG -w output/TimeSformer/TimeSformer_best.pdparams
+    python -m paddle.distributed.launch --nproc_per_node 2 main.py -c CONFIG --validate
+    python main.py --export -c CONFIG -w best.pdparams --output_dir inference
+"""
+
+import argparse
+import os
+import sys
+import warnings
+
+# paddle warns about a C++ build cache on import; it is irrelevant to users of this CLI
+warnings.filterwarnings("ignore", message="No ccache found")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="main.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-c", "--config", required=True, help="YAML config file")
+    parser.add_argument("-o", "--override", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override config entries, e.g. -o DATASET.batch_size=8 epochs=3 (repeatable)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--test", action="store_true", help="evaluate -w WEIGHTS on DATASET.test")
+    mode.add_argument("--export", action="store_true", help="export -w WEIGHTS for inference")
+    parser.add_argument("-w", "--weights", default=None, help="model weights (.pdparams) to start from / test / export")
+    parser.add_argument("--validate", action="store_true", help="evaluate on DATASET.valid after every epoch")
+    parser.add_argument("--amp", action="store_true", help="mixed precision (GPU; fp32 with a warning on CPU)")
+    parser.add_argument("--amp_level", choices=("O1", "O2"), default=None,
+                        help="O1: fp16 autocast + loss scaling; O2: fp16 weights + fp32 master weights")
+    parser.add_argument("--seed", type=int, default=1234, help="random seed (default 1234)")
+    parser.add_argument("--max_iters", type=int, default=None, help="stop training after this many batches")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the latest <model_name>_epoch_*.pdparams/.pdopt in the output dir")
+    parser.add_argument("--output_dir", default=None, help="--export: folder for the exported model "
+                                                           "(default inference/<model_name>)")
+    parser.add_argument("--save_scores", action="store_true", help="--test: also write test_scores.npz")
+    args = parser.parse_args(argv)
+    _check_combinations(parser, args)
+    return args
+
+
+def _check_combinations(parser, args):
+    train_only = {"--validate": args.validate, "--resume": args.resume, "--max_iters": args.max_iters is not None,
+                  "--amp": args.amp}
+    if args.test or args.export:
+        mode = "--test" if args.test else "--export"
+        used = [flag for flag, on in train_only.items() if on]
+        if used:
+            parser.error(f"{', '.join(used)} only apply to training, not to {mode}")
+    if args.test and not args.weights:
+        parser.error("--test needs the weights to evaluate: -w path/to/model.pdparams")
+    if args.output_dir and not args.export:
+        parser.error("--output_dir is for --export; set the training output folder with -o output_dir=PATH")
+    if args.save_scores and not args.test:
+        parser.error("--save_scores only applies to --test")
+    if args.amp_level and not args.amp:
+        parser.error("--amp_level needs --amp")
+    if args.resume and args.weights:
+        parser.error("--resume continues from the output dir's last epoch; do not combine it with -w")
+    if args.max_iters is not None and args.max_iters <= 0:
+        parser.error("--max_iters must be a positive number of batches")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from paddlevideo.utils.cpu import configure_cpu
+
+    configure_cpu()  # before the first matmul: MKL code path on AMD, malloc reuse (docs/benchmarks.md)
+    from paddlevideo.utils import ConfigError, get_config, setup_logger
+    from paddlevideo.utils.config import log_config
+
+    try:
+        cfg = get_config(args.config, args.override, show=False)
+        from paddlevideo.tasks.checkpoints import output_dir_of
+
+        out_dir = output_dir_of(cfg)
+        log_name = "test.log" if args.test else "export.log" if args.export else "train.log"
+        setup_logger(os.path.join(out_dir, log_name), cfg.get("log_level", "INFO"))
+        log_config(cfg)
+        if args.export:
+            from paddlevideo.tasks.export import export_model
+
+            export_model(cfg, args.weights, args.output_dir or os.path.join("inference", cfg.get("model_name", "model")),
+                         fmt="pdmodel", onnx=False)
+        elif args.test:
+            from paddlevideo.tasks.test import test_model
+
+            test_model(cfg, weights=args.weights, save_scores=args.save_scores)
+        else:
+            from paddlevideo.tasks.train import train_model
+
+            train_model(cfg, weights=args.weights, validate=args.validate, amp=args.amp,
+                        amp_level=args.amp_level or "O1", max_iters=args.max_iters, resume=args.resume,
+                        seed=args.seed)
+    except KeyboardInterrupt:
+        print("main.py: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - user-facing errors become one line; bugs keep the traceback
+        if _is_user_error(err, ConfigError):
+            print(f"main.py: error: {err}", file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
+def _is_user_error(err, config_error):
+    """Errors caused by the config, files or the data (one line, no traceback)."""
+    from paddlevideo.tasks.train import TrainingDiverged
+
+    user_types = [config_error, FileNotFoundError, TrainingDiverged]
+    for module, name in (("paddlevideo.modeling.checkpoint", "CheckpointError"),
+                         ("paddlevideo.tasks.export", "ExportError")):
+        try:
+            user_types.append(getattr(__import__(module, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            pass
+    if isinstance(err, tuple(user_types)):
+        return True
+    # registries raise KeyError("unknown ... name ..."), checkpoint reads raise ValueError("checkpoint ...")
+    text = str(err)
+    return (isinstance(err, KeyError) and "unknown" in text) or (isinstance(err, ValueError) and "checkpoint" in text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

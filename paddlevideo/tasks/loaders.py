@@ -1,0 +1,36 @@
+"""Build the train / valid / test loaders of a config (the one place the engine meets the data package)."""
+
+from ..utils import dist
+from ..utils.config import ConfigError
+
+
+def build_loader(cfg, mode):
+    """Return ``(loader, dataset)`` for ``mode`` in ``train|valid|test``.
+
+    Train shuffles and drops the last incomplete batch; valid and test keep every clip. Train always
+    uses ``DistributedBatchSampler`` (a world of one included): its shuffle depends only on the epoch
+    number the trainer sets, and N processes see exactly the batches one process would see with
+    N-fold gradient accumulation. Valid / test use it only under a multi-process run.
+    """
+    from ..loader.builder import build_dataloader, build_dataset, build_pipeline
+
+    if mode not in cfg.get("PIPELINE", {}) or mode not in cfg.get("DATASET", {}):
+        raise ConfigError(f"the config needs PIPELINE.{mode} and DATASET.{mode} sections for {mode}")
+    pipeline = build_pipeline(cfg.PIPELINE[mode], section=f"PIPELINE.{mode}")
+    dataset = build_dataset(cfg.DATASET[mode], pipeline, mode)
+    batch_size = cfg.DATASET.batch_size if mode == "train" else cfg.DATASET.get(
+        "test_batch_size" if mode == "test" else "valid_batch_size", cfg.DATASET.batch_size)
+    loader = build_dataloader(dataset, batch_size=int(batch_size), num_workers=int(cfg.DATASET.get("num_workers", 0)),
+                              shuffle=mode == "train", drop_last=mode == "train", mode=mode,
+                              distributed=True if mode == "train" else dist.get_world_size() > 1)
+    return loader, dataset
+
+
+def clip_name(dataset, index):
+    """The file name of clip ``index`` for error reports (falls back to the index)."""
+    for attr in ("info", "samples", "items"):
+        items = getattr(dataset, attr, None)
+        if items is not None and index < len(items):
+            item = items[index]
+            return str(item.get("filename", item) if isinstance(item, dict) else item[0] if isinstance(item, (list, tuple)) else item)
+    return f"#{index}"

@@ -1,0 +1,61 @@
+"""The test loop behind ``main.py --test``: multi-view scores, CenterCropMetric, skipped-file report."""
+
+import os
+
+import paddle
+from tqdm import tqdm
+
+from ..metrics import build_metric
+from ..utils import dist
+from ..utils.logger import get_logger
+from .checkpoints import output_dir_of
+from .loaders import build_loader, clip_name
+
+
+@paddle.no_grad()
+def test_model(cfg, weights, save_scores=False, scores_path=None):
+    """Evaluate ``weights`` on ``DATASET.test`` with the test pipeline (e.g. 3 crops per clip).
+
+    Each process scores its shard; the metric gathers scores from all processes and de-duplicates
+    them by clip index. Clips that failed to decode are never replaced: they are counted and named.
+
+    Args:
+        cfg: the full config.
+        weights: a ``.pdparams`` full checkpoint.
+        save_scores: write ``indices``, ``labels``, ``scores [N, num_classes]`` to ``scores_path``
+            (default ``<output_dir>/test_scores.npz``) on rank 0.
+    Returns:
+        the metric's result dict (``top1``, ``top5``, ``num_clips``, ``num_failed``, ...).
+    """
+    from ..modeling.builder import build_model
+    from ..modeling.checkpoint import load_checkpoint
+
+    logger = get_logger()
+    dist.init_distributed()
+    rank = dist.get_rank()
+    model = build_model(cfg.MODEL)
+    load_checkpoint(model, weights)
+    model.eval()
+    loader, dataset = build_loader(cfg, "test")
+    log_interval = int(cfg.get("log_interval", 10))
+    metric = build_metric(cfg.get("METRIC") or {"name": "CenterCropMetric"}, data_size=len(dataset),
+                          batch_size=cfg.DATASET.get("test_batch_size", 1), log_interval=log_interval)
+    bar = tqdm(loader, desc="test", unit="batch", disable=rank != 0, dynamic_ncols=True)
+    for batch_id, data in enumerate(bar):
+        if int(data[0].shape[0]) == 0:  # every clip of this batch failed to decode
+            continue
+        scores = model(data, mode="test")
+        metric.update(batch_id, data, scores)
+    result = metric.accumulate()
+    if result["num_failed"]:
+        names = [clip_name(dataset, i) for i in result["failed_indices"][:20]]
+        more = "" if result["num_failed"] <= 20 else f" and {result['num_failed'] - 20} more"
+        logger.warning("%d test clip(s) could not be read and were skipped: %s%s", result["num_failed"],
+                       ", ".join(names), more)
+    logger.info("[TEST] finished: %d clips scored, %d skipped (broken/unreadable) top1: %.4f top5: %.4f",
+                result["num_clips"], result["num_failed"], result["top1"], result["top5"])
+    if save_scores and rank == 0:
+        path = scores_path or os.path.join(output_dir_of(cfg), "test_scores.npz")
+        metric.save_scores(path)
+        logger.info("test scores written to %s", path)
+    return result

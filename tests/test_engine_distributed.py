@@ -1,0 +1,53 @@
+"""paddle.distributed.launch with 2 CPU processes (gloo) equals one process with gradient accumulation."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from engine_helpers import DEMO_CONFIG, MOMENTUM, REPO, data_overrides, load_params, make_data, max_abs_diff
+
+
+def _run(args, tmp_path, nproc=None):
+    cmd = [sys.executable]
+    if nproc:
+        cmd += ["-m", "paddle.distributed.launch", "--nproc_per_node", str(nproc), "--log_dir", str(tmp_path / "launch")]
+    cmd += [str(REPO / "main.py"), "-c", str(DEMO_CONFIG), *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=400, env=env)
+    logs = proc.stdout + proc.stderr
+    if nproc:
+        for name in sorted(os.listdir(tmp_path / "launch")):
+            logs += (tmp_path / "launch" / name).read_text(errors="replace")
+    assert proc.returncode == 0, logs[-4000:]
+    return logs
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_process_with_accumulation(tmp_path):
+    data = tmp_path / "data"
+    make_data(data, num_train=16, num_val=9)
+    common = data_overrides(data) + ["epochs=2", "save_interval=1", "DATASET.batch_size=2",
+                                     "GRADIENT_ACCUMULATION.global_batch_size=8", "log_interval=1", MOMENTUM]
+    one_log = _run(["--validate", "-o", *common, f"output_dir={tmp_path / 'one'}"], tmp_path)
+    two_log = _run(["--validate", "-o", *common, f"output_dir={tmp_path / 'two'}"], tmp_path, nproc=2)
+    assert "4 accumulation step(s) (global batch 8)" in one_log
+    assert "2 process(es), batch 2 per process, 2 accumulation step(s) (global batch 8)" in two_log
+    for epoch in (1, 2):
+        name = f"TimeSformer_demo_epoch_{epoch:05d}.pdparams"
+        a, b = load_params(tmp_path / "one" / name), load_params(tmp_path / "two" / name)
+        assert max_abs_diff(a, b) < 1e-5, f"epoch {epoch}"
+    # rank 0 alone wrote the log file: each END line appears once per epoch in it
+    text = (tmp_path / "two" / "train.log").read_text()
+    assert text.count("END epoch:2   train") == 1 and text.count("END epoch:2   val") == 1
+
+    # --test over 2 processes: every clip scored once (the sampler pads 9 clips to 10), same scores
+    weights = str(tmp_path / "one" / "TimeSformer_demo_epoch_00002.pdparams")
+    test_args = ["--test", "-w", weights, "--save_scores", "-o", *data_overrides(data), "DATASET.test_batch_size=2"]
+    _run(test_args + [f"output_dir={tmp_path / 'test1'}"], tmp_path)
+    _run(test_args + [f"output_dir={tmp_path / 'test2'}"], tmp_path, nproc=2)
+    s1, s2 = np.load(tmp_path / "test1" / "test_scores.npz"), np.load(tmp_path / "test2" / "test_scores.npz")
+    np.testing.assert_array_equal(s2["indices"], np.arange(9))
+    np.testing.assert_allclose(s1["scores"], s2["scores"], rtol=1e-5, atol=1e-6)

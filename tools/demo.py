@@ -1,0 +1,78 @@
+"""The README quick start in one command: demo data -> train (--validate) -> test -> export -> predict.
+
+Each step runs as the command a user would type (printed before it runs), so the output doubles as a
+tutorial. The full run trains the recipe in configs/recognition/timesformer/timesformer_demo_videos.yaml
+(about 8 minutes on 2 CPU cores); --quick is a CI-sized smoke run of every step (accuracy not
+meaningful).
+
+Examples:
+    python tools/demo.py
+    python tools/demo.py --quick
+"""
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = "configs/recognition/timesformer/timesformer_demo_videos.yaml"
+MODEL_NAME = "TimeSformer_demo"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 320 train / 64 val clips, 2 epochs (a minute or two)")
+    parser.add_argument("--data_dir", default=None, help="demo data folder (default data/demo, data/demo_quick)")
+    parser.add_argument("--output_dir", default=None,
+                        help=f"training output (default output/{MODEL_NAME}, output/{MODEL_NAME}_quick)")
+    parser.add_argument("--seed", type=int, default=1234, help="training seed (default 1234)")
+    return parser.parse_args(argv)
+
+
+def run(cmd):
+    """Print and run one command from the repository root; stop the demo if it fails."""
+    print("\n$ " + " ".join(shlex.quote(part) for part in cmd), flush=True)
+    tic = time.time()
+    code = subprocess.call([sys.executable if part == "python" else part for part in cmd], cwd=REPO)
+    if code != 0:
+        sys.exit(f"demo: the step above failed (exit code {code}); see its message")
+    print(f"[demo] step finished in {time.time() - tic:.0f} s", flush=True)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    suffix = "_quick" if args.quick else ""
+    data_dir = args.data_dir or f"data/demo{suffix}"
+    out_dir = args.output_dir or f"output/{MODEL_NAME}{suffix}"
+    infer_dir = f"inference/{MODEL_NAME}{suffix}"
+    num_train, num_val = (320, 64) if args.quick else (2000, 200)
+
+    data = []
+    for mode, name in (("train", "train"), ("valid", "val"), ("test", "val")):
+        data += [f"DATASET.{mode}.data_prefix={data_dir}", f"DATASET.{mode}.file_path={data_dir}/{name}.list"]
+    overrides = ["-o", *data, f"output_dir={out_dir}"]
+    if args.quick:
+        overrides += ["epochs=2", "OPTIMIZER.learning_rate.warmup_steps=10", "log_interval=10"]
+
+    if not os.path.isfile(os.path.join(REPO, data_dir, "train.list")):
+        run(["python", "tools/make_demo_data.py", "--output", data_dir, "--num_train", str(num_train),
+             "--num_val", str(num_val), "--seed", "0"])
+    else:
+        print(f"[demo] using the existing demo data in {data_dir}")
+    run(["python", "main.py", "-c", CONFIG, "--validate", "--seed", str(args.seed), *overrides])
+    best = f"{out_dir}/{MODEL_NAME}_best.pdparams"
+    run(["python", "main.py", "--test", "-c", CONFIG, "-w", best, *overrides])
+    run(["python", "tools/export_model.py", "-c", CONFIG, "-p", best, "-o", infer_dir])
+    run(["python", "tools/predict.py", "-c", CONFIG, "-i", f"{data_dir}/val/000001.avi",
+         "--model_file", f"{infer_dir}/{MODEL_NAME}.pdmodel", "--params_file", f"{infer_dir}/{MODEL_NAME}.pdiparams",
+         "--label_file", f"{data_dir}/label_list.txt", "--top_k", "2"])
+    print(f"\n[demo] done: weights in {out_dir}, exported model in {infer_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
