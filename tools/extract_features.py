@@ -66,22 +66,17 @@ def list_videos(input_path):
 
 def extract_features(cfg, weights, videos, output_dir):
     """Write ``<stem>.npy`` for each video; returns ``(written_paths, failed_videos)``."""
-    import copy
 
     import numpy as np
     import paddle
     from tqdm import tqdm
 
     from paddlevideo.loader.builder import build_pipeline
-    from paddlevideo.modeling import build_model, load_checkpoint
+    from paddlevideo.modeling.builder import build_model_with_weights
     from paddlevideo.utils import get_logger
 
     logger = get_logger()
-    model_cfg = copy.deepcopy(cfg.MODEL)
-    model_cfg["backbone"]["pretrained"] = ""  # the weights below replace any image-ViT init
-    model = build_model(model_cfg)
-    load_checkpoint(model, weights)
-    model.eval()
+    model = build_model_with_weights(cfg.MODEL, weights)
     pipeline = build_pipeline(cfg.PIPELINE.test, section="PIPELINE.test")
     os.makedirs(output_dir, exist_ok=True)
 

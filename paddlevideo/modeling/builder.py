@@ -27,3 +27,24 @@ def build_recognizer(cfg):
 def build_model(cfg):
     """``cfg.MODEL`` -> the full model; unknown names raise an error listing the known ones."""
     return build_recognizer(cfg)
+
+
+def build_model_with_weights(cfg, weights, **backbone_overrides):
+    """``cfg.MODEL`` + a full checkpoint -> the model with every weight from ``weights``, in eval mode.
+
+    The image-ViT ``pretrained`` init is skipped (the checkpoint replaces every weight, and its file
+    need not exist on a test or deployment machine); ``backbone_overrides`` set other backbone keys
+    (e.g. ``attention_impl="plain"`` for export). ``weights=None`` keeps the random init.
+    """
+    import copy
+
+    from .checkpoint import load_checkpoint
+
+    model_cfg = copy.deepcopy(cfg)
+    model_cfg["backbone"]["pretrained"] = ""
+    model_cfg["backbone"].update(backbone_overrides)
+    model = build_model(model_cfg)
+    if weights is not None:
+        load_checkpoint(model, weights)
+    model.eval()
+    return model

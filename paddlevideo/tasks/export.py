@@ -19,7 +19,6 @@ Paddle 3.3 facts this module works around (spec 5):
 """
 
 import contextlib
-import copy
 import inspect
 import os
 import tempfile
@@ -76,19 +75,16 @@ def build_export_model(cfg, weights_path, random_init=False):
     ``pretrained`` is cleared (the full checkpoint replaces every weight) and attention is the plain
     matmul form (exportable to every format; same numbers as the fused kernel).
     """
-    from ..modeling import BACKBONES, build_model, load_checkpoint
+    from ..modeling import BACKBONES
+    from ..modeling.builder import build_model_with_weights
 
     _require_weights(weights_path, random_init)
-    model_cfg = copy.deepcopy(cfg.MODEL)
-    model_cfg.backbone["pretrained"] = ""
-    if "attention_impl" in inspect.signature(BACKBONES.get(model_cfg.backbone["name"])).parameters:
-        model_cfg.backbone["attention_impl"] = "plain"
-    model = build_model(model_cfg)
-    if weights_path:
-        load_checkpoint(model, weights_path)
-    else:
+    plain = {}
+    if "attention_impl" in inspect.signature(BACKBONES.get(cfg.MODEL.backbone["name"])).parameters:
+        plain["attention_impl"] = "plain"
+    if not weights_path:
         get_logger().warning("exporting randomly initialised weights (no weights file given)")
-    model.eval()
+    model = build_model_with_weights(cfg.MODEL, weights_path or None, **plain)
     wrapped = InferenceModel(model)
     wrapped.eval()
     return wrapped

@@ -27,15 +27,12 @@ def test_model(cfg, weights, save_scores=False, scores_path=None):
     Returns:
         the metric's result dict (``top1``, ``top5``, ``num_clips``, ``num_failed``, ...).
     """
-    from ..modeling.builder import build_model
-    from ..modeling.checkpoint import load_checkpoint
+    from ..modeling.builder import build_model_with_weights
 
     logger = get_logger()
     dist.init_distributed()
     rank = dist.get_rank()
-    model = build_model(cfg.MODEL)
-    load_checkpoint(model, weights)
-    model.eval()
+    model = build_model_with_weights(cfg.MODEL, weights)
     loader, dataset = build_loader(cfg, "test")
     log_interval = int(cfg.get("log_interval", 10))
     metric = build_metric(cfg.get("METRIC") or {"name": "CenterCropMetric"}, data_size=len(dataset),

@@ -1,0 +1,178 @@
+"""CPU and BLAS environment set-up for entry points (``main.py``, ``tools/*.py``).
+
+Nothing here runs at import time: an entry point calls :func:`configure_cpu` once, early, before the
+first matrix multiplication. Library code never calls it, so importing ``paddlevideo`` does not change
+the process environment.
+
+Why it exists: the MKL bundled with Paddle picks a slow generic code path on AMD processors unless
+``MKL_DEBUG_CPU_TYPE=5`` is set (sgemm about 35 instead of 154 GFLOP/s on an AMD EPYC, see
+``docs/benchmarks.md``). On Intel processors the same variable would force a lower instruction set
+(it disables AVX-512), so it is only ever applied when the vendor is ``AuthenticAMD``. MKL reads the
+variable when it first dispatches a kernel, so setting it after ``import paddle`` still works as long
+as no matmul has run yet.
+
+Second, on Linux with glibc, :func:`tune_malloc` keeps freed memory in the process instead of
+returning it to the kernel. Paddle's CPU allocator hands every tensor straight to ``malloc``; by
+default glibc serves large blocks (the activations of a ViT-B clip are 5-80 MB) with fresh ``mmap``
+pages, so every element-wise op first page-faults its whole output (about 4,700 faults and several
+ms for one 19 MB GELU output). Reusing heap memory makes those ops 2-4x faster. Peak RSS stays about
+the same (the same blocks are reused), but RSS no longer shrinks after the peak.
+
+Third, Paddle 3's "stride kernels" make ``transpose``/``unbind``/``split`` return strided views; the
+CPU kernels that later read such views (element-wise ops, matmul, the copy in ``reshape``) are 10-30x
+slower than on dense tensors (a [8, 12, 197, 64] transpose + reshape: 13 ms strided vs 0.5 ms dense).
+:func:`configure_cpu` turns them off (``FLAGS_use_stride_kernel=0``, Paddle 2.x behaviour: a view op
+writes a dense result), which changes no values. Users who set the flag themselves keep their choice.
+"""
+
+import ctypes
+import ctypes.util
+import os
+import platform
+import sys
+
+from .logger import get_logger
+
+AMD_VENDOR = "AuthenticAMD"
+INTEL_VENDOR = "GenuineIntel"
+MKL_CPU_TYPE_VAR = "MKL_DEBUG_CPU_TYPE"
+STRIDE_FLAG = "FLAGS_use_stride_kernel"
+# MKL's AVX2 code path; the value documented by users of MKL on AMD Zen processors.
+MKL_AMD_CPU_TYPE = "5"
+
+
+def _cpuinfo_field(field, cpuinfo_path="/proc/cpuinfo"):
+    """First value of ``field`` in ``/proc/cpuinfo`` (Linux), or ``""`` if unavailable."""
+    try:
+        with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, sep, value = line.partition(":")
+                if sep and key.strip() == field:
+                    return value.strip()
+    except OSError:
+        pass
+    return ""
+
+
+def cpu_vendor(cpuinfo_path="/proc/cpuinfo"):
+    """The CPU vendor string, e.g. ``"GenuineIntel"`` or ``"AuthenticAMD"``; ``""`` if unknown."""
+    vendor = _cpuinfo_field("vendor_id", cpuinfo_path)
+    if vendor:
+        return vendor
+    # Non-Linux fallback: platform.processor() names the vendor on Windows ("... AuthenticAMD").
+    text = platform.processor() or ""
+    for known in (AMD_VENDOR, INTEL_VENDOR):
+        if known in text:
+            return known
+    return ""
+
+
+def cpu_model_name(cpuinfo_path="/proc/cpuinfo"):
+    """Human-readable CPU model (``lscpu``'s "Model name"), or the platform's best guess."""
+    return _cpuinfo_field("model name", cpuinfo_path) or platform.processor() or "unknown"
+
+
+def blas_env_for_vendor(vendor, environ):
+    """Environment variables to add for ``vendor``, given the current ``environ`` (a mapping).
+
+    Returns a dict (possibly empty). A value the user already set is never overridden.
+    """
+    if vendor == AMD_VENDOR and MKL_CPU_TYPE_VAR not in environ:
+        return {MKL_CPU_TYPE_VAR: MKL_AMD_CPU_TYPE}
+    return {}
+
+
+# glibc mallopt() parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+# Blocks up to 1 GiB come from the heap (the largest activation of a batch-4 base-model step is < 100 MB);
+# the heap is trimmed only when 2 GiB - 1 (the largest int) are free at its top.
+MMAP_THRESHOLD_BYTES = 1 << 30
+TRIM_THRESHOLD_BYTES = (1 << 31) - 1
+
+
+def tune_malloc():
+    """Make glibc reuse freed heap memory for large blocks (see the module docstring).
+
+    Returns True when applied; False on other platforms or C libraries (nothing is changed).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    try:
+        libc = ctypes.CDLL(libc_name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and other C libraries have no mallopt
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    # mallopt returns 1 on success; both must succeed for the effect (trim alone does nothing).
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+
+
+def disable_stride_kernels(environ=None):
+    """Make Paddle's view ops (transpose, unbind, split, ...) produce dense tensors (module docstring).
+
+    Sets ``FLAGS_use_stride_kernel=0`` in ``environ`` (read by Paddle at import) unless the user set
+    it, and applies it to an already imported Paddle. Returns the value now in effect ("0" or the user's).
+    """
+    environ = os.environ if environ is None else environ
+    value = environ.setdefault(STRIDE_FLAG, "0")
+    if environ is os.environ and "paddle" in sys.modules:
+        import paddle
+
+        paddle.set_flags({STRIDE_FLAG: value.strip().lower() in ("1", "true")})
+    return value
+
+
+def configure_cpu(threads=None, environ=None, vendor=None, malloc=True, stride_kernels=False):
+    """Prepare the process for fast fp32 CPU work; call from entry points before the first matmul.
+
+    Args:
+        threads: number of BLAS/OpenMP threads (``None`` keeps the library default, i.e. all cores).
+        environ: the environment mapping to edit (default ``os.environ``; tests pass a dict).
+        vendor: CPU vendor override (default: read from the machine).
+        malloc: also call :func:`tune_malloc` (only when ``environ`` is the real environment).
+        stride_kernels: keep Paddle's strided views (default False: :func:`disable_stride_kernels`).
+
+    Returns:
+        dict of the environment variables that were set by this call.
+    """
+    logger = get_logger()
+    environ = os.environ if environ is None else environ
+    vendor = cpu_vendor() if vendor is None else vendor
+    applied = blas_env_for_vendor(vendor, environ)
+    if vendor != AMD_VENDOR and MKL_CPU_TYPE_VAR in environ:
+        logger.warning(
+            "%s=%s is set on a %s CPU: it slows MKL down on non-AMD processors; unset it",
+            MKL_CPU_TYPE_VAR, environ[MKL_CPU_TYPE_VAR], vendor or "non-AMD",
+        )
+    if threads is not None:
+        if int(threads) < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        applied["OMP_NUM_THREADS"] = str(int(threads))
+    if not stride_kernels and STRIDE_FLAG not in environ:
+        applied[STRIDE_FLAG] = "0"
+    environ.update(applied)
+    if not stride_kernels:
+        disable_stride_kernels(environ)
+    if environ is os.environ:
+        if threads is not None:
+            _set_paddle_threads(int(threads))
+        if malloc and not tune_malloc():
+            logger.debug("malloc tuning not available on this platform")
+    if applied:
+        logger.debug("CPU set-up for %s: %s", vendor or "unknown vendor", applied)
+    return applied
+
+
+def _set_paddle_threads(threads):
+    # OMP_NUM_THREADS only counts if it is set before the OpenMP runtime starts; if Paddle is
+    # already imported, tell its math library directly.
+    if "paddle" in sys.modules:
+        from paddle.base import core
+
+        core.set_num_threads(threads)
