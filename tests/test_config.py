@@ -112,3 +112,12 @@ def test_library_import_has_no_side_effects():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo)
     assert result.returncode == 0, result.stderr
     assert logging.getLogger("paddlevideo") is not None
+
+
+def test_save_config_round_trips(yaml_file, tmp_path):
+    from paddlevideo.utils.config import save_config
+
+    cfg = get_config(str(yaml_file), ["MODEL.backbone.depth=3"], show=False)
+    again = get_config(str(save_config(cfg, tmp_path / "out" / "saved.yaml")), show=False)
+    assert again == cfg and again.MODEL.backbone.depth == 3
+    assert isinstance(again.MODEL.backbone.epsilon, float)

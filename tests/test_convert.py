@@ -1,7 +1,6 @@
 """Checkpoint conversion from the PyTorch releases (issue 6): transformers parity, original-release
 key mapping, embedding resize on load, and clear errors. Needs torch and transformers (requirements-test.txt)."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,8 +10,9 @@ import numpy as np
 import paddle
 import pytest
 import torch
-import yaml
 from transformers import TimesformerConfig, TimesformerForVideoClassification
+
+from helpers import load_tool
 
 from paddlevideo.modeling import build_model, load_checkpoint
 from paddlevideo.modeling.convert import (
@@ -26,30 +26,11 @@ from paddlevideo.modeling.convert import (
     to_paddle,
 )
 from paddlevideo.utils import get_config
+from paddlevideo.utils.config import save_config
 
 REPO = Path(__file__).resolve().parents[1]
 TOOL = REPO / "tools" / "convert_checkpoint.py"
 DIM, DEPTH, HEADS, FRAMES, IMG, PATCH, CLASSES = 64, 2, 4, 4, 32, 8, 10
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("convert_checkpoint_tool", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _plain(obj):
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_plain(v) for v in obj]
-    return obj
-
-
-def _write_cfg(cfg, path):
-    path.write_text(yaml.safe_dump(_plain(cfg)))
-    return str(path)
 
 
 def _hf_model(seed=0):
@@ -81,7 +62,7 @@ def test_hf_checkpoint_converts_with_same_logits(tmp_path):
         expected = hf(pixel_values=torch.from_numpy(video)).logits.numpy()
 
     out = tmp_path / "hf.pdparams"
-    assert _load_tool().main(["--from", "hf", str(folder), "-o", str(out)]) == 0
+    assert load_tool("tools/convert_checkpoint.py").main(["--from", "hf", str(folder), "-o", str(out)]) == 0
 
     _, _, settings = read_source(str(folder), "hf")
     cfg = get_config(str(REPO / "configs/recognition/timesformer/timesformer_k400_videos.yaml"),
@@ -158,7 +139,7 @@ def test_fb_pyth_converts_and_values_land_where_mapped(tmp_path, tiny_cfg):
     _save_pyth(src, tmp_path / "tiny.pyth")
     out = tmp_path / "tiny.pdparams"
     result = subprocess.run([sys.executable, str(TOOL), "--from", "fb", str(tmp_path / "tiny.pyth"), "-o", str(out),
-                             "-c", _write_cfg(tiny_cfg, tmp_path / "tiny.yaml")],
+                             "-c", save_config(tiny_cfg, tmp_path / "tiny.yaml")],
                             cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     # Every source key is reported once, the transposed ones marked.
@@ -248,9 +229,9 @@ def test_more_frames_and_larger_images_load_through_embedding_resize(tmp_path, t
             node = node[part]
         node[name] = value
     out = tmp_path / "tiny.pdparams"
-    tool = _load_tool()
+    tool = load_tool("tools/convert_checkpoint.py")
     assert tool.main(["--from", "fb", str(tmp_path / "tiny.pyth"), "-o", str(out),
-                      "-c", _write_cfg(tiny_cfg, tmp_path / "big.yaml")]) == 0
+                      "-c", save_config(tiny_cfg, tmp_path / "big.yaml")]) == 0
 
     model = build_model(tiny_cfg.MODEL)
     load_checkpoint(model, str(out))

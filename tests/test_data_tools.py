@@ -1,7 +1,6 @@
 """Data preparation tools: K400 / UCF-101 list builders and the demo generator."""
 
 import csv
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -12,15 +11,9 @@ import pytest
 from paddlevideo.loader.decoders import open_video
 from paddlevideo.loader.demo_data import make_clip, make_demo_dataset, write_avi
 
+from helpers import load_tool
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def load_tool(relative):
-    spec = importlib.util.spec_from_file_location(relative.replace("/", "_")[:-3], REPO / relative)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 k400 = load_tool("tools/data/k400/build_lists.py")
 ucf101 = load_tool("tools/data/ucf101/build_lists.py")

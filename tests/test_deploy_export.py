@@ -1,18 +1,17 @@
 """Export (issue 7): parity of every exported form with the dygraph model, and clear export errors."""
 
-import json
 import subprocess
 import sys
 
 import numpy as np
 import paddle
 import pytest
-import yaml
 
 from paddlevideo.modeling.builder import build_model
 from paddlevideo.modeling.checkpoint import CheckpointError, load_checkpoint
 from paddlevideo.tasks.export import ExportError, export_input_shape, export_model
 from paddlevideo.tasks.predict import OnnxPredictor, PaddlePredictor
+from paddlevideo.utils.config import save_config
 
 from conftest import K400_CONFIG, REPO
 
@@ -30,12 +29,6 @@ def save_random_weights(cfg, path, seed=7):
         if "temporal_fc" in key or "time_embed" in key:
             state[key] = paddle.to_tensor(rng.normal(0, 0.05, value.shape).astype("float32"))
     paddle.save(state, str(path))
-    return path
-
-
-def write_config(cfg, path):
-    with open(path, "w", encoding="utf-8") as f:
-        yaml.safe_dump(json.loads(json.dumps(cfg)), f)
     return path
 
 
@@ -114,7 +107,7 @@ def run_export_cli(*args):
 
 
 def test_export_cli_writes_files_and_fails_in_one_line(tiny_cfg, tmp_path):
-    config = write_config(tiny_cfg, tmp_path / "tiny.yaml")
+    config = save_config(tiny_cfg, tmp_path / "tiny.yaml")
     weights = save_random_weights(tiny_cfg, tmp_path / "tiny.pdparams")
     done = run_export_cli("-c", str(config), "-p", str(weights), "-o", str(tmp_path / "inf"), "--format", "pir")
     assert done.returncode == 0, done.stderr

@@ -12,11 +12,12 @@ import pytest
 
 from paddlevideo.loader.builder import build_pipeline
 from paddlevideo.tasks.export import export_model
+from paddlevideo.utils.config import save_config
 from paddlevideo.tasks.predict import (OnnxPredictor, PaddlePredictor, PredictError, config_label_file,
                                        format_text, list_videos, load_label_names, softmax, top_k)
 
 from conftest import REPO
-from test_deploy_export import dygraph_logits, save_random_weights, write_config
+from test_deploy_export import dygraph_logits, save_random_weights
 
 TEXT_LINES = [r"Current video file: (?P<file>.+)", r"\ttop-1 class: (?P<cls>\d+)",
               r"\ttop-1 score: (?P<score>[0-9.e-]+)"]
@@ -46,7 +47,7 @@ def legacy_export(tiny_cfg, tmp_path):
     """The tiny model with random weights exported as .pdmodel only, and its config file."""
     weights = save_random_weights(tiny_cfg, tmp_path / "tiny.pdparams")
     legacy = export_model(tiny_cfg, str(weights), str(tmp_path / "legacy"), fmt="pdmodel")
-    return {"config": write_config(tiny_cfg, tmp_path / "tiny.yaml"), "pdmodel": legacy["model"],
+    return {"config": save_config(tiny_cfg, tmp_path / "tiny.yaml"), "pdmodel": legacy["model"],
             "pdiparams": legacy["params"]}
 
 
@@ -56,7 +57,7 @@ def exported(tiny_cfg, tmp_path):
     weights = save_random_weights(tiny_cfg, tmp_path / "tiny.pdparams")
     legacy = export_model(tiny_cfg, str(weights), str(tmp_path / "legacy"), fmt="pdmodel")
     pir = export_model(tiny_cfg, str(weights), str(tmp_path / "pir"), fmt="pir", onnx=True)
-    return {"config": write_config(tiny_cfg, tmp_path / "tiny.yaml"), "weights": weights,
+    return {"config": save_config(tiny_cfg, tmp_path / "tiny.yaml"), "weights": weights,
             "pdmodel": legacy["model"], "pdiparams": legacy["params"], "json": pir["model"], "onnx": pir["onnx"]}
 
 

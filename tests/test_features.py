@@ -1,39 +1,22 @@
 """tools/extract_features.py (issue 6): one CLS feature per video, averaged over the test views."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import paddle
-import yaml
 
 from paddlevideo.loader.builder import build_pipeline
 from paddlevideo.modeling import build_model
+from paddlevideo.utils.config import save_config
+
+from helpers import load_tool
 from test_multiclip import multiclip_cfg, write_index_video
-
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "extract_features.py"
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("extract_features_tool", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _plain(obj):
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_plain(v) for v in obj]
-    return obj
-
 
 def _setup(tmp_path, cfg):
     paddle.seed(1)
     cfg.MODEL.backbone.time_embed_std = 1.0
     config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump(_plain(cfg)))
+    save_config(cfg, config)
     model = build_model(cfg.MODEL)
     model.eval()
     weights = tmp_path / "w.pdparams"
@@ -50,7 +33,7 @@ def test_features_are_view_averaged_cls_and_broken_videos_are_reported(tmp_path,
     (videos / "broken.avi").write_bytes(b"not a video at all" * 10)
     out = tmp_path / "features"
 
-    code = _tool().main(["-c", config, "-w", weights, "--input_file", str(videos), "-o", str(out), "--num_clips", "2"])
+    code = load_tool("tools/extract_features.py").main(["-c", config, "-w", weights, "--input_file", str(videos), "-o", str(out), "--num_clips", "2"])
     assert code == 1  # one video failed
     logged = capsys.readouterr().out
     assert "broken.avi" in logged and "skipping broken video" in logged
@@ -74,7 +57,7 @@ def test_single_video_file_succeeds(tmp_path, tiny_cfg):
     _, config, weights = _setup(tmp_path, tiny_cfg)
     video = write_index_video(tmp_path / "clip.avi", seed=3)
     out = tmp_path / "f"
-    assert _tool().main(["-c", config, "-w", weights, "--input_file", video, "-o", str(out)]) == 0
+    assert load_tool("tools/extract_features.py").main(["-c", config, "-w", weights, "--input_file", video, "-o", str(out)]) == 0
     assert np.load(out / "clip.npy").shape == (64,)
 
 
@@ -83,7 +66,7 @@ def test_duplicate_stems_and_missing_input_are_clear_errors(tmp_path, tiny_cfg, 
     for sub in ("x", "y"):
         (tmp_path / "v" / sub).mkdir(parents=True)
         write_index_video(tmp_path / "v" / sub / "same.avi", 8)
-    tool = _tool()
+    tool = load_tool("tools/extract_features.py")
     assert tool.main(["-c", config, "-w", weights, "--input_file", str(tmp_path / "v"), "-o", str(tmp_path / "o")]) == 1
     assert "share the name 'same'" in capsys.readouterr().out
     missing = str(tmp_path / "nope")

@@ -139,6 +139,24 @@ def get_config(path, overrides=None, show=True):
     return cfg
 
 
+def to_plain(obj):
+    """An :class:`AttrDict` tree as plain dicts and lists (for YAML/JSON dumps)."""
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [to_plain(v) for v in obj]
+    return obj
+
+
+def save_config(cfg, path):
+    """Write ``cfg`` as YAML that :func:`get_config` reads back unchanged; returns ``str(path)``."""
+    folder = os.path.dirname(os.path.abspath(str(path)))
+    os.makedirs(folder, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(to_plain(cfg), f, sort_keys=False)
+    return str(path)
+
+
 def log_config(cfg, indent=0):
     """Log the config one key per line, nested sections indented."""
     logger = get_logger()
