@@ -1,4 +1,4 @@
-"""The backbone's Linear (bias added inside the GEMM at CPU inference) equals plain F.linear."""
+"""The backbone's Linear (bias inside the GEMM at inference, BLAS bias gradient in training) equals F.linear."""
 
 import numpy as np
 import paddle
@@ -37,3 +37,47 @@ def test_model_scores_equal_with_plain_linear(tiny_cfg, monkeypatch):
         plain = model([imgs], mode="infer").numpy()
     np.testing.assert_allclose(fast, plain, rtol=0, atol=1e-5)
     assert np.abs(fast).max() > 0
+
+
+def test_training_path_gradients_equal_f_linear():
+    paddle.seed(1)
+    layer = vit.Linear(16, 24)
+    layer.bias.set_value(paddle.randn([24]))
+    layer.train()
+    x = paddle.randn([2, 7, 16])
+    x.stop_gradient = False
+    grad_out = paddle.randn([2, 7, 24])
+    results = []
+    for forward in (layer.forward, lambda t: F.linear(t, layer.weight, layer.bias)):
+        out = forward(x)
+        out.backward(grad_out)
+        results.append([out.numpy(), x.grad.numpy(), layer.weight.grad.numpy(), layer.bias.grad.numpy()])
+        x.clear_gradient()
+        layer.clear_gradients()
+    # Independent check of the bias gradient: the sum of the output gradient over all rows.
+    np.testing.assert_allclose(results[0][3], grad_out.numpy().reshape(-1, 24).sum(0), rtol=1e-5, atol=1e-5)
+    for fast, plain in zip(*results):
+        np.testing.assert_allclose(fast, plain, rtol=0, atol=1e-5)
+
+
+def test_model_training_gradients_equal_with_plain_linear(tiny_cfg, monkeypatch):
+    tiny_cfg.MODEL.backbone.drop_path_rate = 0.0  # deterministic training forward
+    model = build_model(tiny_cfg.MODEL)
+    for layer in model.sublayers():
+        if isinstance(layer, nn.Linear) and layer.bias is not None:
+            layer.bias.set_value(paddle.randn(layer.bias.shape) * 0.1)
+            layer.weight.set_value(paddle.randn(layer.weight.shape) * 0.05)  # temporal_fc starts at zero
+    model.train()
+    size = tiny_cfg.MODEL.backbone.img_size
+    imgs = paddle.randn([2, 3, tiny_cfg.MODEL.backbone.num_seg, size, size])
+    labels = paddle.to_tensor([[1], [3]])
+    grads = []
+    for plain in (False, True):
+        if plain:
+            monkeypatch.setattr(vit.Linear, "forward", nn.Linear.forward)
+        model([imgs, labels], mode="train")["loss"].backward()
+        grads.append({n: p.grad.numpy() for n, p in model.named_parameters() if p.grad is not None})
+        model.clear_gradients()
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) > 20
+    for name in grads[0]:
+        np.testing.assert_allclose(grads[0][name], grads[1][name], rtol=0, atol=1e-5, err_msg=name)
