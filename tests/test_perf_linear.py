@@ -81,3 +81,24 @@ def test_model_training_gradients_equal_with_plain_linear(tiny_cfg, monkeypatch)
     assert grads[0].keys() == grads[1].keys() and len(grads[0]) > 20
     for name in grads[0]:
         np.testing.assert_allclose(grads[0][name], grads[1][name], rtol=0, atol=1e-5, err_msg=name)
+
+
+def test_training_path_with_frozen_input_or_weights():
+    """A raw input (no gradient) and frozen weights, as in fine-tuning, get no gradient and no error."""
+    paddle.seed(5)
+    layer = vit.Linear(6, 4)
+    layer.train()
+    x = paddle.randn([3, 5, 6])  # stop_gradient=True, like a clip fed straight to a Linear
+    layer.weight.stop_gradient = True
+    layer(x).sum().backward()
+    assert x.grad is None and layer.weight.grad is None
+    rows = x.numpy().reshape(-1, 6)
+    np.testing.assert_allclose(layer.bias.grad.numpy(), np.full(4, rows.shape[0], np.float32), rtol=1e-6)
+
+    layer.weight.stop_gradient = False
+    layer.bias.stop_gradient = True
+    layer.clear_gradients()
+    upstream = paddle.randn([3, 5, 4])
+    (layer(x) * upstream).sum().backward()
+    np.testing.assert_allclose(layer.weight.grad.numpy(), rows.T @ upstream.numpy().reshape(-1, 4), rtol=1e-5,
+                               atol=1e-5)

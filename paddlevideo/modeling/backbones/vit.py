@@ -36,15 +36,20 @@ class _LinearFunction(paddle.autograd.PyLayer):
         rows = x.reshape([-1, x.shape[-1]])
         ctx.save_for_backward(rows, weight)
         ctx.x_shape = list(x.shape)
+        # PyLayer wants None for every input that takes no gradient (a raw clip, frozen layers).
+        ctx.needs_grad = [not t.stop_gradient for t in (x, weight, bias)]
         return paddle.addmm(bias, rows, weight).reshape(ctx.x_shape[:-1] + [weight.shape[1]])
 
     @staticmethod
     def backward(ctx, grad):
         rows, weight = ctx.saved_tensor()
         grad = grad.reshape([-1, grad.shape[-1]])
-        grad_x = paddle.matmul(grad, weight, transpose_y=True).reshape(ctx.x_shape)
-        grad_w = paddle.matmul(rows, grad, transpose_x=True)
-        grad_b = paddle.matmul(paddle.ones([1, grad.shape[0]], dtype=grad.dtype), grad).reshape([-1])
+        need_x, need_w, need_b = ctx.needs_grad
+        grad_x = paddle.matmul(grad, weight, transpose_y=True).reshape(ctx.x_shape) if need_x else None
+        grad_w = paddle.matmul(rows, grad, transpose_x=True) if need_w else None
+        grad_b = None
+        if need_b:
+            grad_b = paddle.matmul(paddle.ones([1, grad.shape[0]], dtype=grad.dtype), grad).reshape([-1])
         return grad_x, grad_w, grad_b
 
 
