@@ -16,11 +16,13 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 from paddlevideo.tasks.export import DEFAULT_OPSET, FORMATS  # noqa: E402
 from paddlevideo.utils import ConfigError, get_config, setup_logger  # noqa: E402
 

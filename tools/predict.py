@@ -25,11 +25,13 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 from paddlevideo.tasks.predict import BACKENDS, PRECISIONS, VIDEO_EXTENSIONS  # noqa: E402
 
 PROG = "predict.py"
