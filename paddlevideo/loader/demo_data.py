@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from ..utils.logger import get_logger
+from .list_files import write_label_list, write_list_file
 
 CLASS_NAMES = ("right", "left", "down", "up")
 SHAPES = ("square", "circle", "diamond", "cross")
@@ -131,14 +132,8 @@ def make_demo_dataset(output, num_train=2000, num_val=200, seed=0, num_frames=8,
         rng = np.random.default_rng([seed, _SPLIT_IDS[split], index])
         relative = f"{split}/{index:06d}.avi"
         write_avi(os.path.join(output, relative), make_clip(rng, label, num_frames, size), fps)
-        lines[split].append(f"{relative} {label}\n")
-    paths = {}
-    for split, split_lines in lines.items():
-        paths[split] = os.path.join(output, f"{split}.list")
-        with open(paths[split], "w", encoding="utf-8") as handle:
-            handle.writelines(split_lines)
-    paths["label_list"] = os.path.join(output, "label_list.txt")
-    with open(paths["label_list"], "w", encoding="utf-8") as handle:
-        handle.writelines(f"{i} {name}\n" for i, name in enumerate(CLASS_NAMES))
+        lines[split].append((relative, label))
+    paths = {split: write_list_file(os.path.join(output, f"{split}.list"), items) for split, items in lines.items()}
+    paths["label_list"] = write_label_list(os.path.join(output, "label_list.txt"), dict(enumerate(CLASS_NAMES)))
     get_logger("loader").info("demo dataset: %d train + %d val clips in %s", num_train, num_val, output)
     return paths

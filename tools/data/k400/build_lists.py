@@ -17,6 +17,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
+from paddlevideo.loader.list_files import write_label_list, write_list_file  # noqa: E402
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 REQUIRED_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
@@ -96,12 +97,11 @@ def build_lists(train_csv, val_csv, video_dir, output, check=False, backend="dec
             if check and not decodes(os.path.join(video_dir, relative), backend):
                 summary["broken"].append(f"{split} {relative}")
                 continue
-            lines.append(f"{relative} {labels[row['label']]}\n")
-        with open(os.path.join(output, f"{split}.list"), "w", encoding="utf-8") as handle:
-            handle.writelines(lines)
+            lines.append((relative, labels[row["label"]]))
+        write_list_file(os.path.join(output, f"{split}.list"), lines)
         summary[split] = len(lines)
-    with open(os.path.join(output, "Kinetics-400_label_list.txt"), "w", encoding="utf-8") as handle:
-        handle.writelines(f"{index} {label_file_name(name)}\n" for name, index in labels.items())
+    write_label_list(os.path.join(output, "Kinetics-400_label_list.txt"),
+                     {index: label_file_name(name) for name, index in labels.items()})
     with open(os.path.join(output, "problems.txt"), "w", encoding="utf-8") as handle:
         handle.writelines(f"missing {item}\n" for item in summary["missing"])
         handle.writelines(f"broken {item}\n" for item in summary["broken"])

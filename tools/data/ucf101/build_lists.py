@@ -15,6 +15,9 @@ import argparse
 import os
 import sys
 
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
+from paddlevideo.loader.list_files import write_label_list, write_list_file  # noqa: E402
+
 
 def read_class_index(path):
     """classInd.txt -> {class name: 0-based id}."""
@@ -71,12 +74,10 @@ def build_lists(annotations, split, output, video_dir=None, progress=True):
             if video_dir and not os.path.isfile(os.path.join(video_dir, relative)):
                 summary["missing"].append(f"{target} {relative}")
                 continue
-            lines.append(f"{relative} {label}\n")
-        with open(os.path.join(output, f"{target}_split{split}.list"), "w", encoding="utf-8") as handle:
-            handle.writelines(lines)
+            lines.append((relative, label))
+        write_list_file(os.path.join(output, f"{target}_split{split}.list"), lines)
         summary[target] = len(lines)
-    with open(os.path.join(output, "ucf101_label_list.txt"), "w", encoding="utf-8") as handle:
-        handle.writelines(f"{index} {name}\n" for name, index in sorted(classes.items(), key=lambda kv: kv[1]))
+    write_label_list(os.path.join(output, "ucf101_label_list.txt"), {index: name for name, index in classes.items()})
     return summary
 
 
