@@ -130,6 +130,25 @@ def test_demo_generator_deterministic(tmp_path):
     assert open(first["label_list"]).read() == "0 right\n1 left\n2 down\n3 up\n"
 
 
+def test_demo_manifest_marks_current_data(tmp_path):
+    import json
+
+    from paddlevideo.loader.demo_data import MANIFEST, demo_dataset_is_current
+
+    folder = tmp_path / "demo"
+    assert not demo_dataset_is_current(str(folder), num_train=8, num_val=4, seed=7)  # nothing there yet
+    make_demo_dataset(str(folder), num_train=8, num_val=4, seed=7)
+    assert demo_dataset_is_current(str(folder), num_train=8, num_val=4, seed=7)
+    assert not demo_dataset_is_current(str(folder), num_train=8, num_val=4, seed=8)
+    assert not demo_dataset_is_current(str(folder), num_train=16, num_val=4, seed=7)
+    manifest = folder / MANIFEST
+    stale = dict(json.loads(manifest.read_text()), generator_version=1)  # made by an older generator
+    manifest.write_text(json.dumps(stale))
+    assert not demo_dataset_is_current(str(folder), num_train=8, num_val=4, seed=7)
+    manifest.write_text("{not json")
+    assert not demo_dataset_is_current(str(folder), num_train=8, num_val=4, seed=7)
+
+
 def shape_centre(frames):
     """Per-frame centre (x, y) of the pixels that differ most from the frame's median colour."""
     centres = []

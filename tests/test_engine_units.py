@@ -75,6 +75,19 @@ def test_cli_config_errors_are_one_line(tmp_path):
     assert proc.returncode == 1 and "MODEL.nope" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("override, words", [
+    ("MODEL.backbone.num_segs=4", "unexpected keyword argument 'num_segs'"),  # a misspelt key
+    ("MODEL.backbone.attention_type=divided", "attention_type 'divided' is unknown"),  # a bad choice
+    ("MODEL.backbone.init_std=0", "init_std must be > 0"),
+])
+def test_cli_bad_model_keys_are_one_line(tmp_path, override, words):
+    cfg = REPO / "configs" / "recognition" / "timesformer" / "timesformer_demo_videos.yaml"
+    proc = _main("-c", str(cfg), "-o", override, "-o", f"output_dir={tmp_path}")
+    assert proc.returncode == 1, proc.stderr
+    assert words in proc.stderr and "VisionTransformer" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("main.py: error:"), proc.stderr
+
+
 _SAVER = r"""
 import sys, numpy as np
 from paddlevideo.tasks import checkpoints

@@ -72,3 +72,20 @@ def test_recompute_same_loss_and_grads(tiny_cfg, monkeypatch):
     assert abs(loss_rc - loss_ref) < 1e-6
     for key in grads_ref:
         np.testing.assert_allclose(grads_rc[key], grads_ref[key], atol=1e-6, rtol=0, err_msg=key)
+
+
+def test_split_qkv_for_export_keeps_weights_and_outputs():
+    from paddlevideo.modeling.backbones.vit import Attention
+
+    paddle.seed(3)
+    attn = Attention(64, num_heads=4, qkv_bias=True, impl="plain")
+    attn.eval()
+    x = paddle.randn([2, 9, 64])
+    before = attn(x).numpy()
+    packed_w, packed_b = attn.qkv.weight.numpy(), attn.qkv.bias.numpy()
+    attn.split_qkv()
+    for index, layer in enumerate(attn.qkv_split):  # column block i of the packed [D, 3D] weight
+        np.testing.assert_array_equal(layer.weight.numpy(), packed_w[:, index * 64:(index + 1) * 64])
+        np.testing.assert_array_equal(layer.bias.numpy(), packed_b[index * 64:(index + 1) * 64])
+    np.testing.assert_allclose(attn(x).numpy(), before, rtol=0, atol=1e-6)
+    assert "qkv.weight" in attn.state_dict()  # the packed layer stays for checkpoints

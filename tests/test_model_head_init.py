@@ -68,3 +68,23 @@ def test_drop_path_rates_are_linspace(tiny_cfg):
     override_config(tiny_cfg, ["MODEL.backbone.depth=5"])
     rates = [block.drop_path.drop_prob for block in build_model(tiny_cfg.MODEL).backbone.blocks]
     np.testing.assert_allclose(rates, [0.0, 0.025, 0.05, 0.075, 0.1])  # default rate 0.1
+
+
+def test_init_std_scales_linear_weights_only(tiny_cfg):
+    override_config(tiny_cfg, ["MODEL.backbone.init_std=0.07", "MODEL.backbone.zero_init_temporal_fc=False",
+                               "MODEL.backbone.embed_dim=128", "MODEL.head.in_channels=128"])
+    state = {k: v.numpy() for k, v in build_model(tiny_cfg.MODEL).state_dict().items()}
+    linear = [k for k in state if k.startswith("backbone.blocks.") and k.endswith("weight") and "norm" not in k]
+    assert any("temporal_fc" in k for k in linear) and any("qkv" in k for k in linear)
+    for key in linear:
+        assert state[key].std() == pytest.approx(0.07, rel=0.1), key
+    # pos_embed, cls_token and the head keep their own init (spec 3 / MODEL.head.std).
+    assert state["backbone.pos_embed"].std() == pytest.approx(0.02, rel=0.1)
+    assert state["head.fc.weight"].std() == pytest.approx(0.02, rel=0.1)
+
+
+@pytest.mark.parametrize("value", [0, -0.1])
+def test_init_std_must_be_positive(tiny_cfg, value):
+    override_config(tiny_cfg, [f"MODEL.backbone.init_std={value}"])
+    with pytest.raises(ValueError, match="init_std"):
+        build_model(tiny_cfg.MODEL)

@@ -28,7 +28,8 @@ def benchmark_module():
 
 def test_infer_contenders_agree_and_report(benchmark_module, tmp_path):
     argv = ["--mode", "infer", "--rounds", "2", "--warmup", "0", "--batch_size", "2", "--threads", "1",
-            "--contenders", "dygraph_default_env,dygraph", "--json", str(tmp_path / "r.json")]
+            "--contenders", "dygraph_default_env,dygraph,paddle_inference,paddle_inference_pir,onnxruntime,matmuls_only",
+            "--json", str(tmp_path / "r.json")]
     for item in TINY_OVERRIDES:
         argv += ["-o", item]
     results = benchmark_module.main(argv)
@@ -37,10 +38,14 @@ def test_infer_contenders_agree_and_report(benchmark_module, tmp_path):
     assert report["flops_per_iter"] == 2 * flops_from_config(cfg.MODEL)
     assert report["reference"] == "dygraph_default_env"
     rows = {row["name"]: row for row in report["rows"]}
-    assert set(rows) == {"dygraph_default_env", "dygraph"}
+    assert set(rows) == {"dygraph_default_env", "dygraph", "paddle_inference", "paddle_inference_pir", "onnxruntime",
+                         "matmuls_only"}
+    # Every path that runs the model (the exports users get included) computes the reference's scores.
+    for name in ("dygraph", "paddle_inference", "paddle_inference_pir", "onnxruntime"):
+        assert "error" not in rows[name] and len(rows[name]["times_ms"]) == 2, rows[name]
+        assert rows[name]["max_abs_diff_vs_ref"] is not None and rows[name]["max_abs_diff_vs_ref"] < 1e-5, name
+    assert rows["matmuls_only"]["max_abs_diff_vs_ref"] is None  # not a model: no scores
     optimised = rows["dygraph"]
-    assert "error" not in optimised and len(optimised["times_ms"]) == 2
-    assert optimised["max_abs_diff_vs_ref"] is not None and optimised["max_abs_diff_vs_ref"] < 1e-5
     assert optimised["min_ms"] <= optimised["median_ms"]
     assert 0 < optimised["setup_rss_mb"] <= optimised["peak_rss_mb"]
     assert report["sgemm_peak_gflops"] > 0
@@ -50,3 +55,20 @@ def test_infer_contenders_agree_and_report(benchmark_module, tmp_path):
 def test_unknown_contender_is_a_clear_error(benchmark_module):
     with pytest.raises(SystemExit, match="unknown contender"):
         benchmark_module.main(["--mode", "infer", "--contenders", "nope", "-o", "MODEL.backbone.depth=1"])
+
+
+@pytest.mark.parametrize("attention_type", ["divided_space_time", "space_only", "joint_space_time"])
+def test_matmuls_only_runs_exactly_the_model_flops(benchmark_module, attention_type):
+    # The ceiling row must do the model's products and nothing else: its operands' shapes give the
+    # same FLOPs as the analytic count (itself checked against layer hooks in test_perf_flops.py).
+    overrides = TINY_OVERRIDES + [f"MODEL.backbone.attention_type={attention_type}"]
+    spec = {"config": str(K400_CONFIG), "overrides": overrides, "batch_size": 2, "views": 3}
+    runner = benchmark_module.MatmulsRunner(spec)
+    macs = 0
+    for a, b in runner.sequence:
+        assert a.shape[-1] == b.shape[-2] and a.shape[:-2] == b.shape[:-2]
+        groups = a.shape[0] if a.ndim == 3 else 1
+        macs += groups * a.shape[-2] * a.shape[-1] * b.shape[-1]
+    cfg = get_config(str(K400_CONFIG), overrides, show=False)
+    assert 2 * macs == 6 * flops_from_config(cfg.MODEL)
+    runner.run()

@@ -44,7 +44,7 @@ if str(REPO) not in sys.path:
 # parent must not start an OpenMP runtime of its own (its spinning threads would steal cycles).
 from paddlevideo.utils import ConfigError, get_config, get_logger, setup_logger  # noqa: E402
 from paddlevideo.utils.cpu import configure_cpu, cpu_model_name, cpu_vendor  # noqa: E402
-from paddlevideo.utils.flops import flops_from_config  # noqa: E402
+from paddlevideo.utils.flops import flops_from_config, shape_from_config, timesformer_matmuls  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_k400_videos.yaml"
 MODES = ("infer", "train", "loader")
@@ -58,10 +58,13 @@ INFER_CONTENDERS = {
     "dygraph_default_env": ("dygraph", {"overrides": PLAIN, "default_env": True, "ref": True}),
     "dygraph_plain": ("dygraph", {"overrides": PLAIN}),
     "dygraph": ("dygraph", {"overrides": []}),
-    "paddle_inference": ("paddle_inference", {"onednn": True}),
+    "paddle_inference": ("paddle_inference", {"onednn": True}),  # tools/predict.py's default
+    "paddle_inference_pir": ("paddle_inference", {"onednn": True, "format": "pir"}),
     "paddle_inference_mkl": ("paddle_inference", {"onednn": False}),
     "onnxruntime": ("onnxruntime", {}),
     "hf_torch": ("hf_torch", {}),
+    # Not a model: only its matrix products (a ceiling, see MatmulsRunner).
+    "matmuls_only": ("matmuls", {}),
 }
 TRAIN_CONTENDERS = {
     "dygraph_default_env": ("dygraph", {"overrides": PLAIN, "default_env": True, "ref": True}),
@@ -175,56 +178,25 @@ class DygraphRunner:
         return None if self.train else self.run()
 
 
-class PaddleInferenceRunner:
-    """The exported model through ``paddle.inference`` (oneDNN on or off)."""
+class ExportedRunner:
+    """An exported model through ``tools/predict.py``'s predictors: Paddle Inference (oneDNN on or off,
+    ``.pdmodel`` or PIR) or ONNX Runtime (CPU provider)."""
 
     def __init__(self, spec):
-        from paddle import inference
+        from paddlevideo.tasks.predict import OnnxPredictor, PaddlePredictor
 
         cfg = _load_cfg(spec)
-        prefix = spec["export_prefix"]
-        model_file = prefix + ".json" if os.path.exists(prefix + ".json") else prefix + ".pdmodel"
-        config = inference.Config(model_file, prefix + ".pdiparams")
-        config.disable_gpu()
-        config.set_cpu_math_library_num_threads(spec["threads"])
-        config.disable_glog_info()
-        config.switch_ir_optim(True)
-        if spec["options"].get("onednn"):
-            config.enable_mkldnn()
-            # spec 7: predictor creation fails on this model with this fusion pass.
-            config.delete_pass("operator_reshape_onednn_fuse_pass")
+        options, exported = spec["options"], spec["exported"]
+        if spec["kind"] == "onnxruntime":
+            self.predictor = OnnxPredictor(exported["onnx"], cpu_threads=spec["threads"])
         else:
-            config.disable_mkldnn()
-        self.predictor = inference.create_predictor(config)
-        self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
-        self.out = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+            model_file = exported["pir" if options.get("format") == "pir" else "pdmodel"]
+            self.predictor = PaddlePredictor(model_file, enable_mkldnn=bool(options.get("onednn")),
+                                             cpu_threads=spec["threads"])
         self.x, _ = _inputs(spec, cfg)
 
     def run(self):
-        self.input.copy_from_cpu(self.x)
-        self.predictor.run()
-        return self.out.copy_to_cpu()
-
-    output = run
-
-
-class OnnxRuntimeRunner:
-    """The model exported with paddle2onnx, run by ONNX Runtime's CPU provider."""
-
-    def __init__(self, spec):
-        import onnxruntime as ort
-
-        cfg = _load_cfg(spec)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = spec["threads"]
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(spec["onnx_path"], options, providers=["CPUExecutionProvider"])
-        self.name = self.session.get_inputs()[0].name
-        self.x, _ = _inputs(spec, cfg)
-
-    def run(self):
-        return self.session.run(None, {self.name: self.x})[0]
+        return self.predictor(self.x)
 
     output = run
 
@@ -275,11 +247,45 @@ class HFTorchRunner:
         return None  # different (random) weights: not comparable
 
 
+class MatmulsRunner:
+    """Only the model's matrix products, with ``paddle.matmul`` on ready inputs: no element-wise work.
+
+    The products are :func:`timesformer_matmuls` (same shapes and count, so the same analytic FLOPs
+    as the model) for ``batch_size * views`` clips. Its time is what a perfect fusion of every
+    element-wise op would leave with Paddle's BLAS, so its ``%peak`` bounds any implementation that
+    runs its GEMMs through the same library.
+    """
+
+    def __init__(self, spec):
+        import paddle
+
+        cfg = _load_cfg(spec)
+        clips = spec["batch_size"] * spec["views"]
+        self.matmul = paddle.matmul
+        self.operands = {}
+        self.sequence = []
+        for _, batch, m, k, n in timesformer_matmuls(**shape_from_config(cfg.MODEL)):
+            # More clips mean more rows of a token-wise product, or more independent attention groups.
+            key = (batch * clips, m, k, n) if batch > 1 else (1, m * clips, k, n)
+            if key not in self.operands:
+                lead = [key[0]] if key[0] > 1 else []
+                self.operands[key] = (paddle.randn(lead + [key[1], k]), paddle.randn(lead + [k, n]))
+            self.sequence.append(self.operands[key])
+
+    def run(self):
+        for a, b in self.sequence:
+            self.matmul(a, b)
+
+    def output(self):
+        return None
+
+
 RUNNERS = {
     "sgemm": SgemmRunner,
+    "matmuls": MatmulsRunner,
     "dygraph": DygraphRunner,
-    "paddle_inference": PaddleInferenceRunner,
-    "onnxruntime": OnnxRuntimeRunner,
+    "paddle_inference": ExportedRunner,
+    "onnxruntime": ExportedRunner,
     "hf_torch": HFTorchRunner,
 }
 
@@ -336,46 +342,30 @@ def _prepare_worker(spec, conn):
         paddle.save(model.state_dict(), spec["weights"])
         result["weights"] = spec["weights"]
         if spec["export"]:
-            result.update(_export(model, cfg, spec))
+            result["exported"] = _export(cfg, spec)
     except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
     conn.send(result)
 
 
-def _export(model, cfg, spec):
-    """Static-graph export (fixed batch) for Paddle Inference, then paddle2onnx for ONNX Runtime."""
-    import paddle
+def _export(cfg, spec):
+    """The exports users get (``tools/export_model.py``: plain attention, one feed), for ``views`` views:
+    ``.pdmodel`` (the default) with its ONNX conversion, and the PIR ``.json``."""
+    from paddlevideo.tasks.export import export_model
 
+    # The benchmark's input is the backbone's own clip (overrides may change it), whatever INFERENCE says.
     backbone = cfg.MODEL.backbone
-    shape = [spec["batch_size"], 3, backbone.num_seg * spec["views"], backbone.img_size, backbone.img_size]
-    prefix = os.path.join(spec["workdir"], "inference")
+    cfg.INFERENCE = dict(cfg.get("INFERENCE") or {}, num_seg=backbone.num_seg, target_size=backbone.img_size)
     result = {}
-
-    class InferOnly(paddle.nn.Layer):
-        """``imgs -> scores`` (the recognizer's infer step), a single-input graph to export."""
-
-        def __init__(self, recognizer):
-            super().__init__()
-            self.recognizer = recognizer
-
-        def forward(self, imgs):
-            return self.recognizer([imgs], mode="infer")
-
-    static = paddle.jit.to_static(InferOnly(model), input_spec=[paddle.static.InputSpec(shape, "float32", "imgs")],
-                                  full_graph=True)
-    paddle.jit.save(static, prefix)
-    result["export_prefix"] = prefix
-    try:
-        import paddle2onnx
-
-        model_file = prefix + ".json" if os.path.exists(prefix + ".json") else prefix + ".pdmodel"
-        onnx_path = os.path.join(spec["workdir"], "model.onnx")
-        with contextlib.redirect_stdout(io.StringIO()):
-            paddle2onnx.export(model_file, prefix + ".pdiparams", onnx_path, opset_version=17,
-                               enable_onnx_checker=True)
-        result["onnx_path"] = onnx_path
-    except Exception as exc:
-        result["onnx_error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    for fmt in ("pdmodel", "pir"):
+        folder = os.path.join(spec["workdir"], fmt)
+        try:
+            written = export_model(cfg, spec["weights"], folder, fmt=fmt, onnx=fmt == "pdmodel",
+                                   num_views=spec["views"])
+        except Exception as exc:  # ONNX conversion problems must not hide the Paddle exports
+            result[f"{fmt}_error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            written = export_model(cfg, spec["weights"], folder, fmt=fmt, num_views=spec["views"])
+        result.update({fmt: written["model"], **({"onnx": written["onnx"]} if "onnx" in written else {})})
     return result
 
 
@@ -557,8 +547,8 @@ def run_model_benchmark(args, mode, logger):
                                                           export=needs_export, workdir=workdir))
     if "error" in prepared:
         raise SystemExit(f"cannot build the model from {args.config}: {prepared['error']}")
-    if prepared.get("onnx_error"):
-        logger.warning("ONNX export failed: %s", prepared["onnx_error"])
+    if prepared.get("exported", {}).get("pdmodel_error"):
+        logger.warning("ONNX export failed: %s", prepared["exported"]["pdmodel_error"])
 
     contenders = [Contender(ctx, "sgemm", dict(base, kind="sgemm"))]
     for name in names:
@@ -566,8 +556,8 @@ def run_model_benchmark(args, mode, logger):
         spec = dict(base, kind=kind, options=options, weights=prepared["weights"],
                     overrides=base["overrides"] + options.get("overrides", []),
                     default_env=options.get("default_env", False),
-                    export_prefix=prepared.get("export_prefix"), onnx_path=prepared.get("onnx_path"))
-        if kind == "onnxruntime" and not spec["onnx_path"]:
+                    exported=prepared.get("exported", {}))
+        if kind == "onnxruntime" and not spec["exported"].get("onnx"):
             logger.warning("contender %s skipped: no ONNX model", name)
             continue
         if kind == "hf_torch" and not _importable("torch", "transformers"):

@@ -9,6 +9,7 @@ four, random size) has a random colour brighter than the background in every cha
 drawn from its own generator seeded by ``(seed, split, index)``, so a dataset is reproducible clip by clip.
 """
 
+import json
 import os
 
 import numpy as np
@@ -20,6 +21,9 @@ CLASS_NAMES = ("right", "left", "down", "up")
 SHAPES = ("square", "circle", "diamond", "cross")
 _SPLIT_IDS = {"train": 0, "val": 1}
 BACKGROUND = 60.0  # grey level of every background pixel before noise (0-255)
+# Bump when the clips a given seed produces change, so tools/demo.py regenerates stale data.
+GENERATOR_VERSION = 2
+MANIFEST = "demo_data.json"
 
 
 def _signed_distance(shape, dx, dy, radius):
@@ -135,5 +139,22 @@ def make_demo_dataset(output, num_train=2000, num_val=200, seed=0, num_frames=8,
         lines[split].append((relative, label))
     paths = {split: write_list_file(os.path.join(output, f"{split}.list"), items) for split, items in lines.items()}
     paths["label_list"] = write_label_list(os.path.join(output, "label_list.txt"), dict(enumerate(CLASS_NAMES)))
+    settings = _settings(num_train, num_val, seed, num_frames, size, fps)
+    with open(os.path.join(output, MANIFEST), "w", encoding="utf-8") as f:  # last: marks a complete dataset
+        json.dump(settings, f, indent=1)
     get_logger("loader").info("demo dataset: %d train + %d val clips in %s", num_train, num_val, output)
     return paths
+
+
+def _settings(num_train, num_val, seed, num_frames, size, fps):
+    return {"generator_version": GENERATOR_VERSION, "num_train": num_train, "num_val": num_val, "seed": seed,
+            "num_frames": num_frames, "size": size, "fps": fps}
+
+
+def demo_dataset_is_current(output, num_train=2000, num_val=200, seed=0, num_frames=8, size=32, fps=30):
+    """True if ``output`` holds a complete demo dataset made by this generator with these settings."""
+    try:
+        with open(os.path.join(output, MANIFEST), encoding="utf-8") as f:
+            return json.load(f) == _settings(num_train, num_val, seed, num_frames, size, fps)
+    except (OSError, ValueError):
+        return False

@@ -10,61 +10,68 @@ is left out: it is < 1% of the FLOPs, though not of the time on a CPU.
 ATTENTION_TYPES = ("divided_space_time", "space_only", "joint_space_time")
 
 
-def _attention_macs(rows, seq_len, dim):
-    """MACs of one multi-head attention over ``rows`` tokens grouped in sequences of ``seq_len``.
+def _attention_products(part, rows, seq_len, dim, num_heads):
+    """The products of one multi-head attention over ``rows`` tokens in sequences of ``seq_len``:
+    qkv projection (D -> 3D), per-head scores q k^T and weights @ v, output projection (D -> D)."""
+    groups, head_dim = rows // seq_len * num_heads, dim // num_heads
+    return [
+        (f"{part}.qkv", 1, rows, dim, 3 * dim),
+        (f"{part}.scores", groups, seq_len, head_dim, seq_len),
+        (f"{part}.weighted_values", groups, seq_len, seq_len, head_dim),
+        (f"{part}.proj", 1, rows, dim, dim),
+    ]
 
-    qkv projection (D -> 3D), scores q k^T and weights @ v (seq_len per query each), output
-    projection (D -> D). Heads split D, so the head count does not change the total.
-    """
-    qkv = rows * dim * 3 * dim
-    scores_and_values = 2 * rows * seq_len * dim
-    proj = rows * dim * dim
-    return qkv + scores_and_values + proj
 
+def timesformer_matmuls(img_size=224, patch_size=16, in_channels=3, embed_dim=768, depth=12, num_heads=12,
+                        mlp_ratio=4, num_frames=8, attention_type="divided_space_time", num_classes=400):
+    """Every matrix product of one forward pass on one clip ``[1, C, T, H, W]``, in execution order.
 
-def timesformer_forward_macs(img_size=224, patch_size=16, in_channels=3, embed_dim=768, depth=12,
-                             mlp_ratio=4, num_frames=8, attention_type="divided_space_time",
-                             num_classes=400):
-    """Multiply-accumulates of one forward pass on one clip ``[1, C, T, H, W]``, as a dict by part.
-
-    Returns ``{'patch_embed', 'blocks', 'attention_scores', 'head', 'total'}`` (``attention_scores``
-    is the part of ``blocks`` spent in q k^T and weights @ v, reported for the profile discussion).
+    Returns a list of ``(name, batch, m, k, n)``: ``batch`` independent ``[m, k] @ [k, n]`` products
+    (the patch-embedding convolution is the GEMM it amounts to: kernel = stride = patch). The MACs
+    are ``batch * m * k * n``; heads split D, so the head count changes the shapes, not the total.
     """
     if attention_type not in ATTENTION_TYPES:
         raise ValueError(f"attention_type '{attention_type}' is unknown; use one of {', '.join(ATTENTION_TYPES)}")
     n = (img_size // patch_size) ** 2  # patches per frame
     t, d = num_frames, embed_dim
     hidden = int(d * mlp_ratio)
-    patch_embed = t * n * (in_channels * patch_size * patch_size) * d
-
+    block = []
     if attention_type == "divided_space_time":
         # Temporal attention on the N*T patch tokens in N sequences of T, plus temporal_fc (D -> D);
         # spatial attention per frame on [CLS + N patches]; the MLP on the 1 + N*T clip tokens.
-        temporal = _attention_macs(n * t, t, d) + n * t * d * d
-        spatial = _attention_macs(t * (1 + n), 1 + n, d)
+        block += _attention_products("temporal_attn", n * t, t, d, num_heads)
+        block.append(("temporal_fc", 1, n * t, d, d))
+        block += _attention_products("attn", t * (1 + n), 1 + n, d, num_heads)
         mlp_rows = 1 + n * t
-        scores = 2 * n * t * t * d + 2 * t * (1 + n) * (1 + n) * d
-        per_block = temporal + spatial
     elif attention_type == "space_only":
-        rows = t * (1 + n)
-        per_block = _attention_macs(rows, 1 + n, d)
-        mlp_rows = rows
-        scores = 2 * rows * (1 + n) * d
+        block += _attention_products("attn", t * (1 + n), 1 + n, d, num_heads)
+        mlp_rows = t * (1 + n)
     else:  # joint_space_time: one sequence of all 1 + N*T tokens
-        rows = 1 + n * t
-        per_block = _attention_macs(rows, rows, d)
-        mlp_rows = rows
-        scores = 2 * rows * rows * d
-    per_block += 2 * mlp_rows * d * hidden  # fc1 and fc2
-    blocks = depth * per_block
-    head = d * num_classes
-    return {
-        "patch_embed": patch_embed,
-        "blocks": blocks,
-        "attention_scores": depth * scores,
-        "head": head,
-        "total": patch_embed + blocks + head,
-    }
+        block += _attention_products("attn", 1 + n * t, 1 + n * t, d, num_heads)
+        mlp_rows = 1 + n * t
+    block += [("mlp.fc1", 1, mlp_rows, d, hidden), ("mlp.fc2", 1, mlp_rows, hidden, d)]
+    products = [("patch_embed", 1, t * n, in_channels * patch_size * patch_size, d)]
+    for index in range(depth):
+        products += [(f"blocks.{index}.{name}", *shape) for name, *shape in block]
+    products.append(("head", 1, 1, d, num_classes))
+    return products
+
+
+def timesformer_forward_macs(**shape):
+    """Multiply-accumulates of one forward pass on one clip ``[1, C, T, H, W]``, as a dict by part.
+
+    Returns ``{'patch_embed', 'blocks', 'attention_scores', 'head', 'total'}`` (``attention_scores``
+    is the part of ``blocks`` spent in q k^T and weights @ v, reported for the profile discussion).
+    Keyword arguments are those of :func:`timesformer_matmuls`.
+    """
+    macs = {"patch_embed": 0, "blocks": 0, "attention_scores": 0, "head": 0}
+    for name, batch, m, k, n in timesformer_matmuls(**shape):
+        part = name.split(".")[0]
+        macs[part] += batch * m * k * n
+        if name.endswith((".scores", ".weighted_values")):
+            macs["attention_scores"] += batch * m * k * n
+    macs["total"] = macs["patch_embed"] + macs["blocks"] + macs["head"]
+    return macs
 
 
 def timesformer_flops(train=False, **shape):
@@ -81,22 +88,27 @@ def timesformer_flops(train=False, **shape):
     return forward + 2 * (2 * macs["total"] - macs["patch_embed"])
 
 
-def flops_from_config(model_cfg, num_frames=None, train=False):
-    """FLOPs per clip (one view) for a ``MODEL`` config section (``backbone`` + ``head`` keys).
+def shape_from_config(model_cfg, num_frames=None):
+    """The keyword arguments of :func:`timesformer_matmuls` for a ``MODEL`` config section.
 
     ``num_frames`` defaults to ``backbone.num_seg``. Missing keys take the VisionTransformer defaults.
     """
     backbone = model_cfg["backbone"]
     head = model_cfg.get("head") or {}
-    return timesformer_flops(
-        train=train,
+    return dict(
         img_size=backbone.get("img_size", 224),
         patch_size=backbone.get("patch_size", 16),
         in_channels=backbone.get("in_channels", 3),
         embed_dim=backbone.get("embed_dim", 768),
         depth=backbone.get("depth", 12),
+        num_heads=backbone.get("num_heads", 12),
         mlp_ratio=backbone.get("mlp_ratio", 4),
         num_frames=num_frames or backbone.get("num_seg", 8),
         attention_type=backbone.get("attention_type", "divided_space_time"),
         num_classes=head.get("num_classes", 400),
     )
+
+
+def flops_from_config(model_cfg, num_frames=None, train=False):
+    """FLOPs per clip (one view) for a ``MODEL`` config section (``backbone`` + ``head`` keys)."""
+    return timesformer_flops(train=train, **shape_from_config(model_cfg, num_frames))

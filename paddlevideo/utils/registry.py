@@ -2,6 +2,12 @@
 
 import copy
 
+from .config import ConfigError
+
+
+class ConfigKeyError(ConfigError, TypeError):
+    """A config entry the named class does not accept (a ``TypeError`` too, as Python raises it)."""
+
 
 class Registry:
     """A mapping from a config ``name`` to a class or function.
@@ -61,5 +67,11 @@ def build_from_config(cfg, registry, key="name", **extra):
         return obj(**kwargs)
     except TypeError as err:
         if "unexpected keyword argument" in str(err):
-            raise TypeError(f"{registry.kind} '{name}': {err}; check the config keys") from err
+            raise ConfigKeyError(f"{registry.kind} '{name}': {err}; check the config keys") from err
+        raise
+    except ValueError as err:
+        # A bad value in the config (an unknown choice, a shape that does not divide): name the class.
+        # Subclasses (checkpoint and config errors) already say what to do and keep their type.
+        if type(err) is ValueError:
+            raise ConfigError(f"{registry.kind} '{name}': {err}") from err
         raise
