@@ -2,7 +2,7 @@
 
 Each step runs as the command a user would type (printed before it runs), so the output doubles as a
 tutorial. The full run trains the recipe in configs/recognition/timesformer/timesformer_demo_videos.yaml
-(about 4 minutes on 2 CPU cores); --quick is a CI-sized smoke run of every step (accuracy not
+(about 2.5 minutes on 2 CPU cores); --quick is a CI-sized smoke run of every step (accuracy not
 meaningful).
 
 Examples:
