@@ -72,3 +72,9 @@ def test_matmuls_only_runs_exactly_the_model_flops(benchmark_module, attention_t
     cfg = get_config(str(K400_CONFIG), overrides, show=False)
     assert 2 * macs == 6 * flops_from_config(cfg.MODEL)
     runner.run()
+
+
+def test_fast_ops_switch_name_matches_the_library(benchmark_module):
+    from paddlevideo.modeling import fast_cpu_ops
+
+    assert benchmark_module.FAST_OPS_SWITCH == fast_cpu_ops.ENV_SWITCH

@@ -46,13 +46,16 @@ from paddlevideo.utils import ConfigError, get_config, get_logger, setup_logger 
 from paddlevideo.utils.cpu import configure_cpu, cpu_model_name, cpu_vendor  # noqa: E402
 from paddlevideo.utils.flops import flops_from_config, shape_from_config, timesformer_matmuls  # noqa: E402
 
+FAST_OPS_SWITCH = "PADDLEVIDEO_FAST_CPU_OPS"  # paddlevideo.modeling.fast_cpu_ops.ENV_SWITCH (no paddle import here)
+
 DEFAULT_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_k400_videos.yaml"
 MODES = ("infer", "train", "loader")
 SGEMM_SIZE = 2048  # large enough to reach the BLAS peak, small enough to run in ~0.1 s
 IDLE_BETWEEN_RUNS_S = 0.3
 # Rows of the tables: contender name -> (kind, options). "ref" marks the ratio baseline.
 # "default_env": no configure_cpu() in the worker (no AMD MKL variable, no malloc tuning, Paddle's strided
-# views on), i.e. what a straightforward script gets; with plain attention it is the reference row.
+# views on) and Paddle's own Linear and LayerNorm kernels (none of the project's CPU paths), i.e. what a
+# straightforward script gets; with plain attention it is the reference row.
 PLAIN = ["MODEL.backbone.attention_impl=plain"]
 INFER_CONTENDERS = {
     "dygraph_default_env": ("dygraph", {"overrides": PLAIN, "default_env": True, "ref": True}),
@@ -71,6 +74,8 @@ TRAIN_CONTENDERS = {
     "dygraph_plain": ("dygraph", {"overrides": PLAIN}),
     "dygraph": ("dygraph", {"overrides": []}),
     "dygraph_recompute": ("dygraph", {"overrides": ["MODEL.backbone.recompute=True"]}),
+    # A/B of the fused LayerNorm backward (paddlevideo/modeling/fast_cpu_ops.py): Paddle's kernel instead.
+    "dygraph_paddle_layernorm": ("dygraph", {"env": {FAST_OPS_SWITCH: "0"}}),
     "hf_torch": ("hf_torch", {}),
 }
 
@@ -148,6 +153,10 @@ class DygraphRunner:
 
         self.paddle = paddle
         cfg = _load_cfg(spec)
+        if spec.get("default_env"):  # the straightforward model: nn.Linear's own forward and backward
+            from paddlevideo.modeling.backbones import vit
+
+            vit.Linear.forward = paddle.nn.Linear.forward
         paddle.seed(0)
         self.model = build_model(cfg.MODEL)
         if spec.get("weights"):
@@ -293,8 +302,11 @@ RUNNERS = {
 def _setup_worker_env(spec):
     """Threads for every worker; the project's CPU set-up unless the contender is the default environment."""
     os.environ["OMP_NUM_THREADS"] = str(spec["threads"])
-    if not spec.get("default_env"):
+    if spec.get("default_env"):
+        os.environ[FAST_OPS_SWITCH] = "0"  # the straightforward model: Paddle's own LayerNorm backward too
+    else:
         configure_cpu(threads=spec["threads"])
+    os.environ.update((spec.get("options") or {}).get("env", {}))
 
 
 def _worker(spec, conn):

@@ -12,6 +12,7 @@ import paddle.nn.functional as F
 from paddle.nn.initializer import Constant, Normal, TruncatedNormal
 
 from ..embed_resize import resize_time_embed
+from ..fast_cpu_ops import fast_cpu_ops
 from ..registry import BACKBONES
 
 ATTENTION_TYPES = ("divided_space_time", "space_only", "joint_space_time")
@@ -69,6 +70,37 @@ class Linear(nn.Linear):
             return _LinearFunction.apply(x, self.weight, self.bias)
         rows = paddle.addmm(self.bias, x.reshape([-1, x.shape[-1]]), self.weight)
         return rows.reshape(list(x.shape[:-1]) + [self.weight.shape[1]])
+
+
+class _LayerNormFunction(paddle.autograd.PyLayer):
+    """Paddle's LayerNorm forward with the fused CPU backward of :mod:`..fast_cpu_ops` (fp32, last axis)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, epsilon):
+        x = x.contiguous()  # the kernel reads raw rows
+        ctx.save_for_backward(x, weight)
+        ctx.epsilon = epsilon
+        ctx.needs_grad = [not t.stop_gradient for t in (x, weight, bias)]
+        return F.layer_norm(x, x.shape[-1:], weight, bias, epsilon)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensor()
+        grads = fast_cpu_ops().pv_layer_norm_backward(x, weight, grad.contiguous(), ctx.epsilon)
+        return tuple(g if need else None for g, need in zip(grads, ctx.needs_grad))
+
+
+class LayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` over the last axis (same parameters and state-dict keys) whose CPU training
+    backward is the fused kernel of :mod:`..fast_cpu_ops` when it builds (~7x Paddle's; same values:
+    tests/test_perf_layernorm.py). Elsewhere (GPU, export, eval, no compiler) it is ``nn.LayerNorm``.
+    """
+
+    def forward(self, x):
+        if (self.training and paddle.in_dynamic_mode() and x.place.is_cpu_place() and x.dtype == paddle.float32
+                and self.weight is not None and self.bias is not None and fast_cpu_ops() is not None):
+            return _LayerNormFunction.apply(x, self.weight, self.bias, self._epsilon)
+        return super().forward(x)
 
 
 class DropPath(nn.Layer):
@@ -181,14 +213,14 @@ class Block(nn.Layer):
         self.attention_type = attention_type
         attn_args = dict(num_heads=num_heads, qkv_bias=qkv_bias, qk_scale=qk_scale, attn_drop=attn_drop,
                          proj_drop=drop, impl=attention_impl)
-        self.norm1 = nn.LayerNorm(dim, epsilon=epsilon)
+        self.norm1 = LayerNorm(dim, epsilon=epsilon)
         self.attn = Attention(dim, **attn_args)
         if attention_type == "divided_space_time":
-            self.temporal_norm1 = nn.LayerNorm(dim, epsilon=epsilon)
+            self.temporal_norm1 = LayerNorm(dim, epsilon=epsilon)
             self.temporal_attn = Attention(dim, **attn_args)
             self.temporal_fc = Linear(dim, dim)
         self.drop_path = DropPath(drop_path)
-        self.norm2 = nn.LayerNorm(dim, epsilon=epsilon)
+        self.norm2 = LayerNorm(dim, epsilon=epsilon)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
 
     def forward(self, x, num_frames):
@@ -297,7 +329,7 @@ class VisionTransformer(nn.Layer):
                   attention_type, attention_impl)
             for rate in rates
         ])
-        self.norm = nn.LayerNorm(embed_dim, epsilon=epsilon)
+        self.norm = LayerNorm(embed_dim, epsilon=epsilon)
         self.init_weights()
 
     def init_weights(self):

@@ -1,0 +1,104 @@
+"""CPU kernels Paddle lacks, as Paddle custom C++ operators built on first use; Paddle's ops otherwise.
+
+Today one kernel: the LayerNorm backward (``csrc/layer_norm_backward.cc``), ~7x faster than Paddle 3.3's
+CPU ``layer_norm_grad`` on ViT-B rows (docs/benchmarks.md). The first training step on a CPU compiles it
+with the system C++ compiler (g++ with OpenMP, ~10 s, once per machine: Paddle's extension cache,
+``~/.cache/paddle_extensions`` or ``$PADDLE_EXTENSION_DIR``). Processes of one launch build it once (a
+file lock). If it cannot be built (no compiler, no OpenMP), a one-line warning says so and Paddle's own
+kernels run: same numbers, slower. ``PADDLEVIDEO_FAST_CPU_OPS=0`` skips the build.
+
+Nothing is built or imported at import time; :func:`fast_cpu_ops` does it on first call.
+"""
+
+import contextlib
+import os
+import sys
+import tempfile
+import threading
+
+from ..utils.logger import get_logger
+
+ENV_SWITCH = "PADDLEVIDEO_FAST_CPU_OPS"
+MODULE_NAME = "paddlevideo_cpu_ops"
+SOURCES = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "layer_norm_backward.cc")]
+# Portable flags (no -march=native): the cache may be shared by machines with different CPUs.
+CXX_FLAGS = ["-O3", "-fopenmp"]
+
+_lock = threading.Lock()
+_built = {}
+
+
+def fast_cpu_ops():
+    """The compiled operator module (``pv_layer_norm_backward``), or None when it is off or cannot build."""
+    with _lock:
+        if "module" not in _built:
+            _built["module"] = _build()
+        return _built["module"]
+
+
+def _build():
+    if os.environ.get(ENV_SWITCH, "1").strip() == "0":
+        return None
+    with tempfile.TemporaryFile(mode="w+") as build_log:
+        try:
+            import warnings
+
+            with warnings.catch_warnings():  # its import warns when ccache is missing
+                warnings.simplefilter("ignore")
+                from paddle.utils.cpp_extension import load
+                from paddle.utils.cpp_extension.extension_utils import get_build_directory
+
+            build_dir = get_build_directory()
+            os.makedirs(build_dir, exist_ok=True)
+            if not os.path.isdir(os.path.join(build_dir, MODULE_NAME)):
+                get_logger().info("building the fused CPU kernels in %s (once per machine, ~10 s)", build_dir)
+            with _file_lock(os.path.join(build_dir, MODULE_NAME + ".lock")), _output_to(build_log):
+                return load(name=MODULE_NAME, sources=SOURCES, extra_cxx_cflags=CXX_FLAGS,
+                            extra_ldflags=["-fopenmp"])
+        except Exception as err:  # noqa: BLE001 - any build problem means: use Paddle's kernels
+            build_log.seek(0)
+            errors = [line.strip() for line in build_log if "error" in line.lower()]
+            reason = errors[0] if errors else (str(err).strip().splitlines() or [type(err).__name__])[0]
+            get_logger().warning("fast CPU kernels could not be built (%s); Paddle's own kernels run instead (same "
+                                 "results, slower). Install g++ to build them, or set %s=0 to skip this step",
+                                 reason[:300], ENV_SWITCH)
+            return None
+
+
+@contextlib.contextmanager
+def _file_lock(path):
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no cross-process lock
+        yield
+        return
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _output_to(log):
+    """Send this process's stdout/stderr (the build runs setup.py in a child process that inherits them,
+    and the compiler's commands are logged) to ``log`` meanwhile."""
+    import warnings
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
