@@ -90,6 +90,7 @@ def test_switch_off_and_build_failure_fall_back(monkeypatch, caplog):
     monkeypatch.setattr(ops_module, "_built", {})
     monkeypatch.delenv(ops_module.ENV_SWITCH)
     monkeypatch.setattr(ops_module, "SOURCES", ["/nonexistent/kernel.cc"])
+    monkeypatch.setattr(ops_module, "module_name", lambda: "paddlevideo_cpu_ops_test_broken")  # keep the real cache
     assert ops_module.fast_cpu_ops() is None  # a broken build warns and falls back
     layer = vit.LayerNorm(8)
     layer.train()
@@ -97,3 +98,10 @@ def test_switch_off_and_build_failure_fall_back(monkeypatch, caplog):
     x.stop_gradient = False
     layer(x).sum().backward()  # Paddle's LayerNorm, no fused kernel
     assert x.grad is not None
+
+
+def test_module_name_is_per_environment(monkeypatch):
+    name = ops_module.module_name()
+    assert name.startswith("paddlevideo_cpu_ops_") and name == ops_module.module_name()
+    monkeypatch.setattr(ops_module.sys, "prefix", "/some/other/venv")
+    assert ops_module.module_name() != name

@@ -19,7 +19,6 @@ import threading
 from ..utils.logger import get_logger
 
 ENV_SWITCH = "PADDLEVIDEO_FAST_CPU_OPS"
-MODULE_NAME = "paddlevideo_cpu_ops"
 SOURCES = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "layer_norm_backward.cc")]
 # Portable flags (no -march=native): the cache may be shared by machines with different CPUs.
 CXX_FLAGS = ["-O3", "-fopenmp"]
@@ -36,9 +35,21 @@ def fast_cpu_ops():
         return _built["module"]
 
 
+def module_name():
+    """The extension's name, one per Python environment and Paddle version: the build cache is shared
+    by every environment of the user, and a module built against another Paddle must not be loaded."""
+    import hashlib
+
+    import paddle
+
+    key = f"{sys.prefix}|{paddle.__version__}".encode()
+    return "paddlevideo_cpu_ops_" + hashlib.sha1(key).hexdigest()[:10]
+
+
 def _build():
     if os.environ.get(ENV_SWITCH, "1").strip() == "0":
         return None
+    name = module_name()
     with tempfile.TemporaryFile(mode="w+") as build_log:
         try:
             import warnings
@@ -50,10 +61,10 @@ def _build():
 
             build_dir = get_build_directory()
             os.makedirs(build_dir, exist_ok=True)
-            if not os.path.isdir(os.path.join(build_dir, MODULE_NAME)):
+            if not os.path.isdir(os.path.join(build_dir, name)):
                 get_logger().info("building the fused CPU kernels in %s (once per machine, ~10 s)", build_dir)
-            with _file_lock(os.path.join(build_dir, MODULE_NAME + ".lock")), _output_to(build_log):
-                return load(name=MODULE_NAME, sources=SOURCES, extra_cxx_cflags=CXX_FLAGS,
+            with _file_lock(os.path.join(build_dir, name + ".lock")), _output_to(build_log):
+                return load(name=name, sources=SOURCES, extra_cxx_cflags=CXX_FLAGS,
                             extra_ldflags=["-fopenmp"])
         except Exception as err:  # noqa: BLE001 - any build problem means: use Paddle's kernels
             build_log.seek(0)
