@@ -2,8 +2,8 @@
 
 Today one kernel: the LayerNorm backward (``csrc/layer_norm_backward.cc``), ~7x faster than Paddle 3.3's
 CPU ``layer_norm_grad`` on ViT-B rows (docs/benchmarks.md). The first training step on a CPU compiles it
-with the system C++ compiler (g++ with OpenMP, ~10 s, once per machine: Paddle's extension cache,
-``~/.cache/paddle_extensions`` or ``$PADDLE_EXTENSION_DIR``). Processes of one launch build it once (a
+with the system C++ compiler (g++ with OpenMP, ~10 s, once per Python environment, in Paddle's
+extension cache ``~/.cache/paddle_extensions`` or ``$PADDLE_EXTENSION_DIR``). Processes of one launch build it once (a
 file lock). If it cannot be built (no compiler, no OpenMP), a one-line warning says so and Paddle's own
 kernels run: same numbers, slower. ``PADDLEVIDEO_FAST_CPU_OPS=0`` skips the build.
 
@@ -62,7 +62,7 @@ def _build():
             build_dir = get_build_directory()
             os.makedirs(build_dir, exist_ok=True)
             if not os.path.isdir(os.path.join(build_dir, name)):
-                get_logger().info("building the fused CPU kernels in %s (once per machine, ~10 s)", build_dir)
+                get_logger().info("building the fused CPU kernels in %s (once per environment, ~10 s)", build_dir)
             with _file_lock(os.path.join(build_dir, name + ".lock")), _output_to(build_log):
                 return load(name=name, sources=SOURCES, extra_cxx_cflags=CXX_FLAGS,
                             extra_ldflags=["-fopenmp"])
