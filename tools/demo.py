@@ -21,6 +21,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from paddlevideo.loader.demo_data import demo_dataset_is_current  # noqa: E402  (numpy only, no paddle)
+
 CONFIG = "configs/recognition/timesformer/timesformer_demo_videos.yaml"
 MODEL_NAME = "TimeSformer_demo"
 
