@@ -1,11 +1,13 @@
 """CPU kernels Paddle lacks, as Paddle custom C++ operators built on first use; Paddle's ops otherwise.
 
-Today one kernel: the LayerNorm backward (``csrc/layer_norm_backward.cc``), ~7x faster than Paddle 3.3's
-CPU ``layer_norm_grad`` on ViT-B rows (docs/benchmarks.md). The first training step on a CPU compiles it
-with the system C++ compiler (g++ with OpenMP, ~10 s, once per Python environment, in Paddle's
-extension cache ``~/.cache/paddle_extensions`` or ``$PADDLE_EXTENSION_DIR``). Processes of one launch build it once (a
-file lock). If it cannot be built (no compiler, no OpenMP), a one-line warning says so and Paddle's own
-kernels run: same numbers, slower. ``PADDLEVIDEO_FAST_CPU_OPS=0`` skips the build.
+Three kernels (docs/benchmarks.md has their timings): the LayerNorm backward (``csrc/layer_norm_backward.cc``,
+~7x Paddle 3.3's CPU ``layer_norm_grad`` on ViT-B rows), the exact GELU forward and backward (``csrc/gelu.cc``,
+~6x and ~15x Paddle's CPU gelu) and the attention's scaled softmax forward and backward (``csrc/softmax.cc``).
+The first eager forward on a CPU compiles them with the system C++ compiler (g++ with OpenMP, ~15 s, once per
+Python environment, in Paddle's extension cache ``~/.cache/paddle_extensions`` or ``$PADDLE_EXTENSION_DIR``).
+Processes of one launch build them once (a file lock). If they cannot be built (no compiler, no OpenMP), a
+one-line warning says so and Paddle's own kernels run: same numbers, slower. ``PADDLEVIDEO_FAST_CPU_OPS=0``
+skips the build.
 
 Nothing is built or imported at import time; :func:`fast_cpu_ops` does it on first call.
 """
@@ -19,7 +21,9 @@ import threading
 from ..utils.logger import get_logger
 
 ENV_SWITCH = "PADDLEVIDEO_FAST_CPU_OPS"
-SOURCES = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "layer_norm_backward.cc")]
+CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
+SOURCES = [os.path.join(CSRC, name) for name in ("layer_norm_backward.cc", "gelu.cc", "softmax.cc")]
+HEADERS = [os.path.join(CSRC, "fast_math.h")]
 # Portable flags (no -march=native): the cache may be shared by machines with different CPUs.
 CXX_FLAGS = ["-O3", "-fopenmp"]
 
@@ -28,7 +32,8 @@ _built = {}
 
 
 def fast_cpu_ops():
-    """The compiled operator module (``pv_layer_norm_backward``), or None when it is off or cannot build."""
+    """The compiled operator module (``pv_layer_norm_backward``, ``pv_gelu[_backward]``,
+    ``pv_scaled_softmax[_backward]``), or None when it is off or cannot build."""
     with _lock:
         if "module" not in _built:
             _built["module"] = _build()
@@ -36,14 +41,34 @@ def fast_cpu_ops():
 
 
 def module_name():
-    """The extension's name, one per Python environment and Paddle version: the build cache is shared
-    by every environment of the user, and a module built against another Paddle must not be loaded."""
+    """The extension's name, one per Python environment, Paddle version and kernel source: the build cache
+    is shared by every environment of the user, a module built against another Paddle must not be loaded,
+    and Paddle's own rebuild check does not see the header."""
     import hashlib
 
     import paddle
 
-    key = f"{sys.prefix}|{paddle.__version__}".encode()
-    return "paddlevideo_cpu_ops_" + hashlib.sha1(key).hexdigest()[:10]
+    digest = hashlib.sha1(f"{sys.prefix}|{paddle.__version__}|{CXX_FLAGS}|{openmp_link_flags()}".encode())
+    for path in SOURCES + HEADERS:
+        with open(path, "rb") as source:
+            digest.update(source.read())
+    return "paddlevideo_cpu_ops_" + digest.hexdigest()[:10]
+
+
+def openmp_link_flags():
+    """Link the kernels' OpenMP calls to the runtime Paddle already loads (Intel's ``libiomp5``, beside
+    MKL in ``paddle/libs``; it implements GCC's ``GOMP_*`` interface) where there is one, else to GCC's.
+
+    Two OpenMP runtimes in one process each keep their own threads, which spin after every parallel
+    region: on a machine with as many threads as cores, the kernels' spinning threads then steal the
+    cores from MKL's next GEMM, and the model ran slower with the kernels than without them.
+    """
+    import paddle
+
+    libs = os.path.join(os.path.dirname(os.path.abspath(paddle.__file__)), "libs")
+    if os.path.isfile(os.path.join(libs, "libiomp5.so")):
+        return [f"-L{libs}", "-liomp5", f"-Wl,-rpath,{libs}"]
+    return ["-fopenmp"]
 
 
 def _build():
@@ -62,10 +87,10 @@ def _build():
             build_dir = get_build_directory()
             os.makedirs(build_dir, exist_ok=True)
             if not os.path.isdir(os.path.join(build_dir, name)):
-                get_logger().info("building the fused CPU kernels in %s (once per environment, ~10 s)", build_dir)
+                get_logger().info("building the fused CPU kernels in %s (once per environment, ~15 s)", build_dir)
             with _file_lock(os.path.join(build_dir, name + ".lock")), _output_to(build_log):
                 return load(name=name, sources=SOURCES, extra_cxx_cflags=CXX_FLAGS,
-                            extra_ldflags=["-fopenmp"])
+                            extra_ldflags=openmp_link_flags())
         except Exception as err:  # noqa: BLE001 - any build problem means: use Paddle's kernels
             build_log.seek(0)
             errors = [line.strip() for line in build_log if "error" in line.lower()]

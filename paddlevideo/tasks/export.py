@@ -75,7 +75,8 @@ def build_export_model(cfg, weights_path, random_init=False):
 
     ``pretrained`` is cleared (the full checkpoint replaces every weight) and attention is the plain
     matmul form with q, k, v as three GEMMs (exportable to every format; same numbers as the fused
-    kernel and the packed ``qkv``).
+    kernel and the packed ``qkv``). The wrapped model is for tracing only: its state dict is not a
+    checkpoint's (``Block.fold_temporal_fc``).
     """
     from ..modeling import BACKBONES
     from ..modeling.builder import build_model_with_weights
@@ -87,9 +88,14 @@ def build_export_model(cfg, weights_path, random_init=False):
     if not weights_path:
         get_logger().warning("exporting randomly initialised weights (no weights file given)")
     model = build_model_with_weights(cfg.MODEL, weights_path or None, **plain)
+    # Inference-only rewrites, each faster in Paddle Inference and ONNX Runtime with the same numbers
+    # (docs/benchmarks.md, tests/test_model_attention.py): q/k/v as three GEMMs with the score scale in q,
+    # and the temporal attention's output projection merged with temporal_fc.
     for layer in model.sublayers():
         if hasattr(layer, "split_qkv"):
-            layer.split_qkv()  # 3-5% faster in Paddle Inference (docs/benchmarks.md), same numbers
+            layer.split_qkv()
+        if hasattr(layer, "fold_temporal_fc"):
+            layer.fold_temporal_fc()
     wrapped = InferenceModel(model)
     wrapped.eval()
     return wrapped

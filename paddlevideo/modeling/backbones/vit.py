@@ -64,12 +64,24 @@ class Linear(nn.Linear):
     """
 
     def forward(self, x):
-        if self.bias is None or not paddle.in_dynamic_mode() or not x.place.is_cpu_place():
-            return super().forward(x)
-        if self.training:
-            return _LinearFunction.apply(x, self.weight, self.bias)
-        rows = paddle.addmm(self.bias, x.reshape([-1, x.shape[-1]]), self.weight)
-        return rows.reshape(list(x.shape[:-1]) + [self.weight.shape[1]])
+        return linear(x, self.weight, self.bias, self.training)
+
+
+def linear(x, weight, bias, training):
+    """``x @ weight + bias`` on ``[..., in]`` with :class:`Linear`'s CPU eager paths (``training``: the BLAS
+    bias gradient; else ``addmm``); ``F.linear`` elsewhere and without a bias."""
+    if bias is None or not paddle.in_dynamic_mode() or not x.place.is_cpu_place():
+        return F.linear(x, weight, bias)
+    if training:
+        return _LinearFunction.apply(x, weight, bias)
+    rows = paddle.addmm(bias, x.reshape([-1, x.shape[-1]]), weight)
+    return rows.reshape(list(x.shape[:-1]) + [weight.shape[1]])
+
+
+def _use_fast_cpu_ops(x):
+    """True where the fused CPU kernels apply: eager mode, a float32 CPU tensor, and the kernels built."""
+    return (paddle.in_dynamic_mode() and x.place.is_cpu_place() and x.dtype == paddle.float32
+            and fast_cpu_ops() is not None)
 
 
 class _LayerNormFunction(paddle.autograd.PyLayer):
@@ -97,10 +109,57 @@ class LayerNorm(nn.LayerNorm):
     """
 
     def forward(self, x):
-        if (self.training and paddle.in_dynamic_mode() and x.place.is_cpu_place() and x.dtype == paddle.float32
-                and self.weight is not None and self.bias is not None and fast_cpu_ops() is not None):
+        if self.training and self.weight is not None and self.bias is not None and _use_fast_cpu_ops(x):
             return _LayerNormFunction.apply(x, self.weight, self.bias, self._epsilon)
         return super().forward(x)
+
+
+class _GeluFunction(paddle.autograd.PyLayer):
+    """Exact (erf) GELU with the vectorised CPU kernels of :mod:`..fast_cpu_ops` (fp32)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x = x.contiguous()  # the kernels read raw elements
+        ctx.save_for_backward(x)
+        return fast_cpu_ops().pv_gelu(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensor()
+        return fast_cpu_ops().pv_gelu_backward(x, grad.contiguous())
+
+
+class _ScaledSoftmaxFunction(paddle.autograd.PyLayer):
+    """``softmax(scale * x)`` over the last axis with the CPU kernels of :mod:`..fast_cpu_ops` (fp32)."""
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        y = fast_cpu_ops().pv_scaled_softmax(x.contiguous(), scale)
+        ctx.save_for_backward(y)
+        ctx.scale = scale
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensor()
+        return fast_cpu_ops().pv_scaled_softmax_backward(y, grad.contiguous(), ctx.scale)
+
+
+def gelu(x):
+    """Exact (erf) GELU, ``F.gelu(x, approximate=False)``: on CPU in eager mode (fp32) the fused kernels of
+    :mod:`..fast_cpu_ops` when they build (forward ~6x, backward ~15x Paddle 3.3's CPU gelu; same values
+    within 3e-7: tests/test_perf_gelu.py); elsewhere (GPU, export, AMP, no compiler) Paddle's gelu.
+    """
+    return _GeluFunction.apply(x) if _use_fast_cpu_ops(x) else F.gelu(x, approximate=False)
+
+
+def scaled_softmax(x, scale):
+    """``softmax(x * scale)`` over the last axis (``scale > 0``), e.g. attention scores ``[B, heads, L, L]``:
+    one pass on CPU in eager mode (fp32) with the kernels of :mod:`..fast_cpu_ops` (tests/test_perf_softmax.py);
+    elsewhere ``F.softmax(x * scale)`` (no multiply for ``scale == 1``, e.g. after ``Attention.split_qkv``)."""
+    if _use_fast_cpu_ops(x):
+        return _ScaledSoftmaxFunction.apply(x, scale)
+    return F.softmax(x if scale == 1.0 else x * scale, axis=-1)
 
 
 class DropPath(nn.Layer):
@@ -129,15 +188,18 @@ class Mlp(nn.Layer):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x):
-        x = self.drop(F.gelu(self.fc1(x), approximate=False))
+        x = self.drop(gelu(self.fc1(x)))
         return self.drop(self.fc2(x))
 
 
 class Attention(nn.Layer):
     """Multi-head self-attention on ``[B, L, D]`` with a packed ``qkv`` Linear (q, k, v; heads contiguous).
 
-    ``impl="fused"`` uses ``F.scaled_dot_product_attention`` (``[B, L, heads, head_dim]`` layout);
-    ``impl="plain"`` spells out matmul -> softmax -> matmul. Both compute the same function.
+    ``impl="fused"`` uses ``F.scaled_dot_product_attention`` (``[B, L, heads, head_dim]`` layout; flash
+    attention on GPU); ``impl="plain"`` spells out matmul -> softmax -> matmul. Both compute the same function.
+    On CPU in eager mode, where Paddle's scaled_dot_product_attention is that same composite, both take the
+    plain path with the one-pass softmax kernel of :func:`scaled_softmax` when it is built (faster than
+    Paddle's SDPA there: docs/benchmarks.md).
     """
 
     def __init__(self, dim, num_heads, qkv_bias=False, qk_scale=None, attn_drop=0.0, proj_drop=0.0,
@@ -154,15 +216,20 @@ class Attention(nn.Layer):
         self.attn_drop_rate = attn_drop
         self.qkv = Linear(dim, dim * 3, bias_attr=None if qkv_bias else False)
         self.qkv_split = None  # set by split_qkv() for export only
+        self.scale_in_q = False  # split_qkv() folds the score scale into the q weights
         self.proj = Linear(dim, dim)
         self.attn_drop = nn.Dropout(attn_drop)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def forward(self, x):
+    def forward(self, x, cls_query=False):
+        """``[B, L, D]`` -> ``[B, L, D]``; with ``cls_query`` only the first token's output, ``[B, 1, D]``
+        (its query against all L keys: what the last block needs for the CLS feature)."""
         _, length, dim = x.shape  # the batch stays -1 in reshapes: a static graph may leave it open
-        if self.impl == "fused":
-            qkv = self.qkv(x).reshape([-1, length, 3, self.num_heads, self.head_dim])
-            q, k, v = paddle.unbind(qkv, axis=2)  # each [B, L, heads, head_dim]
+        queries = 1 if cls_query else length
+        q, k, v = self._project_qkv(x, cls_query)  # [B, queries | L, D]
+        if self.impl == "fused" and not _use_fast_cpu_ops(x):
+            q, k, v = (t.reshape([-1, n, self.num_heads, self.head_dim])  # [B, n, heads, head_dim]
+                       for t, n in ((q, queries), (k, length), (v, length)))
             drop = self.attn_drop_rate if self.training else 0.0
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, training=self.training,
                                                  scale=self.scale)
@@ -170,32 +237,46 @@ class Attention(nn.Layer):
             # One reshape + transpose per operand, straight into its matmul: the exported graph then
             # matches Paddle Inference's oneDNN reshape_transpose_matmul fusion (strided matmul inputs,
             # no transpose copies), ~5% faster than transposing the packed [B, L, 3, heads, head_dim].
-            if self.qkv_split is not None:  # export: three GEMMs instead of one GEMM + a split copy
-                q, k, v = (layer(x) for layer in self.qkv_split)
-            else:
-                q, k, v = paddle.split(self.qkv(x), 3, axis=-1)
-            q, k, v = (t.reshape([-1, length, self.num_heads, self.head_dim]).transpose([0, 2, 1, 3])
-                       for t in (q, k, v))  # each [B, heads, L, head_dim]
-            attn = F.softmax(paddle.matmul(q, k, transpose_y=True) * self.scale, axis=-1)
+            q, k, v = (t.reshape([-1, n, self.num_heads, self.head_dim]).transpose([0, 2, 1, 3])
+                       for t, n in ((q, queries), (k, length), (v, length)))  # [B, heads, n, head_dim]
+            attn = scaled_softmax(paddle.matmul(q, k, transpose_y=True), 1.0 if self.scale_in_q else self.scale)
             out = paddle.matmul(self.attn_drop(attn), v).transpose([0, 2, 1, 3])
-        return self.proj_drop(self.proj(out.reshape([-1, length, dim])))
+        return self.proj_drop(self.proj(out.reshape([-1, queries, dim])))
+
+    def _project_qkv(self, x, cls_query):
+        """q, k, v ``[B, L, D]`` each (q ``[B, 1, D]`` with ``cls_query``)."""
+        if self.qkv_split is not None:  # export: three GEMMs instead of one GEMM + a split copy
+            q_layer, k_layer, v_layer = self.qkv_split
+            return q_layer(x[:, :1] if cls_query else x), k_layer(x), v_layer(x)
+        if not cls_query:
+            return paddle.split(self.qkv(x), 3, axis=-1)
+        dim = x.shape[-1]
+        weight_q, weight_kv = paddle.split(self.qkv.weight, [dim, 2 * dim], axis=1)
+        bias_q, bias_kv = (None, None) if self.qkv.bias is None else paddle.split(self.qkv.bias, [dim, 2 * dim])
+        k, v = paddle.split(linear(x, weight_kv, bias_kv, self.training), 2, axis=-1)
+        return linear(x[:, :1], weight_q, bias_q, self.training), k, v
 
     def split_qkv(self):
-        """For export: q, k and v as three Linear layers holding the packed ``qkv`` weights' columns.
+        """For export: q, k and v as three Linear layers holding the packed ``qkv`` weights' columns, with
+        the score scale folded into q's (``(x W_q + b_q) * s = x (s W_q) + s b_q``; exact for ViT-B's
+        s = 1/8, a power of two).
 
         The packed layer stays (the state dict is unchanged); the plain path then runs three GEMMs,
-        which Paddle Inference fuses with their reshape/transpose, instead of one GEMM and a split.
+        which Paddle Inference fuses with their reshape/transpose, instead of one GEMM and a split, and
+        no separate pass scales the ``[B, heads, L, L]`` scores.
         """
         dim = self.qkv.weight.shape[0]
         layers = []
         for index in range(3):
             layer = nn.Linear(dim, dim, bias_attr=None if self.qkv.bias is not None else False)
             columns = slice(index * dim, (index + 1) * dim)
-            layer.weight.set_value(self.qkv.weight[:, columns])
+            factor = self.scale if index == 0 else 1.0
+            layer.weight.set_value(self.qkv.weight[:, columns] * factor)
             if self.qkv.bias is not None:
-                layer.bias.set_value(self.qkv.bias[columns])
+                layer.bias.set_value(self.qkv.bias[columns] * factor)
             layers.append(layer)
         self.qkv_split = nn.LayerList(layers)
+        self.scale_in_q = True
 
 
 class Block(nn.Layer):
@@ -223,14 +304,35 @@ class Block(nn.Layer):
         self.norm2 = LayerNorm(dim, epsilon=epsilon)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
 
-    def forward(self, x, num_frames):
+    def forward(self, x, num_frames, cls_only=False):
+        """``[B, L, D]`` -> ``[B, L, D]``; with ``cls_only`` just the CLS token's output ``[B, 1, D]``: the
+        last block computes no patch outputs, which nothing reads (the feature is the CLS token), saving
+        ~40% of that block (its MLP on the patches, the spatial queries and projection)."""
         if self.attention_type == "divided_space_time":
-            x = self._divided_attention(x, num_frames)
+            x = self._divided_attention(x, num_frames, cls_only)
+        elif cls_only:
+            x = x[:, :1] + self.drop_path(self.attn(self.norm1(x), cls_query=True))
         else:
             x = x + self.drop_path(self.attn(self.norm1(x)))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
-    def _divided_attention(self, x, num_frames):
+    def fold_temporal_fc(self):
+        """For export (inference only; irreversible): ``temporal_fc(temporal_attn.proj(o))`` is one affine
+        map, so it becomes one Linear, ``W = W_proj W_fc``, ``b = b_proj W_fc + b_fc`` (products in float64),
+        and ``temporal_fc`` the identity: one [D, D] GEMM less per block, 5.7% of ViT-B's forward FLOPs.
+        Valid without dropout between them (eval); the state dict changes, so save checkpoints before.
+        """
+        if self.attention_type != "divided_space_time" or isinstance(self.temporal_fc, nn.Identity):
+            return
+        proj, fc = self.temporal_attn.proj, self.temporal_fc
+        w_proj, w_fc = proj.weight.numpy().astype(np.float64), fc.weight.numpy().astype(np.float64)
+        merged = nn.Linear(w_proj.shape[0], w_fc.shape[1])
+        merged.weight.set_value((w_proj @ w_fc).astype(np.float32))
+        merged.bias.set_value((proj.bias.numpy().astype(np.float64) @ w_fc + fc.bias.numpy()).astype(np.float32))
+        self.temporal_attn.proj = merged
+        self.temporal_fc = nn.Identity()
+
+    def _divided_attention(self, x, num_frames, cls_only):
         dim = x.shape[2]
         cls, patches = paddle.split(x, [1, x.shape[1] - 1], axis=1)  # [B, 1, D], [B, N*T, D]
         num_patches = patches.shape[1] // num_frames
@@ -244,7 +346,9 @@ class Block(nn.Layer):
         xs = patches.reshape([-1, num_patches, num_frames, dim]).transpose([0, 2, 1, 3])
         xs = xs.reshape([-1, num_patches, dim])
         cls_per_frame = cls.expand([-1, num_frames, dim]).reshape([-1, 1, dim])
-        res_s = self.drop_path(self.attn(self.norm1(paddle.concat([cls_per_frame, xs], axis=1))))
+        res_s = self.drop_path(self.attn(self.norm1(paddle.concat([cls_per_frame, xs], axis=1)), cls_query=cls_only))
+        if cls_only:
+            return cls + res_s.reshape([-1, num_frames, dim]).mean(axis=1, keepdim=True)
         res_cls, res_patches = paddle.split(res_s, [1, num_patches], axis=1)
         # The clip CLS gets the mean of its T per-frame outputs; patches get their frame's output.
         res_cls = res_cls.reshape([-1, num_frames, dim]).mean(axis=1, keepdim=True)
@@ -383,16 +487,16 @@ class VisionTransformer(nn.Layer):
             patches = self.time_drop(patches).reshape([-1, num_patches * num_frames, dim])
             x = paddle.concat([self.pos_drop(cls.expand([batch, 1, dim])), patches], axis=1)
 
-        for block in self.blocks:
+        for index, block in enumerate(self.blocks):
+            cls_only = index == len(self.blocks) - 1  # the last block: CLS output only, [B', 1, D]
             if self.recompute and self.training:
                 from paddle.distributed.fleet.utils import recompute
 
-                x = recompute(block, x, num_frames)
+                x = recompute(block, x, num_frames, cls_only)
             else:
-                x = block(x, num_frames)
+                x = block(x, num_frames, cls_only)
 
-        # LayerNorm acts per token, so normalising only the CLS token gives the same feature.
-        cls, _ = paddle.split(x, [1, x.shape[1] - 1], axis=1)
+        cls = x  # LayerNorm acts per token, so normalising only the CLS token gives the same feature.
         if self.attention_type == "space_only":
             cls = cls.reshape([-1, num_frames, dim]).mean(axis=1, keepdim=True)
         return self.norm(cls.reshape([-1, dim]))
