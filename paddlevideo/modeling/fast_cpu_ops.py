@@ -22,7 +22,7 @@ from ..utils.logger import get_logger
 
 ENV_SWITCH = "PADDLEVIDEO_FAST_CPU_OPS"
 CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
-SOURCES = [os.path.join(CSRC, name) for name in ("layer_norm_backward.cc", "gelu.cc", "softmax.cc")]
+SOURCES = [os.path.join(CSRC, name) for name in ("layer_norm_backward.cc", "gelu.cc", "softmax.cc", "attention.cc")]
 HEADERS = [os.path.join(CSRC, "fast_math.h")]
 # Portable flags (no -march=native): the cache may be shared by machines with different CPUs.
 CXX_FLAGS = ["-O3", "-fopenmp"]
@@ -48,27 +48,38 @@ def module_name():
 
     import paddle
 
-    digest = hashlib.sha1(f"{sys.prefix}|{paddle.__version__}|{CXX_FLAGS}|{openmp_link_flags()}".encode())
+    digest = hashlib.sha1(f"{sys.prefix}|{paddle.__version__}|{build_flags()}".encode())
     for path in SOURCES + HEADERS:
         with open(path, "rb") as source:
             digest.update(source.read())
     return "paddlevideo_cpu_ops_" + digest.hexdigest()[:10]
 
 
-def openmp_link_flags():
-    """Link the kernels' OpenMP calls to the runtime Paddle already loads (Intel's ``libiomp5``, beside
-    MKL in ``paddle/libs``; it implements GCC's ``GOMP_*`` interface) where there is one, else to GCC's.
+def build_flags():
+    """(compile flags, link flags) for this Paddle: the portable ``CXX_FLAGS``, and the runtimes Paddle
+    already loads, found in ``paddle/libs`` (x86-64 Linux wheels), linked in place of the compiler's:
 
-    Two OpenMP runtimes in one process each keep their own threads, which spin after every parallel
-    region: on a machine with as many threads as cores, the kernels' spinning threads then steal the
-    cores from MKL's next GEMM, and the model ran slower with the kernels than without them.
+    - OpenMP: Intel's ``libiomp5`` (it implements GCC's ``GOMP_*`` interface) instead of GCC's libgomp.
+      Two OpenMP runtimes in one process each keep their own threads, which spin after every parallel
+      region: on a machine with as many threads as cores, the kernels' spinning threads stole the cores
+      from MKL's next GEMM, and the model ran slower with the kernels than without them.
+    - BLAS: MKL's ``cblas_sgemm`` (``libmklml_intel``) for the attention kernel (``PV_WITH_CBLAS``); without
+      it that kernel is left out and the model uses Paddle's ops for attention.
     """
     import paddle
 
     libs = os.path.join(os.path.dirname(os.path.abspath(paddle.__file__)), "libs")
+    cflags, ldflags = list(CXX_FLAGS), []
     if os.path.isfile(os.path.join(libs, "libiomp5.so")):
-        return [f"-L{libs}", "-liomp5", f"-Wl,-rpath,{libs}"]
-    return ["-fopenmp"]
+        ldflags += [f"-L{libs}", "-liomp5"]
+    else:
+        ldflags.append("-fopenmp")
+    if os.path.isfile(os.path.join(libs, "libmklml_intel.so")):
+        cflags.append("-DPV_WITH_CBLAS")
+        ldflags += [f"-L{libs}", "-lmklml_intel"]
+    if any(flag.startswith("-L") for flag in ldflags):
+        ldflags.append(f"-Wl,-rpath,{libs}")
+    return cflags, ldflags
 
 
 def _build():
@@ -89,8 +100,8 @@ def _build():
             if not os.path.isdir(os.path.join(build_dir, name)):
                 get_logger().info("building the fused CPU kernels in %s (once per environment, ~15 s)", build_dir)
             with _file_lock(os.path.join(build_dir, name + ".lock")), _output_to(build_log):
-                return load(name=name, sources=SOURCES, extra_cxx_cflags=CXX_FLAGS,
-                            extra_ldflags=openmp_link_flags())
+                cflags, ldflags = build_flags()
+                return load(name=name, sources=SOURCES, extra_cxx_cflags=cflags, extra_ldflags=ldflags)
         except Exception as err:  # noqa: BLE001 - any build problem means: use Paddle's kernels
             build_log.seek(0)
             errors = [line.strip() for line in build_log if "error" in line.lower()]

@@ -78,6 +78,25 @@ def linear(x, weight, bias, training):
     return rows.reshape(list(x.shape[:-1]) + [weight.shape[1]])
 
 
+class _AttentionFunction(paddle.autograd.PyLayer):
+    """Multi-head attention from the packed ``qkv`` ``[B, L, 3D]`` to ``[B, L, D]`` with the CPU kernel of
+    :mod:`..fast_cpu_ops` (fp32): q, k, v read in place, the softmax fused, no transposes."""
+
+    @staticmethod
+    def forward(ctx, qkv, num_heads, scale):
+        qkv = qkv.contiguous()
+        save = not qkv.stop_gradient  # the probabilities are kept only for a backward pass
+        out, probs = fast_cpu_ops().pv_attention(qkv, num_heads, scale, save)
+        ctx.save_for_backward(qkv, probs)
+        ctx.num_heads, ctx.scale = num_heads, scale
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        qkv, probs = ctx.saved_tensor()
+        return fast_cpu_ops().pv_attention_backward(qkv, probs, grad.contiguous(), ctx.num_heads, ctx.scale)
+
+
 def _use_fast_cpu_ops(x):
     """True where the fused CPU kernels apply: eager mode, a float32 CPU tensor, and the kernels built."""
     return (paddle.in_dynamic_mode() and x.place.is_cpu_place() and x.dtype == paddle.float32
@@ -197,9 +216,11 @@ class Attention(nn.Layer):
 
     ``impl="fused"`` uses ``F.scaled_dot_product_attention`` (``[B, L, heads, head_dim]`` layout; flash
     attention on GPU); ``impl="plain"`` spells out matmul -> softmax -> matmul. Both compute the same function.
-    On CPU in eager mode, where Paddle's scaled_dot_product_attention is that same composite, both take the
-    plain path with the one-pass softmax kernel of :func:`scaled_softmax` when it is built (faster than
-    Paddle's SDPA there: docs/benchmarks.md).
+    On CPU in eager mode (fp32), where Paddle's scaled_dot_product_attention is that same composite of
+    copies, GEMMs and a softmax, ``fused`` is the attention kernel of :mod:`..fast_cpu_ops` (q, k, v read in
+    place from the packed projection, no transposes, the softmax fused) and ``plain`` uses the one-pass
+    softmax kernel of :func:`scaled_softmax`, when they are built (docs/benchmarks.md); attention dropout in
+    training and the last block's CLS-only queries take the composite path.
     """
 
     def __init__(self, dim, num_heads, qkv_bias=False, qk_scale=None, attn_drop=0.0, proj_drop=0.0,
@@ -226,6 +247,9 @@ class Attention(nn.Layer):
         (its query against all L keys: what the last block needs for the CLS feature)."""
         _, length, dim = x.shape  # the batch stays -1 in reshapes: a static graph may leave it open
         queries = 1 if cls_query else length
+        if (self.impl == "fused" and not cls_query and self.qkv_split is None and _use_fast_cpu_ops(x)
+                and hasattr(fast_cpu_ops(), "pv_attention") and not (self.training and self.attn_drop_rate > 0)):
+            return self.proj_drop(self.proj(_AttentionFunction.apply(self.qkv(x), self.num_heads, self.scale)))
         q, k, v = self._project_qkv(x, cls_query)  # [B, queries | L, D]
         if self.impl == "fused" and not _use_fast_cpu_ops(x):
             q, k, v = (t.reshape([-1, n, self.num_heads, self.head_dim])  # [B, n, heads, head_dim]

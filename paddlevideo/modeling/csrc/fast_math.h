@@ -1,5 +1,6 @@
-// Shared pieces of the fused CPU kernels (gelu.cc, softmax.cc): a vectorisable exp for non-positive
-// arguments, a static split of a range over the OpenMP threads, and input checks.
+// Shared pieces of the fused CPU kernels (gelu.cc, softmax.cc, attention.cc): a vectorisable exp for
+// non-positive arguments, a static split of a range over the OpenMP threads, a softmax row forward and
+// backward, and input checks.
 #pragma once
 
 #include <algorithm>
@@ -55,6 +56,34 @@ void parallel_chunks(int64_t n, Body body) {
     const int64_t begin = std::min<int64_t>(n, chunk * thread);
     body(begin, std::min<int64_t>(n, begin + chunk));
   }
+}
+
+// y = softmax(scale * x) over one row of n (scale > 0; y may be x). Inlined into each caller's AVX2 /
+// AVX-512 clone. A row with an inf or nan gives nan (inf - inf), as softmax does.
+inline void softmax_row(const float* x, float* y, int64_t n, float scale) {
+  float top = x[0];
+#pragma omp simd reduction(max : top)
+  for (int64_t j = 0; j < n; ++j) top = x[j] > top ? x[j] : top;
+  const float shift = scale * top;  // the largest scaled score: every exponent is <= 0
+  float total = 0.f;
+#pragma omp simd reduction(+ : total)
+  for (int64_t j = 0; j < n; ++j) {
+    const float e = exp_nonpositive(scale * x[j] - shift);
+    y[j] = e;
+    total += e;
+  }
+  const float inverse = 1.f / total;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) y[j] *= inverse;
+}
+
+// dx = scale * y * (dy - sum(dy * y)) over one row of n: the gradient of softmax(scale * x) (dx may be dy).
+inline void softmax_backward_row(const float* y, const float* dy, float* dx, int64_t n, float scale) {
+  float dot = 0.f;
+#pragma omp simd reduction(+ : dot)
+  for (int64_t j = 0; j < n; ++j) dot += dy[j] * y[j];
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) dx[j] = scale * y[j] * (dy[j] - dot);
 }
 
 // Fails with "<op>: <what> must be float32" / "... on the CPU".

@@ -12,46 +12,18 @@
 
 namespace {
 
-using pv_cpu::exp_nonpositive;
-
 // Each function takes a range of rows: the threads split the rows (8 or 197 elements each for ViT-B).
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void softmax_rows(const float* x, float* y, int64_t row_begin, int64_t row_end, int64_t length, float scale) {
-  for (int64_t r = row_begin; r < row_end; ++r) {
-    const float* xr = x + r * length;
-    float* yr = y + r * length;
-    float top = xr[0];
-#pragma omp simd reduction(max : top)
-    for (int64_t j = 0; j < length; ++j) top = xr[j] > top ? xr[j] : top;
-    // scale > 0, so the largest scaled score is scale * top and every exponent is <= 0. A row with an
-    // inf or nan gives nan (inf - inf), as softmax does.
-    const float shift = scale * top;
-    float total = 0.f;
-#pragma omp simd reduction(+ : total)
-    for (int64_t j = 0; j < length; ++j) {
-      const float e = exp_nonpositive(scale * xr[j] - shift);
-      yr[j] = e;
-      total += e;
-    }
-    const float inverse = 1.f / total;
-#pragma omp simd
-    for (int64_t j = 0; j < length; ++j) yr[j] *= inverse;
-  }
+  for (int64_t r = row_begin; r < row_end; ++r) pv_cpu::softmax_row(x + r * length, y + r * length, length, scale);
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void softmax_backward_rows(const float* y, const float* dy, float* dx, int64_t row_begin, int64_t row_end,
                            int64_t length, float scale) {
   for (int64_t r = row_begin; r < row_end; ++r) {
-    const float* yr = y + r * length;
-    const float* gr = dy + r * length;
-    float* dxr = dx + r * length;
-    float dot = 0.f;
-#pragma omp simd reduction(+ : dot)
-    for (int64_t j = 0; j < length; ++j) dot += gr[j] * yr[j];
-#pragma omp simd
-    for (int64_t j = 0; j < length; ++j) dxr[j] = scale * yr[j] * (gr[j] - dot);
+    pv_cpu::softmax_backward_row(y + r * length, dy + r * length, dx + r * length, length, scale);
   }
 }
 
