@@ -44,6 +44,16 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: end-to-end test (minutes); CI still runs it")
 
 
+@pytest.fixture(scope="session")
+def fast_ops():
+    """The compiled fused CPU kernels (tests using it carry ``helpers.needs_compiler``)."""
+    from paddlevideo.modeling import fast_cpu_ops
+
+    module = fast_cpu_ops.fast_cpu_ops()
+    assert module is not None, "the fused CPU kernels did not build (see the warning above)"
+    return module
+
+
 @pytest.fixture
 def tiny_cfg():
     """The K400 config shrunk to the tiny model (a fresh AttrDict per test)."""

@@ -4,27 +4,23 @@ Built with the system C++ compiler on first use; it needs the MKL that Paddle's 
 (cblas_sgemm). Only a machine without a compiler or without that MKL skips these tests, and says so.
 """
 
-import shutil
-
 import numpy as np
 import paddle
 import pytest
 
+from helpers import needs_compiler
+
 from paddlevideo.modeling import build_model
-from paddlevideo.modeling import fast_cpu_ops as ops_module
 from paddlevideo.modeling.backbones import vit
 
-pytestmark = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
-                                reason="no C++ compiler: the fused kernels cannot be built on this machine")
+pytestmark = needs_compiler
 
 
 @pytest.fixture(scope="module")
-def ops():
-    module = ops_module.fast_cpu_ops()
-    assert module is not None, "the fused CPU kernels did not build (see the warning above)"
-    if not hasattr(module, "pv_attention"):
+def ops(fast_ops):
+    if not hasattr(fast_ops, "pv_attention"):
         pytest.skip("this Paddle ships no MKL (paddle/libs/libmklml_intel.so): the attention kernel is not built")
-    return module
+    return fast_ops
 
 
 def composite_attention(qkv, heads, scale):

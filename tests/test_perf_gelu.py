@@ -5,26 +5,18 @@ these tests, and says so. With a compiler, a failed build fails here.
 """
 
 import math
-import shutil
 
 import numpy as np
 import paddle
 import paddle.nn.functional as F
 import pytest
 
+from helpers import needs_compiler
+
 from paddlevideo.modeling import build_model
-from paddlevideo.modeling import fast_cpu_ops as ops_module
 from paddlevideo.modeling.backbones import vit
 
-pytestmark = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
-                                reason="no C++ compiler: the fused kernels cannot be built on this machine")
-
-
-@pytest.fixture(scope="module")
-def ops():
-    module = ops_module.fast_cpu_ops()
-    assert module is not None, "the fused CPU kernels did not build (see the warning above)"
-    return module
+pytestmark = needs_compiler
 
 
 def float64_gelu(x):
@@ -44,11 +36,11 @@ def sample_inputs():
                             5e-39]]).astype(np.float32)
 
 
-def test_forward_and_backward_match_float64_and_paddle(ops):
+def test_forward_and_backward_match_float64_and_paddle(fast_ops):
     x = sample_inputs()
     dy = np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
-    y = ops.pv_gelu(paddle.to_tensor(x)).numpy()
-    dx = ops.pv_gelu_backward(paddle.to_tensor(x), paddle.to_tensor(dy)).numpy()
+    y = fast_ops.pv_gelu(paddle.to_tensor(x)).numpy()
+    dx = fast_ops.pv_gelu_backward(paddle.to_tensor(x), paddle.to_tensor(dy)).numpy()
     y64, slope64 = float64_gelu(x)
     scale = np.maximum(1.0, np.abs(x))  # float32 rounding of x * Phi(x) grows with |x|
     assert np.max(np.abs(y - y64) / scale) < 4e-7
@@ -63,14 +55,14 @@ def test_forward_and_backward_match_float64_and_paddle(ops):
     assert np.max(np.abs(dx[finite] - xt.grad.numpy()[finite])) < 1e-6
 
 
-def test_nan_propagates(ops):
+def test_nan_propagates(fast_ops):
     # A diverged step must still produce a NaN loss (the trainer stops on it).
     x = paddle.to_tensor(np.array([np.nan, 1.0, -np.nan], dtype=np.float32))
-    assert np.isnan(ops.pv_gelu(x).numpy()[[0, 2]]).all()
-    assert np.isnan(ops.pv_gelu_backward(x, paddle.ones_like(x)).numpy()[[0, 2]]).all()
+    assert np.isnan(fast_ops.pv_gelu(x).numpy()[[0, 2]]).all()
+    assert np.isnan(fast_ops.pv_gelu_backward(x, paddle.ones_like(x)).numpy()[[0, 2]]).all()
 
 
-def test_layer_routes_eager_cpu_float32_only(ops, monkeypatch):
+def test_layer_routes_eager_cpu_float32_only(fast_ops, monkeypatch):
     calls = []
     original = vit._GeluFunction.apply
     monkeypatch.setattr(vit._GeluFunction, "apply", lambda *a: calls.append(1) or original(*a))
@@ -81,7 +73,7 @@ def test_layer_routes_eager_cpu_float32_only(ops, monkeypatch):
     assert calls == [1]
 
 
-def test_model_outputs_and_gradients_equal_paddles_gelu(tiny_cfg, ops, monkeypatch):
+def test_model_outputs_and_gradients_equal_paddles_gelu(tiny_cfg, fast_ops, monkeypatch):
     model = build_model(tiny_cfg.MODEL)
     backbone = tiny_cfg.MODEL.backbone
     imgs = paddle.randn([2, 3, backbone.num_seg, backbone.img_size, backbone.img_size])

@@ -4,26 +4,18 @@ The kernel is compiled with the system C++ compiler on first use; only a machine
 fresh clone may lack g++) skips these tests, and says so. With a compiler, a failed build fails here.
 """
 
-import shutil
-
 import numpy as np
 import paddle
 import paddle.nn.functional as F
 import pytest
 
+from helpers import needs_compiler
+
 from paddlevideo.modeling import build_model
 from paddlevideo.modeling import fast_cpu_ops as ops_module
 from paddlevideo.modeling.backbones import vit
 
-pytestmark = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
-                                reason="no C++ compiler: the fused kernel cannot be built on this machine")
-
-
-@pytest.fixture(scope="module")
-def ops():
-    module = ops_module.fast_cpu_ops()
-    assert module is not None, "the fused CPU kernels did not build (see the warning above)"
-    return module
+pytestmark = needs_compiler
 
 
 def numpy_layer_norm_grads(x, w, dy, eps):
@@ -39,14 +31,14 @@ def numpy_layer_norm_grads(x, w, dy, eps):
 
 
 @pytest.mark.parametrize("shape", [(2, 5, 64), (1569, 768), (3, 1)])
-def test_kernel_matches_numpy_and_paddle(ops, shape):
+def test_kernel_matches_numpy_and_paddle(fast_ops, shape):
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
     w = (rng.random(shape[-1]) + 0.5).astype(np.float32)
     b = rng.standard_normal(shape[-1]).astype(np.float32)
     dy = rng.standard_normal(shape).astype(np.float32)
     eps = 1e-6
-    fused = [t.numpy() for t in ops.pv_layer_norm_backward(paddle.to_tensor(x), paddle.to_tensor(w),
+    fused = [t.numpy() for t in fast_ops.pv_layer_norm_backward(paddle.to_tensor(x), paddle.to_tensor(w),
                                                              paddle.to_tensor(dy), eps)]
     xt, wt, bt = (paddle.to_tensor(a, stop_gradient=False) for a in (x, w, b))
     F.layer_norm(xt, [shape[-1]], wt, bt, eps).backward(paddle.to_tensor(dy))
@@ -58,7 +50,7 @@ def test_kernel_matches_numpy_and_paddle(ops, shape):
         np.testing.assert_allclose(got, paddle_grad.numpy(), rtol=0, atol=1e-5 * scale, err_msg=name)
 
 
-def test_model_gradients_equal_paddles_layer_norm(tiny_cfg, ops, monkeypatch):
+def test_model_gradients_equal_paddles_layer_norm(tiny_cfg, fast_ops, monkeypatch):
     model = build_model(tiny_cfg.MODEL)
     model.train()
     backbone = tiny_cfg.MODEL.backbone
@@ -105,3 +97,33 @@ def test_module_name_is_per_environment(monkeypatch):
     assert name.startswith("paddlevideo_cpu_ops_") and name == ops_module.module_name()
     monkeypatch.setattr(ops_module.sys, "prefix", "/some/other/venv")
     assert ops_module.module_name() != name
+
+
+def test_module_name_follows_the_kernel_sources(monkeypatch, tmp_path):
+    # Paddle's own rebuild check hashes the .cc files only: a header edit must still give a new build.
+    header = tmp_path / "fast_math.h"
+    header.write_text("// one\n")
+    monkeypatch.setattr(ops_module, "HEADERS", [str(header)])
+    before = ops_module.module_name()
+    header.write_text("// two\n")
+    assert ops_module.module_name() != before
+
+
+def test_kernels_share_paddles_openmp_runtime(fast_ops):
+    # Linked to GCC's libgomp next to the libiomp5 that Paddle's MKL runs on, the kernels' spinning OpenMP
+    # threads took the cores from the next GEMM (the model was slower with the kernels than without).
+    import os
+
+    import paddle
+
+    libs = os.path.join(os.path.dirname(os.path.abspath(paddle.__file__)), "libs")
+    if not os.path.isfile(os.path.join(libs, "libiomp5.so")):
+        pytest.skip("this Paddle ships no libiomp5: the kernels use the compiler's OpenMP")
+    _, ldflags = ops_module.build_flags()
+    assert "-liomp5" in ldflags and "-fopenmp" not in ldflags
+    with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
+        loaded = maps.read()
+    built = [line.split()[-1] for line in loaded.splitlines() if ops_module.module_name() in line]
+    assert built, "the kernels' library is not loaded"
+    with open(built[0], "rb") as library:
+        assert b"libgomp" not in library.read()  # no DT_NEEDED entry for GCC's OpenMP

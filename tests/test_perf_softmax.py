@@ -4,25 +4,16 @@ Built with the system C++ compiler on first use, like the other fused kernels: o
 skips these tests, and says so. With a compiler, a failed build fails here.
 """
 
-import shutil
-
 import numpy as np
 import paddle
 import paddle.nn.functional as F
 import pytest
 
-from paddlevideo.modeling import fast_cpu_ops as ops_module
+from helpers import needs_compiler
+
 from paddlevideo.modeling.backbones import vit
 
-pytestmark = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
-                                reason="no C++ compiler: the fused kernels cannot be built on this machine")
-
-
-@pytest.fixture(scope="module")
-def ops():
-    module = ops_module.fast_cpu_ops()
-    assert module is not None, "the fused CPU kernels did not build (see the warning above)"
-    return module
+pytestmark = needs_compiler
 
 
 def float64_softmax(x, scale, dy):
@@ -36,14 +27,14 @@ def float64_softmax(x, scale, dy):
 
 # Row lengths of TimeSformer's attention (8 frames, 197 tokens), a vector-width remainder, and 1.
 @pytest.mark.parametrize("shape", [(4, 3, 197, 197), (30, 3, 8, 8), (5, 1, 17), (7, 1)])
-def test_forward_and_backward_match_float64_and_paddle(ops, shape):
+def test_forward_and_backward_match_float64_and_paddle(fast_ops, shape):
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(shape) * 20).astype(np.float32)
     x.reshape(-1, shape[-1])[::3, 0] = 300.0  # rows with one dominant score: exp(-big) must give 0, not nan
     dy = rng.standard_normal(shape).astype(np.float32)
     scale = 0.125
-    y = ops.pv_scaled_softmax(paddle.to_tensor(x), scale).numpy()
-    dx = ops.pv_scaled_softmax_backward(paddle.to_tensor(y), paddle.to_tensor(dy), scale).numpy()
+    y = fast_ops.pv_scaled_softmax(paddle.to_tensor(x), scale).numpy()
+    dx = fast_ops.pv_scaled_softmax_backward(paddle.to_tensor(y), paddle.to_tensor(dy), scale).numpy()
     y64, dx64 = float64_softmax(x, scale, dy)
     np.testing.assert_allclose(y, y64, rtol=0, atol=1e-6)
     np.testing.assert_allclose(y.sum(-1), 1.0, rtol=0, atol=1e-5)
@@ -55,16 +46,16 @@ def test_forward_and_backward_match_float64_and_paddle(ops, shape):
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=0, atol=1e-6)
 
 
-def test_nan_row_stays_nan_and_bad_scale_is_refused(ops):
+def test_nan_row_stays_nan_and_bad_scale_is_refused(fast_ops):
     x = np.zeros((2, 8), dtype=np.float32)
     x[0, 3] = np.nan
-    y = ops.pv_scaled_softmax(paddle.to_tensor(x), 1.0).numpy()
+    y = fast_ops.pv_scaled_softmax(paddle.to_tensor(x), 1.0).numpy()
     assert np.isnan(y[0]).all() and np.allclose(y[1], 1 / 8)
     with pytest.raises(Exception, match="scale must be positive"):
-        ops.pv_scaled_softmax(paddle.to_tensor(x), 0.0)
+        fast_ops.pv_scaled_softmax(paddle.to_tensor(x), 0.0)
 
 
-def test_function_routes_eager_cpu_float32_and_matches_reference(ops, monkeypatch):
+def test_function_routes_eager_cpu_float32_and_matches_reference(fast_ops, monkeypatch):
     calls = []
     original = vit._ScaledSoftmaxFunction.apply
     monkeypatch.setattr(vit._ScaledSoftmaxFunction, "apply", lambda *a: calls.append(1) or original(*a))

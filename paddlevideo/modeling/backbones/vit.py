@@ -249,8 +249,12 @@ class Attention(nn.Layer):
         queries = 1 if cls_query else length
         if (self.impl == "fused" and not cls_query and self.qkv_split is None and _use_fast_cpu_ops(x)
                 and hasattr(fast_cpu_ops(), "pv_attention") and not (self.training and self.attn_drop_rate > 0)):
-            return self.proj_drop(self.proj(_AttentionFunction.apply(self.qkv(x), self.num_heads, self.scale)))
-        q, k, v = self._project_qkv(x, cls_query)  # [B, queries | L, D]
+            qkv = self.qkv(x)
+            if qkv.dtype == paddle.float32:  # under AMP the projection may come out in bf16 / fp16
+                return self.proj_drop(self.proj(_AttentionFunction.apply(qkv, self.num_heads, self.scale)))
+            q, k, v = paddle.split(qkv, 3, axis=-1)
+        else:
+            q, k, v = self._project_qkv(x, cls_query)  # [B, queries | L, D]
         if self.impl == "fused" and not _use_fast_cpu_ops(x):
             q, k, v = (t.reshape([-1, n, self.num_heads, self.head_dim])  # [B, n, heads, head_dim]
                        for t, n in ((q, queries), (k, length), (v, length)))
