@@ -22,3 +22,19 @@ def load_tool(relative):
 # compiler, a failed build fails the tests (the ``fast_ops`` fixture of conftest.py).
 needs_compiler = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
                                     reason="no C++ compiler: the fused CPU kernels cannot be built on this machine")
+
+
+def scores_and_grads(model, imgs, labels, seed=0):
+    """(inference scores, {parameter name: gradient}) of ``model``: one training backward on ``imgs`` /
+    ``labels`` with the same drop-path draws for a given ``seed``, then ``model([imgs], mode="infer")``."""
+    import paddle
+
+    paddle.seed(seed)
+    model.train()
+    model.clear_gradients()
+    model([imgs, labels], mode="train")["loss"].backward()
+    grads = {name: p.grad.numpy().copy() for name, p in model.named_parameters() if p.grad is not None}
+    model.eval()
+    with paddle.no_grad():
+        scores = model([imgs], mode="infer").numpy()
+    return scores, grads

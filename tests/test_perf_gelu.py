@@ -11,7 +11,7 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from helpers import needs_compiler
+from helpers import needs_compiler, scores_and_grads
 
 from paddlevideo.modeling import build_model
 from paddlevideo.modeling.backbones import vit
@@ -79,22 +79,13 @@ def test_model_outputs_and_gradients_equal_paddles_gelu(tiny_cfg, fast_ops, monk
     imgs = paddle.randn([2, 3, backbone.num_seg, backbone.img_size, backbone.img_size])
     labels = paddle.to_tensor([[1], [3]])
 
-    def run():
-        paddle.seed(0)  # the same drop-path draws in every pass
-        model.train()
-        model.clear_gradients()
-        model([imgs, labels], mode="train")["loss"].backward()
-        model.eval()
-        scores = model([imgs], mode="infer").numpy()
-        return scores, {name: p.grad.numpy().copy() for name, p in model.named_parameters() if p.grad is not None}
-
     calls = []
     original = vit._GeluFunction.apply
     monkeypatch.setattr(vit._GeluFunction, "apply", lambda *a: calls.append(1) or original(*a))
-    fused_scores, fused = run()
+    fused_scores, fused = scores_and_grads(model, imgs, labels)
     assert len(calls) == 2 * backbone.depth, "the fused GELU did not run in training and inference"
-    monkeypatch.setattr(vit, "fast_cpu_ops", lambda: None)  # Paddle's own gelu (and LayerNorm)
-    plain_scores, plain = run()
+    monkeypatch.setattr(vit, "fast_cpu_ops", lambda: None)  # Paddle's own gelu (and the other kernels)
+    plain_scores, plain = scores_and_grads(model, imgs, labels)
     np.testing.assert_allclose(fused_scores, plain_scores, rtol=0, atol=1e-5)
     assert fused.keys() == plain.keys() and any("fc1" in k for k in fused)
     for name in fused:

@@ -9,7 +9,7 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from helpers import needs_compiler
+from helpers import needs_compiler, scores_and_grads
 
 from paddlevideo.modeling import build_model
 from paddlevideo.modeling import fast_cpu_ops as ops_module
@@ -52,24 +52,16 @@ def test_kernel_matches_numpy_and_paddle(fast_ops, shape):
 
 def test_model_gradients_equal_paddles_layer_norm(tiny_cfg, fast_ops, monkeypatch):
     model = build_model(tiny_cfg.MODEL)
-    model.train()
     backbone = tiny_cfg.MODEL.backbone
     imgs = paddle.randn([2, 3, backbone.num_seg, backbone.img_size, backbone.img_size])
     labels = paddle.to_tensor([[1], [3]])
-
-    def grads():
-        paddle.seed(0)  # the same drop-path draws in every pass
-        model.clear_gradients()
-        model([imgs, labels], mode="train")["loss"].backward()
-        return {name: p.grad.numpy().copy() for name, p in model.named_parameters() if p.grad is not None}
-
-    fused = grads()
     calls = []
     original = vit._LayerNormFunction.apply
     monkeypatch.setattr(vit._LayerNormFunction, "apply", lambda *a: calls.append(1) or original(*a))
-    assert grads().keys() == fused.keys() and calls, "the fused path did not run"
-    monkeypatch.setattr(vit, "fast_cpu_ops", lambda: None)  # Paddle's own LayerNorm backward
-    plain = grads()
+    _, fused = scores_and_grads(model, imgs, labels)
+    assert calls, "the fused path did not run"
+    monkeypatch.setattr(vit, "fast_cpu_ops", lambda: None)  # Paddle's own LayerNorm backward (and other ops)
+    _, plain = scores_and_grads(model, imgs, labels)
     assert fused.keys() == plain.keys() and any("norm" in k for k in fused)
     for name in fused:
         np.testing.assert_allclose(fused[name], plain[name], rtol=1e-4, atol=1e-6, err_msg=name)

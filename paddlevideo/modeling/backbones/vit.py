@@ -247,14 +247,13 @@ class Attention(nn.Layer):
         (its query against all L keys: what the last block needs for the CLS feature)."""
         _, length, dim = x.shape  # the batch stays -1 in reshapes: a static graph may leave it open
         queries = 1 if cls_query else length
-        if (self.impl == "fused" and not cls_query and self.qkv_split is None and _use_fast_cpu_ops(x)
-                and hasattr(fast_cpu_ops(), "pv_attention") and not (self.training and self.attn_drop_rate > 0)):
+        if cls_query or self.qkv_split is not None:
+            q, k, v = self._project_qkv(x, cls_query)  # [B, queries | L, D]
+        else:
             qkv = self.qkv(x)
-            if qkv.dtype == paddle.float32:  # under AMP the projection may come out in bf16 / fp16
+            if self._attention_kernel_applies(qkv):
                 return self.proj_drop(self.proj(_AttentionFunction.apply(qkv, self.num_heads, self.scale)))
             q, k, v = paddle.split(qkv, 3, axis=-1)
-        else:
-            q, k, v = self._project_qkv(x, cls_query)  # [B, queries | L, D]
         if self.impl == "fused" and not _use_fast_cpu_ops(x):
             q, k, v = (t.reshape([-1, n, self.num_heads, self.head_dim])  # [B, n, heads, head_dim]
                        for t, n in ((q, queries), (k, length), (v, length)))
@@ -271,13 +270,19 @@ class Attention(nn.Layer):
             out = paddle.matmul(self.attn_drop(attn), v).transpose([0, 2, 1, 3])
         return self.proj_drop(self.proj(out.reshape([-1, queries, dim])))
 
+    @paddle.jit.not_to_static
+    def _attention_kernel_applies(self, qkv):
+        """Whether the CPU attention kernel runs on this packed projection: ``fused`` attention in eager mode
+        on a float32 CPU tensor (under AMP it may be bf16 / fp16), the kernel built, no attention dropout."""
+        return (self.impl == "fused" and _use_fast_cpu_ops(qkv) and hasattr(fast_cpu_ops(), "pv_attention")
+                and not (self.training and self.attn_drop_rate > 0))
+
     def _project_qkv(self, x, cls_query):
-        """q, k, v ``[B, L, D]`` each (q ``[B, 1, D]`` with ``cls_query``)."""
+        """q, k, v ``[B, L, D]`` each (q ``[B, 1, D]`` with ``cls_query``): the export's three Linear layers,
+        or the packed ``qkv`` weight's column blocks for the CLS query (no GEMM for the other queries)."""
         if self.qkv_split is not None:  # export: three GEMMs instead of one GEMM + a split copy
             q_layer, k_layer, v_layer = self.qkv_split
             return q_layer(x[:, :1] if cls_query else x), k_layer(x), v_layer(x)
-        if not cls_query:
-            return paddle.split(self.qkv(x), 3, axis=-1)
         dim = x.shape[-1]
         weight_q, weight_kv = paddle.split(self.qkv.weight, [dim, 2 * dim], axis=1)
         bias_q, bias_kv = (None, None) if self.qkv.bias is None else paddle.split(self.qkv.bias, [dim, 2 * dim])
