@@ -1,8 +1,9 @@
 """CPU kernels Paddle lacks, as Paddle custom C++ operators built on first use; Paddle's ops otherwise.
 
-Three kernels (docs/benchmarks.md has their timings): the LayerNorm backward (``csrc/layer_norm_backward.cc``,
+Four kernels (docs/benchmarks.md has their timings): the LayerNorm backward (``csrc/layer_norm_backward.cc``,
 ~7x Paddle 3.3's CPU ``layer_norm_grad`` on ViT-B rows), the exact GELU forward and backward (``csrc/gelu.cc``,
-~6x and ~15x Paddle's CPU gelu) and the attention's scaled softmax forward and backward (``csrc/softmax.cc``).
+~6x and ~15x Paddle's CPU gelu), the attention's scaled softmax forward and backward (``csrc/softmax.cc``) and
+multi-head attention from the packed qkv projection, forward and backward (``csrc/attention.cc``).
 The first eager forward on a CPU compiles them with the system C++ compiler (g++ with OpenMP, ~15 s, once per
 Python environment, in Paddle's extension cache ``~/.cache/paddle_extensions`` or ``$PADDLE_EXTENSION_DIR``).
 Processes of one launch build them once (a file lock). If they cannot be built (no compiler, no OpenMP), a
@@ -33,7 +34,8 @@ _built = {}
 
 def fast_cpu_ops():
     """The compiled operator module (``pv_layer_norm_backward``, ``pv_gelu[_backward]``,
-    ``pv_scaled_softmax[_backward]``), or None when it is off or cannot build."""
+    ``pv_scaled_softmax[_backward]`` and, with Paddle's MKL, ``pv_attention[_backward]``), or None when it
+    is off or cannot build."""
     with _lock:
         if "module" not in _built:
             _built["module"] = _build()

@@ -1,6 +1,8 @@
 """TimeSformer's VisionTransformer backbone (PaddleVideo names and checkpoint layout).
 
-Read top to bottom: the layers (DropPath, Mlp, Attention, Block, PatchEmbed), then the backbone.
+Read top to bottom: the CPU fast paths (Linear, LayerNorm, gelu, scaled_softmax and the attention kernel's
+PyLayers; each equal to Paddle's op, tests/test_perf_*.py), the layers (DropPath, Mlp, Attention, Block,
+PatchEmbed), then the backbone.
 Shapes: a clip is ``[B, C, T, H, W]``; patch tokens are ``[B, N*T, D]`` with the spatial index
 major and time minor (token ``n*T + t``), and one CLS token is prepended for the whole clip.
 """
