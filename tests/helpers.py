@@ -38,3 +38,17 @@ def scores_and_grads(model, imgs, labels, seed=0):
     with paddle.no_grad():
         scores = model([imgs], mode="infer").numpy()
     return scores, grads
+
+
+def use_full_last_block(monkeypatch):
+    """Make the VisionTransformer's last block compute every token's output, like the others, and then keep
+    the CLS token: the plain form of ``Block(cls_only=True)``, to compare the two."""
+    from paddlevideo.modeling.backbones import vit
+
+    full_forward = vit.Block.forward
+
+    def forward(self, x, num_frames, cls_only=False):
+        out = full_forward(self, x, num_frames)
+        return out[:, :1] if cls_only else out
+
+    monkeypatch.setattr(vit.Block, "forward", forward)

@@ -5,6 +5,8 @@ import paddle
 import paddle.nn as nn
 import pytest
 
+from helpers import use_full_last_block
+
 from paddlevideo.modeling.backbones import vit
 from paddlevideo.modeling.backbones.vit import linear
 from paddlevideo.modeling.builder import build_model
@@ -78,9 +80,7 @@ def test_counter_matches_layer_hooks(tiny_cfg, attention_type, monkeypatch):
     assert 2 * executed == flops_from_config(tiny_cfg.MODEL, executed=True)
 
     # The nominal count: the last block computes every token's output too (then the CLS token is kept).
-    full_forward = vit.Block.forward
-    monkeypatch.setattr(vit.Block, "forward", lambda self, x, num_frames, cls_only=False: (
-        full_forward(self, x, num_frames)[:, :1] if cls_only else full_forward(self, x, num_frames)))
+    use_full_last_block(monkeypatch)
     nominal, nominal_scores = _hook_count(model, imgs)
     assert 2 * nominal == flops_from_config(tiny_cfg.MODEL) > 2 * executed
     np.testing.assert_allclose(scores, nominal_scores, rtol=0, atol=1e-5)  # the CLS-only last block is exact
