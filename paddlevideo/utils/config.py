@@ -6,6 +6,7 @@ import re
 
 import yaml
 
+from .errors import UserError
 from .logger import get_logger
 
 
@@ -32,7 +33,7 @@ def load_yaml(text_or_stream):
     return yaml.load(text_or_stream, Loader=_Loader)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config file or override is wrong; the message names the file or key."""
 
 
