@@ -11,6 +11,7 @@ import sys
 
 import pytest
 from conftest import K400_CONFIG, REPO, TINY_OVERRIDES
+from helpers import fast_path_calls
 
 from paddlevideo.utils import get_config
 from paddlevideo.utils.flops import flops_from_config
@@ -74,7 +75,15 @@ def test_matmuls_only_runs_exactly_the_model_flops(benchmark_module, attention_t
     runner.run()
 
 
-def test_fast_ops_switch_name_matches_the_library(benchmark_module):
-    from paddlevideo.modeling import fast_cpu_ops
-
-    assert benchmark_module.FAST_OPS_SWITCH == fast_cpu_ops.ENV_SWITCH
+def test_reference_contender_is_built_by_switches(benchmark_module):
+    # The straightforward reference: Paddle's own ops, the full last block, plain attention (config switches).
+    _, options = benchmark_module.INFER_CONTENDERS["dygraph_default_env"]
+    spec = {"config": str(K400_CONFIG), "overrides": TINY_OVERRIDES + options["overrides"], "batch_size": 1,
+            "views": 1, "mode": "infer"}
+    runner = benchmark_module.DygraphRunner(spec)
+    backbone = runner.model.backbone
+    assert backbone.kernels == "paddle" and not backbone.cls_only_last_block
+    assert {block.attn.impl for block in backbone.blocks} == {"plain"}
+    with fast_path_calls() as calls:
+        runner.run()
+    assert sum(calls.values()) == calls["attention.composite"] > 0  # no project CPU path ran

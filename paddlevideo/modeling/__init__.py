@@ -5,7 +5,7 @@ Importing this package registers every backbone, head, loss and framework.
 
 from . import backbones, framework, heads, losses  # noqa: F401  (registration)
 from .builder import build_backbone, build_head, build_loss, build_model, build_recognizer
-from .checkpoint import CheckpointError, load_checkpoint, load_pretrained_vit
+from .weights import CheckpointError, load_checkpoint, load_pretrained_vit
 from .registry import BACKBONES, HEADS, LOSSES, RECOGNIZERS
 
 __all__ = [
