@@ -1,10 +1,7 @@
-"""TimeSformer's VisionTransformer backbone (PaddleVideo names and checkpoint layout).
-
-Read top to bottom: DropPath, Mlp, Attention, Block, PatchEmbed, VisionTransformer. The CPU fast paths
-live in :mod:`..layers.fast_ops` (chosen by the ``kernels`` switch); the inference form the export traces
-is made on a copy by :func:`..inference.prepare_for_inference`.
-Shapes: a clip is ``[B, C, T, H, W]``; patch tokens are ``[B, N*T, D]`` with the spatial index
-major and time minor (token ``n*T + t``), and one CLS token is prepended for the whole clip.
+"""TimeSformer's VisionTransformer backbone (PaddleVideo names and checkpoint layout): DropPath, Mlp, Attention,
+Block, PatchEmbed, VisionTransformer; CPU fast paths in :mod:`..layers.fast_ops` (the ``kernels`` switch), the
+export form in :mod:`..inference`. A clip is ``[B, C, T, H, W]``; patch tokens are ``[B, N*T, D]``, spatial
+index major and time minor (token ``n*T + t``), after one CLS token for the whole clip.
 """
 
 import numpy as np
@@ -13,15 +10,15 @@ import paddle.nn as nn
 from paddle.nn.initializer import Constant, Normal, TruncatedNormal
 
 from ..embed_resize import resize_time_embed
-from ..layers.fast_ops import ATTENTION_IMPLS, LayerNorm, Linear, attend, attention, gelu, linear, resolve_kernels
+from ..layers.fast_ops import (LayerNorm, Linear, attend, attention, check_attention_impl, gelu, linear,
+                               resolve_kernels)
 from ..registry import BACKBONES
+from ..weights import load_pretrained_vit
 
 ATTENTION_TYPES = ("divided_space_time", "space_only", "joint_space_time")
 INIT_STD = 0.02  # the reference's std for Linear weights, pos_embed and cls_token
 
-trunc_normal_ = TruncatedNormal(std=INIT_STD)
-zeros_ = Constant(0.0)
-ones_ = Constant(1.0)
+trunc_normal_, zeros_, ones_ = TruncatedNormal(std=INIT_STD), Constant(0.0), Constant(1.0)
 
 
 class DropPath(nn.Layer):
@@ -35,8 +32,7 @@ class DropPath(nn.Layer):
         if self.drop_prob == 0.0 or not self.training:
             return x
         keep = 1.0 - self.drop_prob
-        mask_shape = [x.shape[0]] + [1] * (x.ndim - 1)
-        mask = paddle.floor(keep + paddle.rand(mask_shape, dtype=x.dtype))
+        mask = paddle.floor(keep + paddle.rand([x.shape[0]] + [1] * (x.ndim - 1), dtype=x.dtype))  # per sample
         return x / keep * mask
 
 
@@ -51,28 +47,21 @@ class Mlp(nn.Layer):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x):
-        x = self.drop(gelu(self.fc1(x), self.kernels))
-        return self.drop(self.fc2(x))
+        return self.drop(self.fc2(self.drop(gelu(self.fc1(x), self.kernels))))
 
 
 class Attention(nn.Layer):
     """Multi-head self-attention on ``[B, L, D]`` with a packed ``qkv`` Linear (q, k, v blocks; heads contiguous).
-
     ``impl``: ``fused`` (the CPU attention kernel, else Paddle's ``scaled_dot_product_attention``) or ``plain``
-    (matmul -> softmax -> matmul); the same function either way (:func:`..layers.fast_ops.attention`).
-    """
+    (matmul -> softmax -> matmul); the same function either way (:func:`..layers.fast_ops.attention`)."""
 
     def __init__(self, dim, num_heads, qkv_bias=False, qk_scale=None, attn_drop=0.0, proj_drop=0.0,
                  impl="fused", kernels="auto"):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"embed_dim {dim} is not divisible by num_heads {num_heads}")
-        if impl not in ATTENTION_IMPLS:
-            raise ValueError(f"attention_impl '{impl}' is unknown; use one of {', '.join(ATTENTION_IMPLS)}")
-        self.num_heads = num_heads
-        self.scale = qk_scale or (dim // num_heads) ** -0.5
-        self.impl, self.kernels = impl, kernels
-        self.attn_drop_rate = attn_drop
+        self.num_heads, self.scale = num_heads, qk_scale or (dim // num_heads) ** -0.5
+        self.impl, self.kernels, self.attn_drop_rate = check_attention_impl(impl), kernels, attn_drop
         self.qkv = Linear(dim, dim * 3, bias_attr=None if qkv_bias else False, kernels=kernels)
         self.proj = Linear(dim, dim, kernels=kernels)
         self.proj_drop = nn.Dropout(proj_drop)
@@ -99,12 +88,10 @@ class Attention(nn.Layer):
 
 
 class Block(nn.Layer):
-    """One transformer block on the clip tokens ``[B, 1 + N*T, D]``.
-
-    ``divided_space_time`` runs temporal attention (per patch position over its T tokens), then
-    spatial attention (per frame over [CLS + that frame's N patches]), then the MLP.
-    ``space_only`` (tokens ``[B*T, 1 + N, D]``) and ``joint_space_time`` are a plain ViT block.
-    """
+    """One transformer block on the clip tokens ``[B, 1 + N*T, D]``. ``divided_space_time`` runs temporal
+    attention (per patch position over its T tokens), then spatial attention (per frame over [CLS + that
+    frame's N patches]), then the MLP. ``space_only`` (tokens ``[B*T, 1 + N, D]``) and ``joint_space_time``
+    are a plain ViT block."""
 
     def __init__(self, dim, num_heads, mlp_ratio=4.0, qkv_bias=False, qk_scale=None, drop=0.0,
                  attn_drop=0.0, drop_path=0.0, epsilon=1e-5, attention_type="divided_space_time",
@@ -124,15 +111,16 @@ class Block(nn.Layer):
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop, kernels=kernels)
 
     def forward(self, x, num_frames, return_attention=False):
-        """``[B, L, D]`` -> ``[B, L, D]``. With ``return_attention`` also ``{name: probabilities}``:
-        ``temporal`` ``[B*N, heads, T, T]`` and ``spatial`` ``[B*T, heads, 1+N, 1+N]`` (divided),
-        ``spatial`` (space_only, B counting clips x frames) or ``joint`` ``[B, heads, 1+N*T, 1+N*T]``."""
+        """``[B, L, D]`` -> ``[B, L, D]``; with ``return_attention`` also this block's attention probabilities,
+        ``{name: [sequences, heads, L', L']}`` (names and shapes: :meth:`VisionTransformer.forward`)."""
         maps = {} if return_attention else None
         if self.attention_type == "divided_space_time":
-            cls, patches = self._temporal(x, num_frames, maps)
-            xs = self.norm1(self._frames_with_cls(cls, patches, num_frames))
-            res_s = self.drop_path(self._attend(self.attn, xs, maps, "spatial"))
-            x = self._merge_frames(cls, patches, res_s, num_frames)
+            cls, patches, xs = self._temporal(x, num_frames, maps)
+            res_s = self.drop_path(self._attend(self.attn, xs, maps, "spatial"))  # [B*T, 1 + N, D]
+            res_cls, res_patches = paddle.split(res_s, [1, xs.shape[1] - 1], axis=1)  # CLS: mean over frames
+            res_patches = res_patches.reshape([-1, num_frames, xs.shape[1] - 1, x.shape[2]]).transpose([0, 2, 1, 3])
+            x = paddle.concat([cls + _mean_over_frames(res_cls, num_frames),
+                               patches + res_patches.reshape(patches.shape)], axis=1)
         else:
             name = "spatial" if self.attention_type == "space_only" else "joint"
             x = x + self.drop_path(self._attend(self.attn, self.norm1(x), maps, name))
@@ -140,13 +128,10 @@ class Block(nn.Layer):
         return (x, maps) if return_attention else x
 
     def forward_cls(self, x, num_frames):
-        """The CLS token's output alone, ``[B, L, D]`` -> ``[B, 1, D]``, equal to ``forward(x)[:, :1]``: the last
-        block computes no patch outputs, which nothing reads (the feature is the CLS token)."""
+        """``forward(x)[:, :1]`` without the patch outputs, which nothing reads after the last block: ``[B, 1, D]``."""
         if self.attention_type == "divided_space_time":
-            cls, patches = self._temporal(x, num_frames)
-            xs = self.norm1(self._frames_with_cls(cls, patches, num_frames))
-            res_s = self.drop_path(self.attn.forward_cls(xs))  # [B*T, 1, D]
-            x = cls + res_s.reshape([-1, num_frames, x.shape[2]]).mean(axis=1, keepdim=True)
+            cls, _, xs = self._temporal(x, num_frames)
+            x = cls + _mean_over_frames(self.drop_path(self.attn.forward_cls(xs)), num_frames)
         else:
             x = x[:, :1] + self.drop_path(self.attn.forward_cls(self.norm1(x)))
         return x + self.drop_path(self.mlp(self.norm2(x)))
@@ -159,34 +144,22 @@ class Block(nn.Layer):
         return out
 
     def _temporal(self, x, num_frames, maps=None):
-        """Temporal attention: each patch position attends over its T tokens (contiguous: time minor).
-        Returns the CLS token ``[B, 1, D]`` (unchanged) and the patches ``[B, N*T, D]``."""
+        """Temporal attention (each patch position over its T tokens) -> CLS ``[B, 1, D]``, patches ``[B, N*T, D]``
+        and the spatial attention's normalised input ``[B*T, 1 + N, D]`` (per frame: CLS, the frame's patches)."""
         dim = x.shape[2]
         cls, patches = paddle.split(x, [1, x.shape[1] - 1], axis=1)
         res_t = self._attend(self.temporal_attn, self.temporal_norm1(patches.reshape([-1, num_frames, dim])),
                              maps, "temporal")
-        return cls, patches + self.temporal_fc(self.drop_path(res_t).reshape([-1, patches.shape[1], dim]))
-
-    @staticmethod
-    def _frames_with_cls(cls, patches, num_frames):
-        """``[B, 1, D]``, ``[B, N*T, D]`` -> the spatial attention's sequences ``[B*T, 1 + N, D]``."""
-        dim = patches.shape[2]
+        patches = patches + self.temporal_fc(self.drop_path(res_t).reshape(patches.shape))
         num_patches = patches.shape[1] // num_frames
         xs = patches.reshape([-1, num_patches, num_frames, dim]).transpose([0, 2, 1, 3])
         cls_per_frame = cls.expand([-1, num_frames, dim]).reshape([-1, 1, dim])
-        return paddle.concat([cls_per_frame, xs.reshape([-1, num_patches, dim])], axis=1)
+        return cls, patches, self.norm1(paddle.concat([cls_per_frame, xs.reshape([-1, num_patches, dim])], axis=1))
 
-    @staticmethod
-    def _merge_frames(cls, patches, res_s, num_frames):
-        """Add the spatial residual ``[B*T, 1 + N, D]``: the clip CLS gets the mean of its T per-frame
-        outputs, each patch its frame's output. Returns ``[B, 1 + N*T, D]``."""
-        dim = patches.shape[2]
-        num_patches = patches.shape[1] // num_frames
-        res_cls, res_patches = paddle.split(res_s, [1, num_patches], axis=1)
-        res_cls = res_cls.reshape([-1, num_frames, dim]).mean(axis=1, keepdim=True)
-        res_patches = res_patches.reshape([-1, num_frames, num_patches, dim]).transpose([0, 2, 1, 3])
-        res_patches = res_patches.reshape([-1, num_patches * num_frames, dim])
-        return paddle.concat([cls + res_cls, patches + res_patches], axis=1)
+
+def _mean_over_frames(x, num_frames):
+    """``[B*T, 1, D]`` -> ``[B, 1, D]``, the mean over each clip's T frames."""
+    return x.reshape([-1, num_frames, x.shape[2]]).mean(axis=1, keepdim=True)
 
 
 class PatchEmbed(nn.Layer):
@@ -196,15 +169,14 @@ class PatchEmbed(nn.Layer):
         super().__init__()
         if img_size % patch_size:
             raise ValueError(f"img_size {img_size} is not a multiple of patch_size {patch_size}")
-        self.img_size = img_size
-        self.patch_size = patch_size
+        self.img_size, self.patch_size = img_size, patch_size
         self.num_patches = (img_size // patch_size) ** 2
         self.proj = nn.Conv2D(in_channels, embed_dim, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x):
         if x.shape[2] != self.img_size or x.shape[3] != self.img_size:
-            raise ValueError(f"input frames are {x.shape[2]}x{x.shape[3]} but the model's img_size is "
-                             f"{self.img_size}; resize/crop the input or set MODEL.backbone.img_size")
+            raise ValueError(f"input frames are {x.shape[2]}x{x.shape[3]} but the model's img_size is {self.img_size}; "
+                             "resize/crop the input or set MODEL.backbone.img_size")
         return self.proj(x).flatten(2).transpose([0, 2, 1])
 
 
@@ -214,20 +186,18 @@ class VisionTransformer(nn.Layer):
 
     Args (config keys of ``MODEL.backbone``):
         pretrained: path of an image-ViT ``.pdparams`` (PaddleClas naming) converted at init; "" for none.
-        img_size, patch_size, in_channels, embed_dim, depth, num_heads, mlp_ratio, qkv_bias,
-        qk_scale (None: head_dim ** -0.5): the ViT shape.
-        drop_rate, attn_drop_rate: dropout after embeddings/projections and on attention weights.
-        drop_path_rate: stochastic depth, ``linspace(0, rate, depth)`` over the blocks.
-        epsilon: LayerNorm epsilon.
+        img_size, patch_size, in_channels, embed_dim, depth, num_heads, mlp_ratio, qkv_bias, qk_scale (None:
+            head_dim ** -0.5), epsilon (LayerNorm): the ViT shape.
+        drop_rate, attn_drop_rate, drop_path_rate: dropout after embeddings/projections, on attention weights,
+            and stochastic depth (``linspace(0, rate, depth)`` over the blocks).
         num_seg: frames the time embedding is learned for (other T are resized by nearest neighbour).
         attention_type: ``divided_space_time`` | ``space_only`` | ``joint_space_time``.
         attention_impl: ``fused`` (attention kernel / scaled_dot_product_attention) | ``plain`` (matmul-softmax).
         time_embed_std: 0 initialises ``time_embed`` to zeros (the reference); > 0 draws N(0, std).
-        zero_init_temporal_fc: zero ``temporal_fc`` so a fresh model is the image model (the reference);
-            False keeps the ordinary Linear init, which lets a model trained from scratch use time at once.
-        init_std: std of the truncated-normal init of the blocks' Linear weights (0.02, the reference,
-            is sized for ViT-B's width 768; a narrow model trained from scratch wants it larger, about
-            ``0.02 * sqrt(768 / embed_dim)``, or its attention starts uniform and is slow to learn).
+        zero_init_temporal_fc: zero ``temporal_fc`` so a fresh model is the image model (the reference); False
+            keeps the Linear init, so a model trained from scratch uses time at once.
+        init_std: std of the blocks' truncated-normal Linear init; 0.02 (the reference) suits ViT-B's width 768,
+            a narrow model trained from scratch wants about ``0.02 * sqrt(768 / embed_dim)`` (else slow to learn).
         recompute: recompute each block's activations in the backward pass (less memory in training).
         kernels: ``auto`` (this project's CPU paths where they apply, :mod:`..layers.fast_ops`) | ``paddle``
             (Paddle's own ops everywhere; ``PADDLEVIDEO_FAST_CPU_OPS=0`` does the same).
@@ -244,29 +214,24 @@ class VisionTransformer(nn.Layer):
             raise ValueError(f"attention_type '{attention_type}' is unknown; use one of {', '.join(ATTENTION_TYPES)}")
         if not init_std > 0:
             raise ValueError(f"init_std must be > 0 (the std of the Linear weights' init), got {init_std}")
-        self.pretrained = pretrained
-        self.attention_type = attention_type
-        self.embed_dim = embed_dim
-        self.num_seg = num_seg
-        self.time_embed_std, self.zero_init_temporal_fc, self.init_std = time_embed_std, zero_init_temporal_fc, init_std
-        self.recompute = recompute
-        self.kernels = resolve_kernels(kernels)
-        self.cls_only_last_block = bool(cls_only_last_block)
+        self.pretrained, self.attention_type, self.embed_dim = pretrained, attention_type, embed_dim
+        self.num_seg, self.time_embed_std, self.init_std = num_seg, time_embed_std, init_std
+        self.zero_init_temporal_fc, self.recompute = zero_init_temporal_fc, recompute
+        self.kernels, self.cls_only_last_block = resolve_kernels(kernels), bool(cls_only_last_block)
 
         self.patch_embed = PatchEmbed(img_size, patch_size, in_channels, embed_dim)
-        num_patches = self.patch_embed.num_patches
         self.cls_token = self.create_parameter([1, 1, embed_dim], default_initializer=zeros_)
-        self.pos_embed = self.create_parameter([1, num_patches + 1, embed_dim], default_initializer=zeros_)
+        self.pos_embed = self.create_parameter([1, self.patch_embed.num_patches + 1, embed_dim],
+                                               default_initializer=zeros_)
         self.pos_drop = nn.Dropout(drop_rate)
         if attention_type != "space_only":
             self.time_embed = self.create_parameter([1, num_seg, embed_dim], default_initializer=zeros_)
             self.time_drop = nn.Dropout(drop_rate)
 
-        rates = np.linspace(0, drop_path_rate, depth).tolist()
         self.blocks = nn.LayerList([
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, qk_scale, drop_rate, attn_drop_rate, rate, epsilon,
                   attention_type, attention_impl, self.kernels)
-            for rate in rates
+            for rate in np.linspace(0, drop_path_rate, depth).tolist()
         ])
         self.norm = LayerNorm(embed_dim, epsilon=epsilon, kernels=self.kernels)
         self.init_weights()
@@ -286,22 +251,17 @@ class VisionTransformer(nn.Layer):
                 zeros_(layer.bias)
         if self.attention_type != "space_only":
             (Normal(std=self.time_embed_std) if self.time_embed_std > 0 else zeros_)(self.time_embed)
-        # Zero temporal_fc in every block (by default), so a fresh divided model computes the image model.
-        for block in self.blocks:
-            if self.attention_type == "divided_space_time" and self.zero_init_temporal_fc:
+        if self.attention_type == "divided_space_time" and self.zero_init_temporal_fc:
+            for block in self.blocks:  # a fresh divided model computes the image model
                 zeros_(block.temporal_fc.weight)
                 zeros_(block.temporal_fc.bias)
         if self.pretrained:
-            from ..weights import load_pretrained_vit
-
             load_pretrained_vit(self, self.pretrained)
 
     def embed(self, x):
         """Clip ``[B, C, T, H, W]`` -> tokens ``[B, 1 + N*T, D]`` (``space_only``: ``[B*T, 1 + N, D]``), T."""
         _, channels, num_frames, height, width = x.shape
-        # In a static graph with an open batch, x.shape[0] is -1: take the batch as a tensor then.
-        # (Decide on the mode, a Python bool: the old IR turns x.shape[0] into a tensor, and a test on it
-        # into a conditional block that the .pdmodel export cannot trace.)
+        # A static graph's open batch is -1: take it as a tensor (testing x.shape[0] breaks the .pdmodel export).
         batch = x.shape[0] if paddle.in_dynamic_mode() else paddle.shape(x)[0]
         frames = x.transpose([0, 2, 1, 3, 4]).reshape([-1, channels, height, width])
         patches = self.patch_embed(frames)  # [B*T, N, D]
@@ -317,19 +277,28 @@ class VisionTransformer(nn.Layer):
         patches = self.time_drop(patches).reshape([-1, num_patches * num_frames, dim])
         return paddle.concat([self.pos_drop(cls.expand([batch, 1, dim])), patches], axis=1), num_frames
 
-    def forward_features(self, x, return_attention=False):
-        """``[B, C, T, H, W]`` -> CLS feature after the final LayerNorm, ``[B, D]`` (see :meth:`forward`)."""
+    def forward(self, x, return_attention=False):
+        """``[B, C, T, H, W]`` -> CLS feature after the final LayerNorm, ``[B, embed_dim]``.
+
+        ``return_attention=True`` (for eval mode; every block runs in full): ``(feature, records)``, one dict of
+        attention probabilities per block, heads kept, rows summing to 1 over the keys, tokens in the model's
+        order: ``divided_space_time``: ``temporal`` ``[B*N, heads, T, T]`` (row ``b*N + n``: patch position n of
+        clip b) and ``spatial`` ``[B*T, heads, 1+N, 1+N]`` (row ``b*T + t``: frame t; key 0 the clip's CLS);
+        ``space_only``: ``spatial`` ``[B*T, heads, 1+N, 1+N]``; ``joint_space_time``: ``joint``
+        ``[B, heads, 1+N*T, 1+N*T]`` (key ``1 + n*T + t``).
+        """
         x, num_frames = self.embed(x)
         if return_attention:
-            return self._features_with_attention(x, num_frames)
+            return self._forward_with_attention(x, num_frames)
         for block in self.blocks[:-1]:
             x = self._run(block, x, num_frames)
-        last = self.blocks[-1]
-        if self.cls_only_last_block:
-            return self._cls_feature(self._run(last.forward_cls, x, num_frames), num_frames)
-        return self._cls_feature(self._run(last, x, num_frames)[:, :1], num_frames)
+        if self.cls_only_last_block:  # the last block computes the CLS token's output alone
+            return self._cls_feature(self._run(self.blocks[-1].forward_cls, x, num_frames), num_frames)
+        return self._cls_feature(self._run(self.blocks[-1], x, num_frames)[:, :1], num_frames)
 
-    def _features_with_attention(self, x, num_frames):
+    forward_features = forward  # PaddleVideo's name
+
+    def _forward_with_attention(self, x, num_frames):
         records = []
         for block in self.blocks:  # every block in full: the last one's maps too
             x, maps = block(x, num_frames, return_attention=True)
@@ -345,20 +314,6 @@ class VisionTransformer(nn.Layer):
         return block(x, num_frames)
 
     def _cls_feature(self, cls, num_frames):
-        """CLS tokens ``[B', 1, D]`` -> the feature ``[B, D]`` (space_only: the mean over the T frames)."""
-        if self.attention_type == "space_only":
-            cls = cls.reshape([-1, num_frames, cls.shape[2]]).mean(axis=1, keepdim=True)
-        # LayerNorm acts per token, so normalising only the CLS token gives the same feature.
+        """CLS tokens ``[B', 1, D]`` -> feature ``[B, D]`` (LayerNorm is per token: the CLS token's is the feature)."""
+        cls = _mean_over_frames(cls, num_frames) if self.attention_type == "space_only" else cls
         return self.norm(cls.reshape([-1, cls.shape[2]]))
-
-    def forward(self, x, return_attention=False):
-        """``[B, C, T, H, W]`` -> CLS feature ``[B, embed_dim]``.
-
-        ``return_attention=True`` (for eval mode; every block runs in full): ``(feature, records)``, one dict
-        of attention probabilities per block, heads kept, rows summing to 1 over the keys. Token order
-        is as in the model (spatial index major): ``divided_space_time``: ``temporal`` ``[B*N, heads, T, T]``
-        (row ``b*N + n``: patch position n of clip b) and ``spatial`` ``[B*T, heads, 1+N, 1+N]`` (row
-        ``b*T + t``: frame t, key 0 the clip's CLS token); ``space_only``: ``spatial`` ``[B*T, heads, 1+N, 1+N]``;
-        ``joint_space_time``: ``joint`` ``[B, heads, 1+N*T, 1+N*T]`` (key ``1 + n*T + t``).
-        """
-        return self.forward_features(x, return_attention)

@@ -48,6 +48,13 @@ def resolve_kernels(kernels):
     return "paddle" if switched_off() else kernels
 
 
+def check_attention_impl(impl):
+    """Check an ``attention_impl`` switch (``fused`` | ``plain``, see :func:`attention`)."""
+    if impl not in ATTENTION_IMPLS:
+        raise ValueError(f"attention_impl '{impl}' is unknown; use one of {', '.join(ATTENTION_IMPLS)}")
+    return impl
+
+
 def uses_cpu_kernels(x, kernels):
     """True where the C++ kernels apply to ``x``: ``kernels="auto"``, eager mode, a float32 CPU tensor, and
     the kernels built."""
