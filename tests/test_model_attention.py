@@ -151,3 +151,29 @@ def test_cls_only_last_block_same_loss_and_grads(tiny_cfg, attention_type):
     for key in grads_full:
         assert np.abs(grads_full[key]).max() > 0, key  # the last block's every weight still learns
         np.testing.assert_allclose(grads_cls_only[key], grads_full[key], atol=1e-6, rtol=0, err_msg=key)
+
+
+@pytest.mark.parametrize("attention_type", ["divided_space_time", "space_only", "joint_space_time"])
+def test_prepare_for_inference_works_on_a_copy(tiny_cfg, attention_type):
+    tiny_cfg.MODEL.backbone.attention_type = attention_type
+    model = build_model(tiny_cfg.MODEL)
+    _make_time_embed_nonzero(model)
+    model.train()  # the copy is in eval mode whatever the model's mode; the model keeps its own
+    before = {key: value.numpy().copy() for key, value in model.state_dict().items()}
+    layer_types = [type(layer) for layer in model.sublayers()]
+    prepared = prepare_for_inference(model)
+    assert model.training and not prepared.training
+    assert [type(layer) for layer in model.sublayers()] == layer_types
+    assert not any(isinstance(layer, Attention) for layer in prepared.sublayers())
+    assert sum(isinstance(layer, InferenceAttention) for layer in prepared.sublayers()) == (
+        2 * 2 if attention_type == "divided_space_time" else 2)
+    for param in prepared.parameters():  # nothing shared: changing the copy leaves the model alone
+        param.set_value(paddle.zeros_like(param))
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), before[key], err_msg=key)
+    model.eval()
+    prepared = prepare_for_inference(model)
+    imgs = paddle.randn([2, 3, 12, 32, 32])  # 3 views, as exported
+    with paddle.no_grad():
+        np.testing.assert_allclose(prepared([imgs], mode="infer").numpy(), model([imgs], mode="infer").numpy(),
+                                   rtol=0, atol=1e-5)
