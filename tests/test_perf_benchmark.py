@@ -29,7 +29,8 @@ def benchmark_module():
 
 def test_infer_contenders_agree_and_report(benchmark_module, tmp_path):
     argv = ["--mode", "infer", "--rounds", "2", "--warmup", "0", "--batch_size", "2", "--threads", "1",
-            "--contenders", "dygraph_default_env,dygraph,paddle_inference,paddle_inference_pir,onnxruntime,matmuls_only",
+            "--contenders",
+            "dygraph_default_env,dygraph,dygraph_library,paddle_inference,paddle_inference_pir,onnxruntime,matmuls_only",
             "--json", str(tmp_path / "r.json")]
     for item in TINY_OVERRIDES:
         argv += ["-o", item]
@@ -39,10 +40,10 @@ def test_infer_contenders_agree_and_report(benchmark_module, tmp_path):
     assert report["flops_per_iter"] == 2 * flops_from_config(cfg.MODEL)
     assert report["reference"] == "dygraph_default_env"
     rows = {row["name"]: row for row in report["rows"]}
-    assert set(rows) == {"dygraph_default_env", "dygraph", "paddle_inference", "paddle_inference_pir", "onnxruntime",
-                         "matmuls_only"}
+    assert set(rows) == {"dygraph_default_env", "dygraph", "dygraph_library", "paddle_inference",
+                         "paddle_inference_pir", "onnxruntime", "matmuls_only"}
     # Every path that runs the model (the exports users get included) computes the reference's scores.
-    for name in ("dygraph", "paddle_inference", "paddle_inference_pir", "onnxruntime"):
+    for name in ("dygraph", "dygraph_library", "paddle_inference", "paddle_inference_pir", "onnxruntime"):
         assert "error" not in rows[name] and len(rows[name]["times_ms"]) == 2, rows[name]
         assert rows[name]["max_abs_diff_vs_ref"] is not None and rows[name]["max_abs_diff_vs_ref"] < 1e-5, name
     assert rows["matmuls_only"]["max_abs_diff_vs_ref"] is None  # not a model: no scores

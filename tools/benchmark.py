@@ -55,6 +55,8 @@ IDLE_BETWEEN_RUNS_S = 0.3
 # on: PADDLEVIDEO_CONFIGURE_CPU=0), and the model switched to Paddle's own Linear, LayerNorm, GELU and softmax
 # (kernels: paddle) with a full last block (cls_only_last_block: False): none of the project's CPU paths, i.e.
 # a straightforward Paddle implementation; with plain attention it is the reference row.
+# "library": the worker does not call configure_cpu() itself, as a user's script that only imports paddlevideo
+# and calls build_model (which applies the set-up to the first model); to compare with "dygraph" (main.py's).
 PLAIN = ["MODEL.backbone.attention_impl=plain"]
 PADDLE_OPS = ["MODEL.backbone.kernels=paddle"]
 STRAIGHTFORWARD = PLAIN + PADDLE_OPS + ["MODEL.backbone.cls_only_last_block=False"]
@@ -62,6 +64,7 @@ INFER_CONTENDERS = {
     "dygraph_default_env": ("dygraph", {"overrides": STRAIGHTFORWARD, "default_env": True, "ref": True}),
     "dygraph_plain": ("dygraph", {"overrides": PLAIN}),
     "dygraph": ("dygraph", {"overrides": []}),
+    "dygraph_library": ("dygraph", {"library": True}),
     "dygraph_paddle_kernels": ("dygraph", {"overrides": PADDLE_OPS}),
     "paddle_inference": ("paddle_inference", {"onednn": True}),  # tools/predict.py's default
     "paddle_inference_pir": ("paddle_inference", {"onednn": True, "format": "pir"}),
@@ -76,6 +79,7 @@ TRAIN_CONTENDERS = {
     "dygraph_plain": ("dygraph", {"overrides": PLAIN}),
     "dygraph": ("dygraph", {"overrides": []}),
     "dygraph_recompute": ("dygraph", {"overrides": ["MODEL.backbone.recompute=True"]}),
+    "dygraph_library": ("dygraph", {"library": True}),
     # A/B of the project's CPU paths (paddlevideo/modeling/layers/fast_ops.py): Paddle's ops instead.
     "dygraph_paddle_kernels": ("dygraph", {"overrides": PADDLE_OPS}),
     "hf_torch": ("hf_torch", {}),
@@ -298,11 +302,12 @@ RUNNERS = {
 
 
 def _setup_worker_env(spec):
-    """Threads for every worker; the project's CPU set-up unless the contender is the default environment."""
+    """Threads for every worker; the project's CPU set-up from the worker (as main.py does), from build_model
+    (``library``: as a user's script gets it) or not at all (the default environment)."""
     os.environ["OMP_NUM_THREADS"] = str(spec["threads"])
     if spec.get("default_env"):
         os.environ[CONFIGURE_CPU_SWITCH] = "0"  # building the model leaves Paddle's defaults alone
-    else:
+    elif not (spec.get("options") or {}).get("library"):
         configure_cpu(threads=spec["threads"])
     os.environ.update((spec.get("options") or {}).get("env", {}))
 
