@@ -111,7 +111,7 @@ def _is_user_error(err, config_error):
     from paddlevideo.tasks.train import TrainingDiverged
 
     user_types = [config_error, FileNotFoundError, TrainingDiverged]
-    for module, name in (("paddlevideo.modeling.checkpoint", "CheckpointError"),
+    for module, name in (("paddlevideo.modeling.weights", "CheckpointError"),
                          ("paddlevideo.tasks.export", "ExportError")):
         try:
             user_types.append(getattr(__import__(module, fromlist=[name]), name))

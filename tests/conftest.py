@@ -47,9 +47,9 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def fast_ops():
     """The compiled fused CPU kernels (tests using it carry ``helpers.needs_compiler``)."""
-    from paddlevideo.modeling import fast_cpu_ops
+    from paddlevideo.modeling.layers.cpu_kernels import cpu_kernels
 
-    module = fast_cpu_ops.fast_cpu_ops()
+    module = cpu_kernels()
     assert module is not None, "the fused CPU kernels did not build (see the warning above)"
     return module
 

@@ -1,5 +1,7 @@
 """Small helpers shared by test modules (fixtures live in conftest.py)."""
 
+import collections
+import contextlib
 import importlib.util
 import shutil
 from pathlib import Path
@@ -17,7 +19,7 @@ def load_tool(relative):
     return module
 
 
-# The fused CPU kernels (paddlevideo/modeling/fast_cpu_ops.py) are compiled on first use: only a machine
+# The fused CPU kernels (paddlevideo/modeling/layers/cpu_kernels.py) are compiled on first use: only a machine
 # without a C++ compiler (a user's fresh clone may lack g++) skips their tests, and says so. With a
 # compiler, a failed build fails the tests (the ``fast_ops`` fixture of conftest.py).
 needs_compiler = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
@@ -40,15 +42,30 @@ def scores_and_grads(model, imgs, labels, seed=0):
     return scores, grads
 
 
-def use_full_last_block(monkeypatch):
-    """Make the VisionTransformer's last block compute every token's output, like the others, and then keep
-    the CLS token: the plain form of ``Block(cls_only=True)``, to compare the two."""
-    from paddlevideo.modeling.backbones import vit
+def build_variant(cfg, state=None, **backbone):
+    """``build_model(cfg.MODEL)`` with backbone switches set (e.g. ``kernels="paddle"``,
+    ``cls_only_last_block=False``) and ``state`` loaded when given: the same weights on another code path."""
+    import copy
 
-    full_forward = vit.Block.forward
+    from paddlevideo.modeling import build_model
 
-    def forward(self, x, num_frames, cls_only=False):
-        out = full_forward(self, x, num_frames)
-        return out[:, :1] if cls_only else out
+    model_cfg = copy.deepcopy(cfg.MODEL)
+    model_cfg.backbone.update(backbone)
+    model = build_model(model_cfg)
+    if state is not None:
+        model.set_state_dict(state)
+    return model
 
-    monkeypatch.setattr(vit.Block, "forward", forward)
+
+@contextlib.contextmanager
+def fast_path_calls():
+    """Count the fast paths taken inside the block: ``with fast_path_calls() as calls: ...``, then
+    ``calls["gelu.kernel"]`` (0 for a path not taken); read from the fast-ops module's own counters."""
+    from paddlevideo.modeling.layers.fast_ops import call_counts
+
+    before = call_counts()
+    calls = collections.Counter()
+    try:
+        yield calls
+    finally:
+        calls.update({path: count - before.get(path, 0) for path, count in call_counts().items()})

@@ -1,8 +1,10 @@
-"""An independent float64 numpy TimeSformer, written from ../shared/spec/README.md sections 1-3.
+"""An independent float64 numpy TimeSformer, written from the published model description (PaddleVideo's
+checkpoint names and shapes, divided / joint / space-only attention, the image-ViT conversion).
 
 It never calls the library: weights come as a dict of numpy arrays with PaddleVideo names
 (``backbone.*``, ``head.fc.*``; Linear weights ``[in, out]``), and loops over patch positions and
-frames spell out the token grouping instead of reshaping a token layout.
+frames spell out the token grouping instead of reshaping a token layout. ``timesformer_feature(...,
+maps=[])`` also returns every block's attention probabilities, gathered by the same loops.
 """
 
 import math
@@ -14,7 +16,7 @@ ATTENTION_TYPES = ("divided_space_time", "space_only", "joint_space_time")
 
 def param_shapes(img_size, patch_size, in_channels, embed_dim, depth, num_seg, num_classes,
                  attention_type, mlp_ratio=4, prefix="backbone."):
-    """Every parameter name and shape of the model, per the spec's checkpoint surface."""
+    """Every parameter name and shape of the model, PaddleVideo's checkpoint names."""
     d, hidden = embed_dim, int(embed_dim * mlp_ratio)
     grid = (img_size // patch_size) ** 2
     shapes = {
@@ -86,18 +88,30 @@ def softmax(x, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def attention(x, p, name, num_heads):
-    """Multi-head self-attention of one sequence batch ``x`` ``[B, L, D]``."""
+def attention(x, p, name, num_heads, probs=None):
+    """Multi-head self-attention of one sequence batch ``x`` ``[B, L, D]``; appends the probabilities
+    ``[B, heads, L, L]`` to the list ``probs`` when given."""
     batch, length, dim = x.shape
     hd = dim // num_heads
     qkv = linear(x, p, name + ".qkv")
     q, k, v = qkv[..., :dim], qkv[..., dim:2 * dim], qkv[..., 2 * dim:]
     out = np.zeros_like(x)
+    heads = []
     for h in range(num_heads):
         sl = slice(h * hd, (h + 1) * hd)
         weights = softmax(q[..., sl] @ np.swapaxes(k[..., sl], 1, 2) * hd ** -0.5)
+        heads.append(weights)
         out[..., sl] = weights @ v[..., sl]
+    if probs is not None:
+        probs.append(np.stack(heads, axis=1))
     return linear(out, p, name + ".proj")
+
+
+def _rows(per_item):
+    """Per-item probabilities ``[B, heads, L, L]`` for items i (patch positions or frames) -> ``[B*I, ...]``
+    with row ``b*I + i``."""
+    stacked = np.stack(per_item, axis=1)  # [B, I, heads, L, L]
+    return stacked.reshape((-1,) + stacked.shape[2:])
 
 
 def mlp(x, p, name):
@@ -137,22 +151,39 @@ def _image_tokens(p, images, patch, prefix):
     return np.concatenate([cls[:, None], tokens], axis=1) + p[prefix + "pos_embed"].astype(np.float64)
 
 
-def timesformer_feature(p, clip, patch, num_heads, depth, eps, attention_type):
-    """TimeSformer backbone: clip ``[B, C, T, H, W]`` -> CLS feature ``[B, D]`` (float64)."""
+def timesformer_feature(p, clip, patch, num_heads, depth, eps, attention_type, maps=None):
+    """TimeSformer backbone: clip ``[B, C, T, H, W]`` -> CLS feature ``[B, D]`` (float64). With a list ``maps``,
+    appends one dict per block: ``temporal`` ``[B*N, heads, T, T]`` and ``spatial`` ``[B*T, heads, 1+N, 1+N]``
+    (divided), ``spatial`` (space_only) or ``joint`` ``[B, heads, 1+N*T, 1+N*T]``."""
     clip = clip.astype(np.float64)
-    batch, _, frames, _, _ = clip.shape
-    pre = "backbone."
+    records = [{} for _ in range(depth)]
     if attention_type == "space_only":
-        per_frame = []
-        for t in range(frames):
-            x = _image_tokens(p, clip[:, :, t], patch, pre)
-            for i in range(depth):
-                b = f"{pre}blocks.{i}."
-                x = x + attention(norm(x, p, b + "norm1", eps), p, b + "attn", num_heads)
-                x = x + mlp(norm(x, p, b + "norm2", eps), p, b + "mlp")
-            per_frame.append(x)
-        return norm(np.mean(per_frame, axis=0), p, pre + "norm", eps)[:, 0]
+        feature = _space_only_feature(p, clip, patch, num_heads, depth, eps, records)
+    else:
+        feature = _clip_feature(p, clip, patch, num_heads, depth, eps, attention_type, records)
+    if maps is not None:
+        maps.extend(records)
+    return feature
 
+
+def _space_only_feature(p, clip, patch, num_heads, depth, eps, records, pre="backbone."):
+    """Each frame through the image ViT; the CLS tokens averaged over the frames, then the final norm."""
+    per_frame, probs = [], [[] for _ in range(depth)]
+    for t in range(clip.shape[2]):
+        x = _image_tokens(p, clip[:, :, t], patch, pre)
+        for i in range(depth):
+            b = f"{pre}blocks.{i}."
+            x = x + attention(norm(x, p, b + "norm1", eps), p, b + "attn", num_heads, probs[i])
+            x = x + mlp(norm(x, p, b + "norm2", eps), p, b + "mlp")
+        per_frame.append(x)
+    for i in range(depth):
+        records[i]["spatial"] = _rows(probs[i])
+    return norm(np.mean(per_frame, axis=0), p, pre + "norm", eps)[:, 0]
+
+
+def _clip_feature(p, clip, patch, num_heads, depth, eps, attention_type, records, pre="backbone."):
+    """Divided or joint space-time attention over the clip's tokens; the CLS token's feature."""
+    batch, _, frames, _, _ = clip.shape
     # Tokens per frame with position embedding; one clip CLS (its position added once).
     tokens = np.stack([_image_tokens(p, clip[:, :, t], patch, pre) for t in range(frames)], axis=1)  # [B,T,1+N,D]
     cls = tokens[:, 0, 0]
@@ -167,25 +198,35 @@ def timesformer_feature(p, clip, patch, num_heads, depth, eps, attention_type):
         b = f"{pre}blocks.{i}."
         if attention_type == "joint_space_time":
             seq = np.concatenate([cls[:, None], patches.reshape(batch, num_patches * frames, -1)], axis=1)
-            seq = seq + attention(norm(seq, p, b + "norm1", eps), p, b + "attn", num_heads)
+            probs = []
+            seq = seq + attention(norm(seq, p, b + "norm1", eps), p, b + "attn", num_heads, probs)
+            records[i]["joint"] = probs[0]
             cls, patches = seq[:, 0], seq[:, 1:].reshape(patches.shape)
         else:
-            new = patches.copy()
-            for n in range(num_patches):  # temporal attention over the frames of patch n
-                res = attention(norm(patches[:, n], p, b + "temporal_norm1", eps), p, b + "temporal_attn", num_heads)
-                new[:, n] = patches[:, n] + linear(res, p, b + "temporal_fc")
-            patches = new
-            new, cls_out = patches.copy(), []
-            for t in range(frames):  # spatial attention inside frame t, with the clip CLS
-                seq = np.concatenate([cls[:, None], patches[:, :, t]], axis=1)
-                res = attention(norm(seq, p, b + "norm1", eps), p, b + "attn", num_heads)
-                cls_out.append(res[:, 0])
-                new[:, :, t] = patches[:, :, t] + res[:, 1:]
-            patches, cls = new, cls + np.mean(cls_out, axis=0)
+            cls, patches = _divided_attention(p, b, cls, patches, num_heads, eps, records[i])
         cls = cls + mlp(norm(cls, p, b + "norm2", eps), p, b + "mlp")
         patches = patches + mlp(norm(patches, p, b + "norm2", eps), p, b + "mlp")
     # The final LayerNorm acts per token, so the CLS feature only needs the CLS token.
     return norm(cls, p, pre + "norm", eps)
+
+
+def _divided_attention(p, b, cls, patches, num_heads, eps, record):
+    """Temporal attention per patch position, then spatial attention per frame with the clip CLS."""
+    num_patches, frames = patches.shape[1], patches.shape[2]
+    new, probs = patches.copy(), []
+    for n in range(num_patches):  # temporal attention over the frames of patch n
+        res = attention(norm(patches[:, n], p, b + "temporal_norm1", eps), p, b + "temporal_attn", num_heads, probs)
+        new[:, n] = patches[:, n] + linear(res, p, b + "temporal_fc")
+    record["temporal"] = _rows(probs)
+    patches = new
+    new, cls_out, probs = patches.copy(), [], []
+    for t in range(frames):  # spatial attention inside frame t, with the clip CLS
+        seq = np.concatenate([cls[:, None], patches[:, :, t]], axis=1)
+        res = attention(norm(seq, p, b + "norm1", eps), p, b + "attn", num_heads, probs)
+        cls_out.append(res[:, 0])
+        new[:, :, t] = patches[:, :, t] + res[:, 1:]
+    record["spatial"] = _rows(probs)
+    return cls + np.mean(cls_out, axis=0), new
 
 
 def head_scores(p, feature):

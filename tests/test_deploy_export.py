@@ -8,7 +8,7 @@ import paddle
 import pytest
 
 from paddlevideo.modeling.builder import build_model
-from paddlevideo.modeling.checkpoint import CheckpointError, load_checkpoint
+from paddlevideo.modeling.weights import CheckpointError, load_checkpoint
 from paddlevideo.tasks.export import ExportError, export_input_shape, export_model
 from paddlevideo.tasks.predict import OnnxPredictor, PaddlePredictor
 from paddlevideo.utils.config import save_config

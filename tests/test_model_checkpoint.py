@@ -70,3 +70,42 @@ def test_time_and_grid_are_resized(tiny_cfg, tmp_path, caplog):
     for key, value in state.items():
         if not key.endswith(("time_embed", "pos_embed")):
             np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+
+def _optimizer_state(model):
+    """A real optimizer state after one step (PaddleVideo's .pdopt content: accumulators + LR_Scheduler)."""
+    scheduler = paddle.optimizer.lr.CosineAnnealingDecay(0.1, T_max=10)
+    optimizer = paddle.optimizer.Momentum(scheduler, momentum=0.9, parameters=model.parameters())
+    model.train()
+    imgs = paddle.randn([1, 3, 4, 32, 32])
+    model([imgs, paddle.to_tensor([[1]])], mode="train")["loss"].backward()
+    optimizer.step()
+    return optimizer.state_dict()
+
+
+def test_optimizer_state_is_refused_naming_the_weights_to_pass(tiny_cfg, tmp_path):
+    from paddlevideo.tasks.checkpoints import save_epoch
+
+    model = _tiny(tiny_cfg)
+    state = _optimizer_state(model)
+    assert "LR_Scheduler" in state and any(key.endswith("_velocity_0") for key in state)
+    # This project's epoch files: <prefix>.pdparams + <prefix>.pdopt ({"optimizer": ..., "epoch": ...}).
+    prefix = save_epoch(str(tmp_path), "M", 3, model.state_dict(), {"optimizer": state, "epoch": 3})
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(_tiny(tiny_cfg), prefix + ".pdopt")
+    message = str(err.value)
+    assert message == (f"checkpoint '{prefix}.pdopt' is an optimizer state (training momentum and learning-rate "
+                       f"schedule), not model weights; pass '{prefix}.pdparams' instead")
+    load_checkpoint(_tiny(tiny_cfg), prefix + ".pdparams")  # the file it names loads
+
+    # PaddleVideo's bare optimizer state, alone, and the same renamed to .pdparams (found by its content).
+    paddle.save(state, str(tmp_path / "alone.pdopt"))
+    with pytest.raises(CheckpointError, match=r"'.*alone\.pdopt' is an optimizer state .*model weights saved with "
+                                              r"it \('.*alone\.pdparams'\)"):
+        load_checkpoint(_tiny(tiny_cfg), str(tmp_path / "alone.pdopt"))
+    paddle.save({k: v for k, v in state.items() if k != "LR_Scheduler"}, str(tmp_path / "renamed.pdparams"))
+    with pytest.raises(CheckpointError, match="renamed.pdparams' is an optimizer state"):
+        load_checkpoint(_tiny(tiny_cfg), str(tmp_path / "renamed.pdparams"))
+    # Given as the image-ViT init, too.
+    with pytest.raises(CheckpointError, match=f"'{prefix}.pdopt' is an optimizer state"):
+        _tiny(tiny_cfg, [f"MODEL.backbone.pretrained={prefix}.pdopt"])

@@ -1,4 +1,4 @@
-"""Head loss/accuracy against numpy, and the spec-3 initialisation of a fresh model."""
+"""Head loss/accuracy against numpy, and the reference initialisation of a fresh model (TimeSformer's)."""
 
 import numpy as np
 import paddle
@@ -37,7 +37,7 @@ def test_loss_and_topk_match_numpy(num_classes, ls_eps):
     np.testing.assert_allclose(float(valid["loss"]), plain, rtol=1e-5)
 
 
-def test_fresh_model_init_follows_spec(tiny_cfg):
+def test_fresh_model_init_follows_the_reference(tiny_cfg):
     override_config(tiny_cfg, ["MODEL.head.std=0.05", "MODEL.backbone.embed_dim=128", "MODEL.head.in_channels=128"])
     model = build_model(tiny_cfg.MODEL)
     state = {k: v.numpy() for k, v in model.state_dict().items()}
@@ -78,7 +78,7 @@ def test_init_std_scales_linear_weights_only(tiny_cfg):
     assert any("temporal_fc" in k for k in linear) and any("qkv" in k for k in linear)
     for key in linear:
         assert state[key].std() == pytest.approx(0.07, rel=0.1), key
-    # pos_embed, cls_token and the head keep their own init (spec 3 / MODEL.head.std).
+    # pos_embed, cls_token and the head keep their own init (the reference's truncated normal / MODEL.head.std).
     assert state["backbone.pos_embed"].std() == pytest.approx(0.02, rel=0.1)
     assert state["head.fc.weight"].std() == pytest.approx(0.02, rel=0.1)
 

@@ -1,4 +1,4 @@
-"""Image-ViT conversion (spec 3): pos grid resize, attn -> temporal_attn copies, image-model start."""
+"""Image-ViT conversion: pos grid resize, attn -> temporal_attn copies, image-model start."""
 
 import logging
 
@@ -42,7 +42,7 @@ def _resized_pos(params, new_side=4):
     return np.concatenate([pos[:1], resized])[None]
 
 
-def test_divided_conversion_follows_spec(tiny_cfg, tmp_path, caplog):
+def test_divided_conversion_copies_attention_to_time(tiny_cfg, tmp_path, caplog):
     params, path = _image_vit(tmp_path)
     with caplog.at_level(logging.INFO, logger="paddlevideo"):
         model = _converted(tiny_cfg, path, "divided_space_time")

@@ -63,3 +63,30 @@ def test_other_clip_length_resizes_time_embed(tiny_cfg, tmp_path, attention_type
         feature = model.backbone(paddle.to_tensor(clip)).numpy()
     expected = ref.timesformer_feature(params, clip, attention_type=attention_type, **TINY)
     np.testing.assert_allclose(feature, expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("attention_type", ref.ATTENTION_TYPES)
+@pytest.mark.parametrize("kernels", ["auto", "paddle"])
+def test_attention_read_out_matches_numpy(tiny_cfg, tmp_path, attention_type, kernels):
+    tiny_cfg.MODEL.backbone.kernels = kernels
+    model, params = _model_and_params(tiny_cfg, tmp_path, attention_type, seed=6)
+    clip = np.random.default_rng(7).standard_normal((2, 3, 4, 32, 32)).astype(np.float32)
+    with paddle.no_grad():
+        plain_feature = model.backbone(paddle.to_tensor(clip)).numpy()
+        feature, records = model.backbone(paddle.to_tensor(clip), return_attention=True)
+    expected_maps = []
+    expected = ref.timesformer_feature(params, clip, attention_type=attention_type, maps=expected_maps, **TINY)
+    np.testing.assert_allclose(feature.numpy(), expected, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(feature.numpy(), plain_feature, atol=1e-5, rtol=0)
+    # B=2 clips, N=16 patches, T=4 frames, 4 heads, depth 2: every block's maps, the last one's too.
+    shapes = {"divided_space_time": {"temporal": (32, 4, 4, 4), "spatial": (8, 4, 17, 17)},
+              "space_only": {"spatial": (8, 4, 17, 17)},
+              "joint_space_time": {"joint": (2, 4, 65, 65)}}[attention_type]
+    assert len(records) == len(expected_maps) == TINY["depth"]
+    for index, (got, want) in enumerate(zip(records, expected_maps)):
+        assert {name: tuple(value.shape) for name, value in got.items()} == shapes, index
+        assert want.keys() == got.keys()
+        for name, value in got.items():
+            np.testing.assert_allclose(value.numpy(), want[name], atol=1e-5, rtol=0, err_msg=f"block {index} {name}")
+            np.testing.assert_allclose(value.numpy().sum(-1), 1.0, atol=1e-5, rtol=0)
+            assert np.abs(want[name] - want[name].mean(-1, keepdims=True)).max() > 1e-3  # not uniform: a real test

@@ -1,4 +1,4 @@
-"""The CPU attention kernel (paddlevideo/modeling/csrc/attention.cc) equals float64 numpy and Paddle autograd.
+"""The CPU attention kernel (paddlevideo/modeling/layers/csrc/attention.cc) equals float64 numpy and Paddle autograd.
 
 Built with the system C++ compiler on first use; it needs the MKL that Paddle's x86-64 Linux wheels ship
 (cblas_sgemm). Only a machine without a compiler or without that MKL skips these tests, and says so.
@@ -8,10 +8,7 @@ import numpy as np
 import paddle
 import pytest
 
-from helpers import needs_compiler
-
-from paddlevideo.modeling import build_model
-from paddlevideo.modeling.backbones import vit
+from helpers import build_variant, fast_path_calls, needs_compiler
 
 pytestmark = needs_compiler
 
@@ -69,32 +66,30 @@ def test_forward_and_backward(ops, batch, length, heads, head_dim):
     np.testing.assert_allclose(dqkv.numpy(), reference.grad.numpy(), rtol=0, atol=2e-5)
 
 
-def test_model_routes_fused_attention_to_the_kernel(tiny_cfg, ops, monkeypatch):
+def test_model_routes_fused_attention_to_the_kernel(tiny_cfg, ops):
     # impl fused (the kernel) vs plain (matmul, softmax kernel, matmul): same loss, gradients and scores.
     tiny_cfg.MODEL.backbone.drop_path_rate = 0.0
-    calls = []
-    original = vit._AttentionFunction.apply
-    monkeypatch.setattr(vit._AttentionFunction, "apply", lambda *a: calls.append(1) or original(*a))
     imgs = paddle.randn([2, 3, 4, 32, 32])
     labels = paddle.to_tensor([[1], [3]])
-    results = {}
+    results, calls = {}, {}
+    state = None
     for impl in ("fused", "plain"):
-        tiny_cfg.MODEL.backbone.attention_impl = impl
         paddle.seed(0)
-        model = build_model(tiny_cfg.MODEL)
-        if impl == "fused":
+        model = build_variant(tiny_cfg, state, attention_impl=impl)
+        if state is None:
             state = {k: paddle.randn(v.shape) * 0.3 if ("temporal_fc" in k or "time_embed" in k) else v
                      for k, v in model.state_dict().items()}
-        model.set_state_dict(state)
-        model.train()
-        loss = model([imgs, labels], mode="train")["loss"]
-        loss.backward()
-        grads = {k: p.grad.numpy() for k, p in model.named_parameters()}
-        model.eval()
-        results[impl] = (float(loss), grads, model([imgs], mode="infer").numpy())
+            model.set_state_dict(state)
+        with fast_path_calls() as calls[impl]:
+            model.train()
+            loss = model([imgs, labels], mode="train")["loss"]
+            loss.backward()
+            grads = {k: p.grad.numpy() for k, p in model.named_parameters()}
+            model.eval()
+            results[impl] = (float(loss), grads, model([imgs], mode="infer").numpy())
     # depth 2: both attentions of block 0 and the temporal one of block 1 (its spatial one is CLS-only),
     # in training and in inference
-    assert len(calls) == 2 * 3
+    assert calls["fused"]["attention.kernel"] == 2 * 3 and calls["plain"]["attention.kernel"] == 0
     (loss_f, grads_f, scores_f), (loss_p, grads_p, scores_p) = results["fused"], results["plain"]
     assert abs(loss_f - loss_p) < 1e-5
     np.testing.assert_allclose(scores_f, scores_p, rtol=0, atol=1e-5)

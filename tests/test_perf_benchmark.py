@@ -11,6 +11,7 @@ import sys
 
 import pytest
 from conftest import K400_CONFIG, REPO, TINY_OVERRIDES
+from helpers import fast_path_calls
 
 from paddlevideo.utils import get_config
 from paddlevideo.utils.flops import flops_from_config
@@ -28,7 +29,8 @@ def benchmark_module():
 
 def test_infer_contenders_agree_and_report(benchmark_module, tmp_path):
     argv = ["--mode", "infer", "--rounds", "2", "--warmup", "0", "--batch_size", "2", "--threads", "1",
-            "--contenders", "dygraph_default_env,dygraph,paddle_inference,paddle_inference_pir,onnxruntime,matmuls_only",
+            "--contenders",
+            "dygraph_default_env,dygraph,dygraph_library,paddle_inference,paddle_inference_pir,onnxruntime,matmuls_only",
             "--json", str(tmp_path / "r.json")]
     for item in TINY_OVERRIDES:
         argv += ["-o", item]
@@ -38,10 +40,10 @@ def test_infer_contenders_agree_and_report(benchmark_module, tmp_path):
     assert report["flops_per_iter"] == 2 * flops_from_config(cfg.MODEL)
     assert report["reference"] == "dygraph_default_env"
     rows = {row["name"]: row for row in report["rows"]}
-    assert set(rows) == {"dygraph_default_env", "dygraph", "paddle_inference", "paddle_inference_pir", "onnxruntime",
-                         "matmuls_only"}
+    assert set(rows) == {"dygraph_default_env", "dygraph", "dygraph_library", "paddle_inference",
+                         "paddle_inference_pir", "onnxruntime", "matmuls_only"}
     # Every path that runs the model (the exports users get included) computes the reference's scores.
-    for name in ("dygraph", "paddle_inference", "paddle_inference_pir", "onnxruntime"):
+    for name in ("dygraph", "dygraph_library", "paddle_inference", "paddle_inference_pir", "onnxruntime"):
         assert "error" not in rows[name] and len(rows[name]["times_ms"]) == 2, rows[name]
         assert rows[name]["max_abs_diff_vs_ref"] is not None and rows[name]["max_abs_diff_vs_ref"] < 1e-5, name
     assert rows["matmuls_only"]["max_abs_diff_vs_ref"] is None  # not a model: no scores
@@ -74,7 +76,15 @@ def test_matmuls_only_runs_exactly_the_model_flops(benchmark_module, attention_t
     runner.run()
 
 
-def test_fast_ops_switch_name_matches_the_library(benchmark_module):
-    from paddlevideo.modeling import fast_cpu_ops
-
-    assert benchmark_module.FAST_OPS_SWITCH == fast_cpu_ops.ENV_SWITCH
+def test_reference_contender_is_built_by_switches(benchmark_module):
+    # The straightforward reference: Paddle's own ops, the full last block, plain attention (config switches).
+    _, options = benchmark_module.INFER_CONTENDERS["dygraph_default_env"]
+    spec = {"config": str(K400_CONFIG), "overrides": TINY_OVERRIDES + options["overrides"], "batch_size": 1,
+            "views": 1, "mode": "infer"}
+    runner = benchmark_module.DygraphRunner(spec)
+    backbone = runner.model.backbone
+    assert backbone.kernels == "paddle" and not backbone.cls_only_last_block
+    assert {block.attn.impl for block in backbone.blocks} == {"plain"}
+    with fast_path_calls() as calls:
+        runner.run()
+    assert sum(calls.values()) == calls["attention.composite"] > 0  # no project CPU path ran

@@ -1,89 +1,82 @@
-"""The analytic FLOP counter against the spec's figure and an independent count by layer hooks."""
+"""The analytic FLOP counter against the ViT-B figure and an independent count read from the traced program."""
+
+import math
 
 import numpy as np
 import paddle
-import paddle.nn as nn
 import pytest
 
-from helpers import use_full_last_block
+from helpers import build_variant
 
-from paddlevideo.modeling.backbones import vit
-from paddlevideo.modeling.backbones.vit import linear
-from paddlevideo.modeling.builder import build_model
+from paddlevideo.modeling.inference import prepare_for_inference
 from paddlevideo.utils.flops import flops_from_config, timesformer_flops, timesformer_forward_macs
 
 
 def test_vit_base_8x224_is_392_gflop():
-    # Spec 7: one view of 8 x 224 x 224 through ViT-B/16 divided space-time = 392 GFLOP (196 GMAC).
+    # One view of 8 x 224 x 224 through ViT-B/16 divided space-time = 392 GFLOP (196 GMAC).
     assert timesformer_flops() == pytest.approx(392e9, rel=2e-3)
     macs = timesformer_forward_macs()
-    # Spec 7: attention scores are ~3% of the work.
+    # Attention scores (q k^T and weights @ v) are ~3% of the work.
     assert 0.025 < macs["attention_scores"] / macs["total"] < 0.035
 
 
-def _hook_count(model, imgs):
-    """(MACs of every Linear, Conv2D and attention product, read from the shapes seen at run time; scores).
+class _Infer(paddle.nn.Layer):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
 
-    The backbone's Linear products are counted where they all run, ``vit.linear`` (the last block calls it
-    directly with the q and k/v column blocks of ``qkv``), the head's by a layer hook.
-    """
-    counted = []
+    def forward(self, x):
+        return self.model([x], mode="infer")
 
-    def count_linear(x, weight, bias, training):
-        counted.append(x.numel().item() // x.shape[-1] * weight.shape[0] * weight.shape[1])
-        return linear(x, weight, bias, training)
 
-    def linear_hook(layer, inputs, output):
-        rows = output.numel().item() // output.shape[-1]
-        counted.append(rows * layer.weight.shape[0] * layer.weight.shape[1])
-
-    def conv_hook(layer, inputs, output):
-        weight = layer.weight  # [out, in, kh, kw]
-        counted.append(output.numel().item() * weight.shape[1] * weight.shape[2] * weight.shape[3])
-
-    def attention_hook(layer, inputs, output):
-        batch, length, dim = inputs[0].shape
-        queries = output.shape[1]
-        counted.append(2 * batch * queries * length * dim)  # q k^T and weights @ v
-
-    handles = []
-    for layer in model.sublayers():
-        if isinstance(layer, nn.Linear) and not isinstance(layer, vit.Linear):
-            handles.append(layer.register_forward_post_hook(linear_hook))
-        elif isinstance(layer, nn.Conv2D):
-            handles.append(layer.register_forward_post_hook(conv_hook))
-        elif isinstance(layer, vit.Attention):
-            handles.append(layer.register_forward_post_hook(attention_hook))
-    model.eval()
-    original = vit.linear
-    vit.linear = count_linear
-    try:
-        with paddle.no_grad():
-            scores = model([imgs], mode="infer").numpy()
-    finally:
-        vit.linear = original
-        for handle in handles:
-            handle.remove()
-    return sum(counted), scores
+def _program_macs(model, shape):
+    """MACs of every matmul and convolution in the static program traced from ``model`` (infer mode) for an
+    input of ``shape``: the products the model's code issues, counted from their operands' shapes."""
+    spec = paddle.static.InputSpec(shape, "float32", "x")
+    traced = paddle.jit.to_static(_Infer(model), input_spec=[spec], full_graph=True)
+    program = traced.forward.get_concrete_program(spec)[0].main_program
+    macs = 0
+    for op in program.global_block().ops:
+        if op.name() == "pd_op.matmul":
+            a, b = (list(op.operand_source(i).shape) for i in range(2))
+            attrs = op.attrs()
+            if attrs["transpose_x"]:
+                a[-2:] = a[-1:-3:-1]
+            if attrs["transpose_y"]:
+                b[-2:] = b[-1:-3:-1]
+            assert a[-1] == b[-2], (a, b)
+            batch = np.broadcast_shapes(tuple(a[:-2]), tuple(b[:-2]))
+            macs += math.prod(batch) * a[-2] * a[-1] * b[-1]
+        elif op.name() == "pd_op.conv2d":
+            weight = list(op.operand_source(1).shape)  # [out, in, kh, kw]
+            macs += math.prod(op.result(0).shape) * math.prod(weight[1:])
+    return macs
 
 
 @pytest.mark.parametrize("attention_type", ["divided_space_time", "space_only", "joint_space_time"])
-def test_counter_matches_layer_hooks(tiny_cfg, attention_type, monkeypatch):
+def test_counter_matches_the_traced_program(tiny_cfg, attention_type):
     tiny_cfg.MODEL.backbone.attention_type = attention_type
-    model = build_model(tiny_cfg.MODEL)
+    model = build_variant(tiny_cfg)
     for key, value in model.state_dict().items():  # a fresh temporal_fc is zero: make every branch matter
         if "temporal_fc" in key or "time_embed" in key:
             value.set_value(paddle.randn(value.shape) * 0.3)
+    model.eval()
     backbone = tiny_cfg.MODEL.backbone
-    imgs = paddle.randn([1, 3, backbone.num_seg, backbone.img_size, backbone.img_size])
-    executed, scores = _hook_count(model, imgs)
-    assert 2 * executed == flops_from_config(tiny_cfg.MODEL, executed=True)
+    shape = [1, 3, backbone.num_seg, backbone.img_size, backbone.img_size]
+    assert 2 * _program_macs(model, shape) == flops_from_config(tiny_cfg.MODEL, executed=True)
 
     # The nominal count: the last block computes every token's output too (then the CLS token is kept).
-    use_full_last_block(monkeypatch)
-    nominal, nominal_scores = _hook_count(model, imgs)
-    assert 2 * nominal == flops_from_config(tiny_cfg.MODEL) > 2 * executed
-    np.testing.assert_allclose(scores, nominal_scores, rtol=0, atol=1e-5)  # the CLS-only last block is exact
+    nominal = build_variant(tiny_cfg, model.state_dict(), cls_only_last_block=False)
+    nominal.eval()
+    assert 2 * _program_macs(nominal, shape) == flops_from_config(tiny_cfg.MODEL) > 2 * _program_macs(model, shape)
+    imgs = paddle.randn(shape)
+    with paddle.no_grad():  # the CLS-only last block is exact
+        np.testing.assert_allclose(model([imgs], mode="infer").numpy(), nominal([imgs], mode="infer").numpy(),
+                                   rtol=0, atol=1e-5)
+
+    # The exported form: temporal_fc merged into the temporal projection.
+    folded = flops_from_config(tiny_cfg.MODEL, executed=True, temporal_fc_folded=True)
+    assert 2 * _program_macs(prepare_for_inference(model), shape) == folded
 
 
 def test_executed_vit_base_counts():

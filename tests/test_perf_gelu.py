@@ -1,4 +1,4 @@
-"""The fused CPU exact-GELU kernels (paddlevideo/modeling/csrc/gelu.cc) equal float64 math and Paddle's gelu.
+"""The fused CPU exact-GELU kernels (paddlevideo/modeling/layers/csrc/gelu.cc) equal float64 math and Paddle's gelu.
 
 Built with the system C++ compiler on first use, like the LayerNorm kernel: only a machine without one skips
 these tests, and says so. With a compiler, a failed build fails here.
@@ -11,10 +11,9 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from helpers import needs_compiler, scores_and_grads
+from helpers import build_variant, fast_path_calls, needs_compiler, scores_and_grads
 
-from paddlevideo.modeling import build_model
-from paddlevideo.modeling.backbones import vit
+from paddlevideo.modeling.layers import fast_ops as layer_ops
 
 pytestmark = needs_compiler
 
@@ -62,30 +61,30 @@ def test_nan_propagates(fast_ops):
     assert np.isnan(fast_ops.pv_gelu_backward(x, paddle.ones_like(x)).numpy()[[0, 2]]).all()
 
 
-def test_layer_routes_eager_cpu_float32_only(fast_ops, monkeypatch):
-    calls = []
-    original = vit._GeluFunction.apply
-    monkeypatch.setattr(vit._GeluFunction, "apply", lambda *a: calls.append(1) or original(*a))
+def test_layer_routes_eager_cpu_float32_only(fast_ops):
     x = paddle.randn([3, 7])
-    np.testing.assert_allclose(vit.gelu(x).numpy(), F.gelu(x).numpy(), rtol=0, atol=1e-6)
-    assert calls == [1]
-    vit.gelu(x.astype("float64"))  # other dtypes: Paddle's gelu
-    assert calls == [1]
+    with fast_path_calls() as calls:
+        np.testing.assert_allclose(layer_ops.gelu(x).numpy(), F.gelu(x).numpy(), rtol=0, atol=1e-6)
+    assert calls["gelu.kernel"] == 1
+    with fast_path_calls() as calls:
+        layer_ops.gelu(x.astype("float64"))  # other dtypes: Paddle's gelu
+        layer_ops.gelu(x, kernels="paddle")  # the switch: Paddle's gelu
+    assert calls["gelu.kernel"] == 0
 
 
-def test_model_outputs_and_gradients_equal_paddles_gelu(tiny_cfg, fast_ops, monkeypatch):
-    model = build_model(tiny_cfg.MODEL)
+def test_model_outputs_and_gradients_equal_paddles_gelu(tiny_cfg, fast_ops):
+    model = build_variant(tiny_cfg)
     backbone = tiny_cfg.MODEL.backbone
     imgs = paddle.randn([2, 3, backbone.num_seg, backbone.img_size, backbone.img_size])
     labels = paddle.to_tensor([[1], [3]])
 
-    calls = []
-    original = vit._GeluFunction.apply
-    monkeypatch.setattr(vit._GeluFunction, "apply", lambda *a: calls.append(1) or original(*a))
-    fused_scores, fused = scores_and_grads(model, imgs, labels)
-    assert len(calls) == 2 * backbone.depth, "the fused GELU did not run in training and inference"
-    monkeypatch.setattr(vit, "fast_cpu_ops", lambda: None)  # Paddle's own gelu (and the other kernels)
-    plain_scores, plain = scores_and_grads(model, imgs, labels)
+    with fast_path_calls() as calls:
+        fused_scores, fused = scores_and_grads(model, imgs, labels)
+    assert calls["gelu.kernel"] == 2 * backbone.depth, "the fused GELU did not run in training and inference"
+    paddle_ops = build_variant(tiny_cfg, model.state_dict(), kernels="paddle")  # Paddle's gelu (and other ops)
+    with fast_path_calls() as calls:
+        plain_scores, plain = scores_and_grads(paddle_ops, imgs, labels)
+    assert sum(calls.values()) == calls["attention.sdpa"] > 0  # no fast path at all
     np.testing.assert_allclose(fused_scores, plain_scores, rtol=0, atol=1e-5)
     assert fused.keys() == plain.keys() and any("fc1" in k for k in fused)
     for name in fused:

@@ -1,19 +1,24 @@
-"""The fused CPU LayerNorm backward (paddlevideo/modeling/fast_cpu_ops.py) equals Paddle's and numpy's.
+"""The fused CPU LayerNorm backward (paddlevideo/modeling/layers/cpu_kernels.py) equals Paddle's and numpy's.
 
 The kernel is compiled with the system C++ compiler on first use; only a machine without one (a user's
 fresh clone may lack g++) skips these tests, and says so. With a compiler, a failed build fails here.
 """
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import paddle
 import paddle.nn.functional as F
 import pytest
 
-from helpers import needs_compiler, scores_and_grads
+from helpers import REPO, build_variant, fast_path_calls, needs_compiler, scores_and_grads
 
-from paddlevideo.modeling import build_model
-from paddlevideo.modeling import fast_cpu_ops as ops_module
-from paddlevideo.modeling.backbones import vit
+from paddlevideo.modeling.layers import cpu_kernels
+from paddlevideo.modeling.layers.fast_ops import LayerNorm
 
 pytestmark = needs_compiler
 
@@ -50,55 +55,103 @@ def test_kernel_matches_numpy_and_paddle(fast_ops, shape):
         np.testing.assert_allclose(got, paddle_grad.numpy(), rtol=0, atol=1e-5 * scale, err_msg=name)
 
 
-def test_model_gradients_equal_paddles_layer_norm(tiny_cfg, fast_ops, monkeypatch):
-    model = build_model(tiny_cfg.MODEL)
+def test_model_gradients_equal_paddles_layer_norm(tiny_cfg, fast_ops):
+    model = build_variant(tiny_cfg)
     backbone = tiny_cfg.MODEL.backbone
     imgs = paddle.randn([2, 3, backbone.num_seg, backbone.img_size, backbone.img_size])
     labels = paddle.to_tensor([[1], [3]])
-    calls = []
-    original = vit._LayerNormFunction.apply
-    monkeypatch.setattr(vit._LayerNormFunction, "apply", lambda *a: calls.append(1) or original(*a))
-    _, fused = scores_and_grads(model, imgs, labels)
-    assert calls, "the fused path did not run"
-    monkeypatch.setattr(vit, "fast_cpu_ops", lambda: None)  # Paddle's own LayerNorm backward (and other ops)
-    _, plain = scores_and_grads(model, imgs, labels)
+    with fast_path_calls() as calls:
+        _, fused = scores_and_grads(model, imgs, labels)
+    # training only: per block norm1, norm2 (and temporal_norm1), then the final norm
+    assert calls["layer_norm.kernel"] == 3 * backbone.depth + 1, "the fused path did not run"
+    paddle_ops = build_variant(tiny_cfg, model.state_dict(), kernels="paddle")  # Paddle's LayerNorm backward
+    with fast_path_calls() as calls:
+        _, plain = scores_and_grads(paddle_ops, imgs, labels)
+    assert calls["layer_norm.kernel"] == 0
     assert fused.keys() == plain.keys() and any("norm" in k for k in fused)
     for name in fused:
         np.testing.assert_allclose(fused[name], plain[name], rtol=1e-4, atol=1e-6, err_msg=name)
 
 
-def test_switch_off_and_build_failure_fall_back(monkeypatch, caplog):
-    monkeypatch.setattr(ops_module, "_built", {})
-    monkeypatch.setenv(ops_module.ENV_SWITCH, "0")
-    assert ops_module.fast_cpu_ops() is None
-    monkeypatch.setattr(ops_module, "_built", {})
-    monkeypatch.delenv(ops_module.ENV_SWITCH)
-    monkeypatch.setattr(ops_module, "SOURCES", ["/nonexistent/kernel.cc"])
-    monkeypatch.setattr(ops_module, "module_name", lambda: "paddlevideo_cpu_ops_test_broken")  # keep the real cache
-    assert ops_module.fast_cpu_ops() is None  # a broken build warns and falls back
-    layer = vit.LayerNorm(8)
-    layer.train()
-    x = paddle.randn([4, 8])
-    x.stop_gradient = False
-    layer(x).sum().backward()  # Paddle's LayerNorm, no fused kernel
-    assert x.grad is not None
+def test_switch_off_and_build_failure_fall_back(tmp_path, caplog):
+    assert cpu_kernels.build(environ={cpu_kernels.ENV_SWITCH: "0"}, build_dir=str(tmp_path / "off")) is None
+    assert not (tmp_path / "off").exists()  # switched off: nothing is built
+    broken = tmp_path / "broken.cc"
+    broken.write_text("this is not C++;\n")
+    with caplog.at_level(logging.WARNING, logger="paddlevideo"):
+        module = cpu_kernels.build(sources=[str(broken)], headers=[], environ={}, build_dir=str(tmp_path / "cache"))
+    assert module is None  # a broken build warns in one line, naming the compiler's error, and falls back
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "\n" not in warnings[0], warnings
+    assert "could not be built" in warnings[0] and "broken.cc" in warnings[0] and "error:" in warnings[0]
 
 
-def test_module_name_is_per_environment(monkeypatch):
-    name = ops_module.module_name()
-    assert name.startswith("paddlevideo_cpu_ops_") and name == ops_module.module_name()
-    monkeypatch.setattr(ops_module.sys, "prefix", "/some/other/venv")
-    assert ops_module.module_name() != name
+NO_COMPILER = """
+import paddle
+from paddlevideo.utils import setup_logger
+setup_logger()
+from paddlevideo.modeling.layers import cpu_kernels, fast_ops
+layer = fast_ops.LayerNorm(8)
+layer.train()
+x = paddle.randn([4, 8])
+x.stop_gradient = False
+(layer(x) * paddle.arange(8, dtype="float32")).sum().backward()
+expected = paddle.to_tensor(x.numpy(), stop_gradient=False)
+(paddle.nn.functional.layer_norm(expected, [8]) * paddle.arange(8, dtype="float32")).sum().backward()
+print("RESULT", cpu_kernels.cpu_kernels() is None, fast_ops.call_counts().get("layer_norm.kernel", 0),
+      float((x.grad - expected.grad).abs().max()))
+"""
 
 
-def test_module_name_follows_the_kernel_sources(monkeypatch, tmp_path):
+def test_machine_without_compiler_trains_with_paddles_kernels(tmp_path):
+    # A PATH with a shell's basic tools but no C++ compiler, and an empty extension cache.
+    (tmp_path / "bin").mkdir()
+    for tool in ("sh", "cat", "grep", "which", "uname"):
+        if shutil.which(tool):
+            os.symlink(shutil.which(tool), tmp_path / "bin" / tool)
+    env = dict(os.environ, PATH=str(tmp_path / "bin"), PADDLE_EXTENSION_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=str(REPO))
+    env.pop(cpu_kernels.ENV_SWITCH, None)
+    done = subprocess.run([sys.executable, "-c", NO_COMPILER], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stdout.splitlines() + done.stderr.splitlines() if "could not be built" in line]
+    assert len(warnings) == 1 and "g++" in warnings[0], done.stderr  # one line, naming the missing compiler
+    result = [line.split()[1:] for line in done.stdout.splitlines() if line.startswith("RESULT")][0]
+    assert result[:2] == ["True", "0"] and float(result[2]) < 1e-6  # no kernel ran; Paddle's gradient
+
+
+def test_env_switch_makes_models_use_paddles_ops(tiny_cfg, monkeypatch):
+    from paddlevideo.modeling.layers.fast_ops import resolve_kernels
+
+    assert resolve_kernels("auto") == "auto" and build_variant(tiny_cfg).backbone.kernels == "auto"
+    monkeypatch.setenv(cpu_kernels.ENV_SWITCH, "0")  # the user's escape hatch: like MODEL.backbone.kernels: paddle
+    assert resolve_kernels("auto") == "paddle"
+    model = build_variant(tiny_cfg)
+    switches = {layer.kernels for layer in model.sublayers() if hasattr(layer, "kernels")}
+    assert switches == {"paddle"}
+    model.train()
+    imgs = paddle.randn([2, 3, 4, 32, 32])
+    with fast_path_calls() as calls:
+        model([imgs, paddle.to_tensor([[1], [3]])], mode="train")["loss"].backward()
+    assert sum(calls.values()) == calls["attention.sdpa"] > 0  # Paddle's ops only
+    with pytest.raises(ValueError, match="kernels 'fast' is unknown; use one of auto, paddle"):
+        resolve_kernels("fast")
+
+
+def test_module_name_is_per_environment():
+    name = cpu_kernels.module_name()
+    assert name.startswith("paddlevideo_cpu_ops_") and name == cpu_kernels.module_name()
+    assert cpu_kernels.module_name(prefix="/some/other/venv") != name
+
+
+def test_module_name_follows_the_kernel_sources(tmp_path):
     # Paddle's own rebuild check hashes the .cc files only: a header edit must still give a new build.
     header = tmp_path / "fast_math.h"
     header.write_text("// one\n")
-    monkeypatch.setattr(ops_module, "HEADERS", [str(header)])
-    before = ops_module.module_name()
+    before = cpu_kernels.module_name(headers=[str(header)])
     header.write_text("// two\n")
-    assert ops_module.module_name() != before
+    assert cpu_kernels.module_name(headers=[str(header)]) != before
 
 
 def test_kernels_share_paddles_openmp_runtime(fast_ops):
@@ -111,11 +164,11 @@ def test_kernels_share_paddles_openmp_runtime(fast_ops):
     libs = os.path.join(os.path.dirname(os.path.abspath(paddle.__file__)), "libs")
     if not os.path.isfile(os.path.join(libs, "libiomp5.so")):
         pytest.skip("this Paddle ships no libiomp5: the kernels use the compiler's OpenMP")
-    _, ldflags = ops_module.build_flags()
+    _, ldflags = cpu_kernels.build_flags()
     assert "-liomp5" in ldflags and "-fopenmp" not in ldflags
     with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
         loaded = maps.read()
-    built = [line.split()[-1] for line in loaded.splitlines() if ops_module.module_name() in line]
+    built = [line.split()[-1] for line in loaded.splitlines() if cpu_kernels.module_name() in line]
     assert built, "the kernels' library is not loaded"
     with open(built[0], "rb") as library:
         assert b"libgomp" not in library.read()  # no DT_NEEDED entry for GCC's OpenMP

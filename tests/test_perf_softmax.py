@@ -1,4 +1,4 @@
-"""The one-pass CPU scaled softmax (paddlevideo/modeling/csrc/softmax.cc) equals float64 math and Paddle's.
+"""The one-pass CPU scaled softmax (paddlevideo/modeling/layers/csrc/softmax.cc) equals float64 math and Paddle's.
 
 Built with the system C++ compiler on first use, like the other fused kernels: only a machine without one
 skips these tests, and says so. With a compiler, a failed build fails here.
@@ -9,9 +9,9 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from helpers import needs_compiler
+from helpers import fast_path_calls, needs_compiler
 
-from paddlevideo.modeling.backbones import vit
+from paddlevideo.modeling.layers import fast_ops as layer_ops
 
 pytestmark = needs_compiler
 
@@ -55,19 +55,20 @@ def test_nan_row_stays_nan_and_bad_scale_is_refused(fast_ops):
         fast_ops.pv_scaled_softmax(paddle.to_tensor(x), 0.0)
 
 
-def test_function_routes_eager_cpu_float32_and_matches_reference(fast_ops, monkeypatch):
-    calls = []
-    original = vit._ScaledSoftmaxFunction.apply
-    monkeypatch.setattr(vit._ScaledSoftmaxFunction, "apply", lambda *a: calls.append(1) or original(*a))
+def test_function_routes_eager_cpu_float32_and_matches_reference(fast_ops):
     x = paddle.randn([2, 4, 9, 9])
     x.stop_gradient = False
-    y = vit.scaled_softmax(x, 0.5)
-    assert calls == [1]
+    with fast_path_calls() as calls:
+        y = layer_ops.scaled_softmax(x, 0.5)
+    assert calls["softmax.kernel"] == 1
     y.backward(paddle.ones_like(y) * paddle.arange(9, dtype="float32"))
     reference = paddle.to_tensor(x.numpy(), stop_gradient=False)
     expected = F.softmax(reference * 0.5, axis=-1)
     expected.backward(paddle.ones_like(expected) * paddle.arange(9, dtype="float32"))
     np.testing.assert_allclose(y.numpy(), expected.numpy(), rtol=0, atol=1e-6)
     np.testing.assert_allclose(x.grad.numpy(), reference.grad.numpy(), rtol=0, atol=1e-6)
-    vit.scaled_softmax(x.astype("float64"), 0.5)  # other dtypes: Paddle's softmax
-    assert calls == [1]
+    with fast_path_calls() as calls:
+        layer_ops.scaled_softmax(x.astype("float64"), 0.5)  # other dtypes: Paddle's softmax
+        np.testing.assert_allclose(layer_ops.scaled_softmax(x, 0.5, kernels="paddle").numpy(), y.numpy(), rtol=0,
+                                   atol=1e-6)  # the switch: Paddle's softmax, same values
+    assert calls["softmax.kernel"] == 0

@@ -43,25 +43,29 @@ if str(REPO) not in sys.path:
 # Only light imports here: worker processes start with "spawn" and import this module again, and the
 # parent must not start an OpenMP runtime of its own (its spinning threads would steal cycles).
 from paddlevideo.utils import ConfigError, get_config, get_logger, setup_logger  # noqa: E402
-from paddlevideo.utils.cpu import configure_cpu, cpu_model_name, cpu_vendor  # noqa: E402
+from paddlevideo.utils.cpu import CONFIGURE_CPU_SWITCH, configure_cpu, cpu_model_name, cpu_vendor  # noqa: E402
 from paddlevideo.utils.flops import flops_from_config, shape_from_config, timesformer_matmuls  # noqa: E402
-
-FAST_OPS_SWITCH = "PADDLEVIDEO_FAST_CPU_OPS"  # paddlevideo.modeling.fast_cpu_ops.ENV_SWITCH (no paddle import here)
 
 DEFAULT_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_k400_videos.yaml"
 MODES = ("infer", "train", "loader")
 SGEMM_SIZE = 2048  # large enough to reach the BLAS peak, small enough to run in ~0.1 s
 IDLE_BETWEEN_RUNS_S = 0.3
 # Rows of the tables: contender name -> (kind, options). "ref" marks the ratio baseline.
-# "default_env": no configure_cpu() in the worker (no AMD MKL variable, no malloc tuning, Paddle's strided
-# views on), Paddle's own Linear, LayerNorm, GELU and softmax kernels and a full last block (none of the
-# project's CPU paths), i.e. what a straightforward script gets; with plain attention it is the reference row.
+# "default_env": no CPU set-up in the worker (no AMD MKL variable, no malloc tuning, Paddle's strided views
+# on: PADDLEVIDEO_CONFIGURE_CPU=0), and the model switched to Paddle's own Linear, LayerNorm, GELU and softmax
+# (kernels: paddle) with a full last block (cls_only_last_block: False): none of the project's CPU paths, i.e.
+# a straightforward Paddle implementation; with plain attention it is the reference row.
+# "library": the worker does not call configure_cpu() itself, as a user's script that only imports paddlevideo
+# and calls build_model (which applies the set-up to the first model); to compare with "dygraph" (main.py's).
 PLAIN = ["MODEL.backbone.attention_impl=plain"]
+PADDLE_OPS = ["MODEL.backbone.kernels=paddle"]
+STRAIGHTFORWARD = PLAIN + PADDLE_OPS + ["MODEL.backbone.cls_only_last_block=False"]
 INFER_CONTENDERS = {
-    "dygraph_default_env": ("dygraph", {"overrides": PLAIN, "default_env": True, "ref": True}),
+    "dygraph_default_env": ("dygraph", {"overrides": STRAIGHTFORWARD, "default_env": True, "ref": True}),
     "dygraph_plain": ("dygraph", {"overrides": PLAIN}),
     "dygraph": ("dygraph", {"overrides": []}),
-    "dygraph_paddle_kernels": ("dygraph", {"env": {FAST_OPS_SWITCH: "0"}}),
+    "dygraph_library": ("dygraph", {"library": True}),
+    "dygraph_paddle_kernels": ("dygraph", {"overrides": PADDLE_OPS}),
     "paddle_inference": ("paddle_inference", {"onednn": True}),  # tools/predict.py's default
     "paddle_inference_pir": ("paddle_inference", {"onednn": True, "format": "pir"}),
     "paddle_inference_mkl": ("paddle_inference", {"onednn": False}),
@@ -71,12 +75,13 @@ INFER_CONTENDERS = {
     "matmuls_only": ("matmuls", {}),
 }
 TRAIN_CONTENDERS = {
-    "dygraph_default_env": ("dygraph", {"overrides": PLAIN, "default_env": True, "ref": True}),
+    "dygraph_default_env": ("dygraph", {"overrides": STRAIGHTFORWARD, "default_env": True, "ref": True}),
     "dygraph_plain": ("dygraph", {"overrides": PLAIN}),
     "dygraph": ("dygraph", {"overrides": []}),
     "dygraph_recompute": ("dygraph", {"overrides": ["MODEL.backbone.recompute=True"]}),
-    # A/B of the fused CPU kernels (paddlevideo/modeling/fast_cpu_ops.py): Paddle's kernels instead.
-    "dygraph_paddle_kernels": ("dygraph", {"env": {FAST_OPS_SWITCH: "0"}}),
+    "dygraph_library": ("dygraph", {"library": True}),
+    # A/B of the project's CPU paths (paddlevideo/modeling/layers/fast_ops.py): Paddle's ops instead.
+    "dygraph_paddle_kernels": ("dygraph", {"overrides": PADDLE_OPS}),
     "hf_torch": ("hf_torch", {}),
 }
 
@@ -142,25 +147,6 @@ class SgemmRunner:
         return None
 
 
-def _use_straightforward_model_code():
-    """Make this worker's VisionTransformer the straightforward one: ``nn.Linear``'s own forward and
-    backward, and a last block that computes every token's output like the others (then the CLS token
-    is kept) instead of the CLS token's alone. Paddle's own LayerNorm, GELU and softmax come from the
-    worker's environment (the fast kernels switched off)."""
-    import paddle
-
-    from paddlevideo.modeling.backbones import vit
-
-    vit.Linear.forward = paddle.nn.Linear.forward
-    full_block = vit.Block.forward
-
-    def block_forward(self, x, num_frames, cls_only=False):
-        out = full_block(self, x, num_frames)
-        return out[:, :1] if cls_only else out
-
-    vit.Block.forward = block_forward
-
-
 class DygraphRunner:
     """The project's model in Paddle dygraph: ``model([x], mode='infer')`` or one optimizer step."""
 
@@ -173,8 +159,6 @@ class DygraphRunner:
 
         self.paddle = paddle
         cfg = _load_cfg(spec)
-        if spec.get("default_env"):
-            _use_straightforward_model_code()
         paddle.seed(0)
         self.model = build_model(cfg.MODEL)
         if spec.get("weights"):
@@ -318,11 +302,12 @@ RUNNERS = {
 
 
 def _setup_worker_env(spec):
-    """Threads for every worker; the project's CPU set-up unless the contender is the default environment."""
+    """Threads for every worker; the project's CPU set-up from the worker (as main.py does), from build_model
+    (``library``: as a user's script gets it) or not at all (the default environment)."""
     os.environ["OMP_NUM_THREADS"] = str(spec["threads"])
     if spec.get("default_env"):
-        os.environ[FAST_OPS_SWITCH] = "0"  # the straightforward model: Paddle's own LayerNorm, GELU, softmax
-    else:
+        os.environ[CONFIGURE_CPU_SWITCH] = "0"  # building the model leaves Paddle's defaults alone
+    elif not (spec.get("options") or {}).get("library"):
         configure_cpu(threads=spec["threads"])
     os.environ.update((spec.get("options") or {}).get("env", {}))
 

@@ -56,7 +56,7 @@ def main(argv=None):
     setup_logger(level="INFO")
     # paddle2onnx logs through the root logger; keep its chatter out of the user's console.
     logging.getLogger().setLevel(logging.WARNING)
-    from paddlevideo.modeling.checkpoint import CheckpointError
+    from paddlevideo.modeling.weights import CheckpointError
     from paddlevideo.tasks.export import export_model
 
     try:

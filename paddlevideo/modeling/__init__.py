@@ -1,12 +1,13 @@
-"""The TimeSformer model: registries, builders, layers and weight loading.
+"""The TimeSformer model: registries, builders, layers, weight loading and the inference form.
 
 Importing this package registers every backbone, head, loss and framework.
 """
 
 from . import backbones, framework, heads, losses  # noqa: F401  (registration)
 from .builder import build_backbone, build_head, build_loss, build_model, build_recognizer
-from .checkpoint import CheckpointError, load_checkpoint, load_pretrained_vit
+from .inference import prepare_for_inference
 from .registry import BACKBONES, HEADS, LOSSES, RECOGNIZERS
+from .weights import CheckpointError, load_checkpoint, load_pretrained_vit
 
 __all__ = [
     "BACKBONES",
@@ -21,4 +22,5 @@ __all__ = [
     "build_recognizer",
     "load_checkpoint",
     "load_pretrained_vit",
+    "prepare_for_inference",
 ]

@@ -1,11 +1,14 @@
 """Build model parts from configs: each config names its class with ``name`` (``framework`` for the model)."""
 
+from ..utils.cpu import configure_cpu_once
 from ..utils.registry import build_from_config
 from .registry import BACKBONES, HEADS, LOSSES, RECOGNIZERS
 
 
 def build_backbone(cfg):
-    """``MODEL.backbone`` -> backbone layer (e.g. ``VisionTransformer``)."""
+    """``MODEL.backbone`` -> backbone layer (e.g. ``VisionTransformer``); the first model built in a process
+    applies the CPU set-up first (``utils.cpu.configure_cpu_once``; ``PADDLEVIDEO_CONFIGURE_CPU=0``: not)."""
+    configure_cpu_once()
     return build_from_config(cfg, BACKBONES)
 
 
@@ -25,7 +28,9 @@ def build_recognizer(cfg):
 
 
 def build_model(cfg):
-    """``cfg.MODEL`` -> the full model; unknown names raise an error listing the known ones."""
+    """``cfg.MODEL`` -> the full model; unknown names raise an error listing the known ones. The first model
+    built in a process applies the CPU set-up first (see :func:`build_backbone`)."""
+    configure_cpu_once()
     return build_recognizer(cfg)
 
 
@@ -38,7 +43,7 @@ def build_model_with_weights(cfg, weights, **backbone_overrides):
     """
     import copy
 
-    from .checkpoint import load_checkpoint
+    from .weights import load_checkpoint
 
     model_cfg = copy.deepcopy(cfg)
     model_cfg["backbone"]["pretrained"] = ""

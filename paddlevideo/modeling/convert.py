@@ -448,7 +448,7 @@ def verify_in_model(state, model_cfg):
     import paddle
 
     from .builder import build_model
-    from .checkpoint import load_checkpoint
+    from .weights import load_checkpoint
 
     model_cfg = copy.deepcopy(model_cfg)
     model_cfg["backbone"]["pretrained"] = ""  # the converted weights replace any image-ViT init

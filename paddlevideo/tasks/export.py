@@ -19,7 +19,6 @@ Paddle 3.3 facts this module works around (spec 5):
 """
 
 import contextlib
-import inspect
 import os
 import tempfile
 
@@ -71,32 +70,17 @@ def _require_weights(weights_path, random_init):
 
 
 def build_export_model(cfg, weights_path, random_init=False):
-    """The model in ``infer`` mode with ``weights_path`` loaded, wrapped for tracing.
-
-    ``pretrained`` is cleared (the full checkpoint replaces every weight) and attention is the plain
-    matmul form with q, k, v as three GEMMs (exportable to every format; same numbers as the fused
-    kernel and the packed ``qkv``). The wrapped model is for tracing only: its state dict is not a
-    checkpoint's (``Block.fold_temporal_fc``).
+    """The model in ``infer`` mode with ``weights_path`` loaded, in its inference form
+    (:func:`~paddlevideo.modeling.inference.prepare_for_inference`: exportable to every format, same
+    numbers), wrapped for tracing. ``pretrained`` is cleared (the full checkpoint replaces every weight).
     """
-    from ..modeling import BACKBONES
     from ..modeling.builder import build_model_with_weights
+    from ..modeling.inference import prepare_for_inference
 
     _require_weights(weights_path, random_init)
-    plain = {}
-    if "attention_impl" in inspect.signature(BACKBONES.get(cfg.MODEL.backbone["name"])).parameters:
-        plain["attention_impl"] = "plain"
     if not weights_path:
         get_logger().warning("exporting randomly initialised weights (no weights file given)")
-    model = build_model_with_weights(cfg.MODEL, weights_path or None, **plain)
-    # Inference-only rewrites, each faster in Paddle Inference and ONNX Runtime with the same numbers
-    # (docs/benchmarks.md, tests/test_model_attention.py): q/k/v as three GEMMs with the score scale in q,
-    # and the temporal attention's output projection merged with temporal_fc.
-    for layer in model.sublayers():
-        if hasattr(layer, "split_qkv"):
-            layer.split_qkv()
-        if hasattr(layer, "fold_temporal_fc"):
-            layer.fold_temporal_fc()
-    wrapped = InferenceModel(model)
+    wrapped = InferenceModel(prepare_for_inference(build_model_with_weights(cfg.MODEL, weights_path or None)))
     wrapped.eval()
     return wrapped
 

@@ -90,7 +90,7 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level="O1", ma
         TrainingDiverged: NaN/inf loss. ConfigError: inconsistent settings.
     """
     from ..modeling.builder import build_model
-    from ..modeling.checkpoint import load_checkpoint
+    from ..modeling.weights import load_checkpoint
 
     logger = get_logger()
     world = dist.init_distributed()

@@ -1,28 +1,26 @@
-"""CPU and BLAS environment set-up for entry points (``main.py``, ``tools/*.py``).
+"""CPU and BLAS set-up for fast fp32 work: :func:`configure_cpu`.
 
-Nothing here runs at import time: an entry point calls :func:`configure_cpu` once, early, before the
-first matrix multiplication. Library code never calls it, so importing ``paddlevideo`` does not change
-the process environment.
+Nothing here runs at import time. Entry points (``main.py``, ``tools/*.py``) call :func:`configure_cpu` early;
+a library user gets the same set-up once, when the first model is built (:func:`configure_cpu_once`, called
+by ``paddlevideo.modeling.build_model`` and ``build_backbone`` before the model's first matmul), with one log
+line saying what was set; ``PADDLEVIDEO_CONFIGURE_CPU=0`` keeps Paddle's defaults. Importing ``paddlevideo``
+does not change the process environment. Timings of each part: ``docs/benchmarks.md``.
 
-Why it exists: the MKL bundled with Paddle picks a slow generic code path on AMD processors unless
-``MKL_DEBUG_CPU_TYPE=5`` is set (sgemm about 35 instead of 154 GFLOP/s on an AMD EPYC, see
-``docs/benchmarks.md``). On Intel processors the same variable would force a lower instruction set
-(it disables AVX-512), so it is only ever applied when the vendor is ``AuthenticAMD``. MKL reads the
-variable when it first dispatches a kernel, so setting it after ``import paddle`` still works as long
-as no matmul has run yet.
+What it sets:
 
-Second, on Linux with glibc, :func:`tune_malloc` keeps freed memory in the process instead of
-returning it to the kernel. Paddle's CPU allocator hands every tensor straight to ``malloc``; by
-default glibc serves large blocks (the activations of a ViT-B clip are 5-80 MB) with fresh ``mmap``
-pages, so every element-wise op first page-faults its whole output (about 4,700 faults and several
-ms for one 19 MB GELU output). Reusing heap memory makes those ops 2-4x faster. Peak RSS stays about
-the same (the same blocks are reused), but RSS no longer shrinks after the peak.
-
-Third, Paddle 3's "stride kernels" make ``transpose``/``unbind``/``split`` return strided views; the
-CPU kernels that later read such views (element-wise ops, matmul, the copy in ``reshape``) are 10-30x
-slower than on dense tensors (a [8, 12, 197, 64] transpose + reshape: 13 ms strided vs 0.5 ms dense).
-:func:`configure_cpu` turns them off (``FLAGS_use_stride_kernel=0``, Paddle 2.x behaviour: a view op
-writes a dense result), which changes no values. Users who set the flag themselves keep their choice.
+- ``MKL_DEBUG_CPU_TYPE=5`` on AMD processors only: the MKL bundled with Paddle picks a slow generic code path
+  on AMD unless told otherwise. On Intel processors the same variable would force a lower instruction set
+  (it disables AVX-512), so it is never applied there. MKL reads the variable when it first dispatches a
+  kernel, so setting it after ``import paddle`` still works as long as no matmul has run yet.
+- On Linux with glibc, :func:`tune_malloc` keeps freed memory in the process instead of returning it to the
+  kernel. Paddle's CPU allocator hands every tensor straight to ``malloc``; by default glibc serves large
+  blocks (a ViT-B clip's activations) with fresh ``mmap`` pages, so every element-wise op first page-faults
+  its whole output. Reusing heap memory removes those faults. Peak RSS stays about the same (the same blocks
+  are reused), but RSS no longer shrinks after the peak.
+- ``FLAGS_use_stride_kernel=0``: Paddle 3's "stride kernels" make ``transpose``/``unbind``/``split`` return
+  strided views, and the CPU kernels that later read such views (element-wise ops, matmul, the copy in
+  ``reshape``) are much slower than on dense tensors. Off, a view op writes a dense result (Paddle 2.x
+  behaviour), which changes no values. Users who set the flag themselves keep their choice.
 """
 
 import ctypes
@@ -33,12 +31,15 @@ import sys
 
 from .logger import get_logger
 
+CONFIGURE_CPU_SWITCH = "PADDLEVIDEO_CONFIGURE_CPU"  # "0": building a model leaves the CPU set-up alone
 AMD_VENDOR = "AuthenticAMD"
 INTEL_VENDOR = "GenuineIntel"
 MKL_CPU_TYPE_VAR = "MKL_DEBUG_CPU_TYPE"
 STRIDE_FLAG = "FLAGS_use_stride_kernel"
 # MKL's AVX2 code path; the value documented by users of MKL on AMD Zen processors.
 MKL_AMD_CPU_TYPE = "5"
+
+_state = {"configured": False, "malloc": False}  # this process's set-up (configure_cpu on os.environ)
 
 
 def _cpuinfo_field(field, cpuinfo_path="/proc/cpuinfo"):
@@ -85,7 +86,7 @@ def blas_env_for_vendor(vendor, environ):
 # glibc mallopt() parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-# Blocks up to 1 GiB come from the heap (the largest activation of a batch-4 base-model step is < 100 MB);
+# Blocks up to 1 GiB come from the heap (far above the largest activation of a batch-4 base-model step);
 # the heap is trimmed only when 2 GiB - 1 (the largest int) are free at its top.
 MMAP_THRESHOLD_BYTES = 1 << 30
 TRIM_THRESHOLD_BYTES = (1 << 31) - 1
@@ -162,10 +163,26 @@ def configure_cpu(threads=None, environ=None, vendor=None, malloc=True, stride_k
     if environ is os.environ:
         if threads is not None:
             _set_paddle_threads(int(threads))
-        if malloc and not tune_malloc():
-            logger.debug("malloc tuning not available on this platform")
+        _state["malloc"] = bool(malloc and tune_malloc())
+        _state["configured"] = True  # the process is set up: building a model does not do it again
     if applied:
         logger.debug("CPU set-up for %s: %s", vendor or "unknown vendor", applied)
+    return applied
+
+
+def configure_cpu_once():
+    """:func:`configure_cpu` for this process unless it ran already or ``PADDLEVIDEO_CONFIGURE_CPU=0`` is set;
+    called when a model is built, so library users get the entry points' set-up. Logs one line saying what
+    was set. Returns the environment variables set (``{}`` when nothing was done)."""
+    if _state["configured"]:
+        return {}
+    _state["configured"] = True
+    if os.environ.get(CONFIGURE_CPU_SWITCH, "1").strip() == "0":
+        return {}
+    applied = configure_cpu()
+    done = [f"{key}={value}" for key, value in applied.items()] + (["malloc reuse"] if _state["malloc"] else [])
+    get_logger().info("CPU set-up for fast fp32 work: %s (%s=0 keeps Paddle's defaults)",
+                      ", ".join(done) or "nothing to change", CONFIGURE_CPU_SWITCH)
     return applied
 
 

@@ -43,8 +43,8 @@ def timesformer_matmuls(img_size=224, patch_size=16, in_channels=3, embed_dim=76
 
     By default the model's nominal products, the count every implementation is measured by.
     ``executed=True``: the products this project's VisionTransformer runs, whose last block computes
-    only the CLS token's output (``Block(cls_only=True)``); ``temporal_fc_folded`` (with ``executed``):
-    also without ``temporal_fc``, merged into the temporal projection as the export does.
+    only the CLS token's output (``Block.forward_cls``); ``temporal_fc_folded`` (with ``executed``):
+    also without ``temporal_fc``, merged into the temporal projection as ``prepare_for_inference`` does.
     """
     if attention_type not in ATTENTION_TYPES:
         raise ValueError(f"attention_type '{attention_type}' is unknown; use one of {', '.join(ATTENTION_TYPES)}")

@@ -1,9 +1,8 @@
 // CPU backward of LayerNorm over the last axis, for fp32 rows: y = (x - mean) * rstd * w + b.
 //
-// Paddle 3.3's CPU layer_norm_grad kernel takes ~15x the time of its forward (9.4 ms vs 0.6 ms for a
-// [1569, 768] ViT-B block input, 2 threads); this one reads x and dy once per row for the statistics and
-// once for the outputs, and accumulates the weight/bias gradients in per-thread rows (no column
-// reduction pass). Built on first use by paddlevideo/modeling/fast_cpu_ops.py.
+// Paddle 3.3's CPU layer_norm_grad kernel takes many times the time of its forward (docs/benchmarks.md);
+// this one reads x and dy once per row for the statistics and once for the outputs, and accumulates the
+// weight/bias gradients in per-thread rows (no column reduction pass). Built on first use by paddlevideo/modeling/layers/cpu_kernels.py.
 #include <cmath>
 #include <vector>
 

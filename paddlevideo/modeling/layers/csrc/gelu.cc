@@ -2,8 +2,8 @@
 //   y  = x * Phi(x),                 Phi(x) = (1 + erf(x / sqrt(2))) / 2
 //   dx = dy * (Phi(x) + x * phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
 //
-// Paddle 3.3's CPU gelu takes 8 ms forward and ~25 ms backward for the [1576, 3072] MLP activation of a
-// ViT-B block (2 threads): a scalar erf per element. Here erf and exp are written as branch-free
+// Paddle 3.3's CPU gelu computes a scalar erf per element, which makes it a large share of a ViT-B
+// block's MLP time (docs/benchmarks.md). Here erf and exp are written as branch-free
 // polynomials so the compiler vectorises the loops (SSE by default, AVX2 / AVX-512 clones picked at
 // run time, no -march flag: the build cache may be shared by different CPUs). Both need one exp:
 //   erf(|z|) = 1 - t * P(t) * exp(-z^2), t = 1 / (1 + p |z|)   (Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7)

@@ -1,57 +1,64 @@
 """CPU kernels Paddle lacks, as Paddle custom C++ operators built on first use; Paddle's ops otherwise.
 
-Four kernels (docs/benchmarks.md has their timings): the LayerNorm backward (``csrc/layer_norm_backward.cc``,
-~7x Paddle 3.3's CPU ``layer_norm_grad`` on ViT-B rows), the exact GELU forward and backward (``csrc/gelu.cc``,
-~6x and ~15x Paddle's CPU gelu), the attention's scaled softmax forward and backward (``csrc/softmax.cc``) and
-multi-head attention from the packed qkv projection, forward and backward (``csrc/attention.cc``).
-The first eager forward on a CPU compiles them with the system C++ compiler (g++ with OpenMP, ~15 s, once per
+Four kernels (docs/benchmarks.md has their timings): the LayerNorm backward (``csrc/layer_norm_backward.cc``),
+the exact GELU forward and backward (``csrc/gelu.cc``), the attention's scaled softmax forward and backward
+(``csrc/softmax.cc``) and multi-head attention from the packed qkv projection, forward and backward
+(``csrc/attention.cc``). :mod:`.fast_ops` decides where they run.
+
+The first eager forward on a CPU compiles them with the system C++ compiler (g++ with OpenMP, once per
 Python environment, in Paddle's extension cache ``~/.cache/paddle_extensions`` or ``$PADDLE_EXTENSION_DIR``).
 Processes of one launch build them once (a file lock). If they cannot be built (no compiler, no OpenMP), a
 one-line warning says so and Paddle's own kernels run: same numbers, slower. ``PADDLEVIDEO_FAST_CPU_OPS=0``
-skips the build.
+skips the build (and makes every model use Paddle's ops, like ``MODEL.backbone.kernels: paddle``).
 
-Nothing is built or imported at import time; :func:`fast_cpu_ops` does it on first call.
+Nothing is built or imported at import time; :func:`cpu_kernels` does it on first call.
 """
 
 import contextlib
+import hashlib
 import os
 import sys
 import tempfile
 import threading
 
-from ..utils.logger import get_logger
+from ...utils.logger import get_logger
 
 ENV_SWITCH = "PADDLEVIDEO_FAST_CPU_OPS"
 CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
-SOURCES = [os.path.join(CSRC, name) for name in ("layer_norm_backward.cc", "gelu.cc", "softmax.cc", "attention.cc")]
-HEADERS = [os.path.join(CSRC, "fast_math.h")]
+SOURCES = tuple(os.path.join(CSRC, name) for name in ("layer_norm_backward.cc", "gelu.cc", "softmax.cc",
+                                                      "attention.cc"))
+HEADERS = (os.path.join(CSRC, "fast_math.h"),)
 # Portable flags (no -march=native): the cache may be shared by machines with different CPUs.
-CXX_FLAGS = ["-O3", "-fopenmp"]
+CXX_FLAGS = ("-O3", "-fopenmp")
 
 _lock = threading.Lock()
 _built = {}
 
 
-def fast_cpu_ops():
-    """The compiled operator module (``pv_layer_norm_backward``, ``pv_gelu[_backward]``,
-    ``pv_scaled_softmax[_backward]`` and, with Paddle's MKL, ``pv_attention[_backward]``), or None when it
-    is off or cannot build."""
+def switched_off(environ=None):
+    """True when ``PADDLEVIDEO_FAST_CPU_OPS=0`` is set in ``environ`` (default ``os.environ``)."""
+    return (os.environ if environ is None else environ).get(ENV_SWITCH, "1").strip() == "0"
+
+
+def cpu_kernels():
+    """The compiled operator module of this environment (``pv_layer_norm_backward``, ``pv_gelu[_backward]``,
+    ``pv_scaled_softmax[_backward]`` and, with Paddle's MKL, ``pv_attention[_backward]``), built once per
+    process; None when it is switched off or cannot build."""
     with _lock:
         if "module" not in _built:
-            _built["module"] = _build()
+            _built["module"] = build()
         return _built["module"]
 
 
-def module_name():
-    """The extension's name, one per Python environment, Paddle version and kernel source: the build cache
-    is shared by every environment of the user, a module built against another Paddle must not be loaded,
-    and Paddle's own rebuild check does not see the header."""
-    import hashlib
-
+def module_name(sources=SOURCES, headers=HEADERS, prefix=None):
+    """The extension's name, one per Python environment (``prefix``, default ``sys.prefix``), Paddle version,
+    build flags and kernel source: the build cache is shared by every environment of the user, a module built
+    against another Paddle must not be loaded, and Paddle's own rebuild check does not see the header."""
     import paddle
 
-    digest = hashlib.sha1(f"{sys.prefix}|{paddle.__version__}|{build_flags()}".encode())
-    for path in SOURCES + HEADERS:
+    digest = hashlib.sha1(f"{sys.prefix if prefix is None else prefix}|{paddle.__version__}|{build_flags()}"
+                          .encode())
+    for path in list(sources) + list(headers):
         with open(path, "rb") as source:
             digest.update(source.read())
     return "paddlevideo_cpu_ops_" + digest.hexdigest()[:10]
@@ -84,34 +91,47 @@ def build_flags():
     return cflags, ldflags
 
 
-def _build():
-    if os.environ.get(ENV_SWITCH, "1").strip() == "0":
+def build(sources=SOURCES, headers=HEADERS, environ=None, build_dir=None):
+    """Compile (or load from the cache) the operators of ``sources``; None, with one warning, when that fails.
+
+    Args:
+        sources, headers: the kernel files (their content names the module, :func:`module_name`).
+        environ: where ``PADDLEVIDEO_FAST_CPU_OPS`` is read (default ``os.environ``); ``0`` builds nothing.
+        build_dir: the extension cache (default: Paddle's, ``$PADDLE_EXTENSION_DIR`` or ``~/.cache``).
+    """
+    if switched_off(environ):
         return None
-    name = module_name()
     with tempfile.TemporaryFile(mode="w+") as build_log:
         try:
-            import warnings
-
-            with warnings.catch_warnings():  # its import warns when ccache is missing
-                warnings.simplefilter("ignore")
-                from paddle.utils.cpp_extension import load
-                from paddle.utils.cpp_extension.extension_utils import get_build_directory
-
-            build_dir = get_build_directory()
-            os.makedirs(build_dir, exist_ok=True)
-            if not os.path.isdir(os.path.join(build_dir, name)):
-                get_logger().info("building the fused CPU kernels in %s (once per environment, ~15 s)", build_dir)
-            with _file_lock(os.path.join(build_dir, name + ".lock")), _output_to(build_log):
-                cflags, ldflags = build_flags()
-                return load(name=name, sources=SOURCES, extra_cxx_cflags=cflags, extra_ldflags=ldflags)
+            return _load(sources, headers, build_dir, build_log)
         except Exception as err:  # noqa: BLE001 - any build problem means: use Paddle's kernels
             build_log.seek(0)
-            errors = [line.strip() for line in build_log if "error" in line.lower()]
+            # The compiler's first "error:" line, or the failed step's ("CalledProcessError: ... 'which g++'").
+            errors = [line.strip() for line in build_log if "error:" in line.lower()]
             reason = errors[0] if errors else (str(err).strip().splitlines() or [type(err).__name__])[0]
             get_logger().warning("fast CPU kernels could not be built (%s); Paddle's own kernels run instead (same "
                                  "results, slower). Install g++ to build them, or set %s=0 to skip this step",
                                  reason[:300], ENV_SWITCH)
             return None
+
+
+def _load(sources, headers, build_dir, build_log):
+    import warnings
+
+    with warnings.catch_warnings():  # its import warns when ccache is missing
+        warnings.simplefilter("ignore")
+        from paddle.utils.cpp_extension import load
+        from paddle.utils.cpp_extension.extension_utils import get_build_directory
+
+    name = module_name(sources, headers)
+    build_dir = build_dir or get_build_directory()
+    os.makedirs(build_dir, exist_ok=True)
+    if not os.path.isdir(os.path.join(build_dir, name)):
+        get_logger().info("building the fused CPU kernels in %s (once per environment)", build_dir)
+    with _file_lock(os.path.join(build_dir, name + ".lock")), _output_to(build_log):
+        cflags, ldflags = build_flags()
+        return load(name=name, sources=list(sources), extra_cxx_cflags=cflags, extra_ldflags=ldflags,
+                    build_directory=build_dir)
 
 
 @contextlib.contextmanager

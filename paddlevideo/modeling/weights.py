@@ -1,8 +1,9 @@
 """Loading weights into the model: image-ViT conversion (``pretrained``) and full checkpoints (``-w``).
 
-Spec 3: an image ViT (PaddleClas naming, no ``backbone.`` prefix) is converted for the clip model;
-a full checkpoint must match the model's keys and shapes exactly, except for ``time_embed`` and
-``pos_embed``, which are resized so a model fine-tuned at 8 frames / 224 px loads at 16 / 448.
+An image ViT (PaddleClas naming, no ``backbone.`` prefix) is converted for the clip model; a full
+checkpoint must match the model's keys and shapes exactly, except for ``time_embed`` and ``pos_embed``,
+which are resized so a model fine-tuned at 8 frames / 224 px loads at 16 / 448. An optimizer state
+(``.pdopt``) given in place of weights is refused with the ``.pdparams`` to pass instead.
 """
 
 import os
@@ -14,6 +15,8 @@ from ..utils.logger import get_logger
 from ..utils.save_load import load
 from .embed_resize import resize_pos_embed, resize_time_embed
 
+# Accumulator names Paddle's optimizers give their state (``linear_0.w_0_velocity_0``, ``..._moment1_0``).
+_OPTIMIZER_KEY = re.compile(r"_(velocity|moment1|moment2|beta1_pow_acc|beta2_pow_acc|moment|mean_square)_\d+$")
 _RESIZABLE = {
     "time_embed": lambda value, shape: resize_time_embed(value, shape[1]),
     "pos_embed": lambda value, shape: resize_pos_embed(value, shape[1] - 1),
@@ -32,8 +35,21 @@ def _shape(value):
     return list(value.shape)
 
 
+def _refuse_optimizer_state(path, state):
+    """A CheckpointError naming the ``.pdparams`` to pass when ``path`` / ``state`` is an optimizer state
+    (this project's ``{'optimizer': ...}`` or PaddleVideo's bare accumulators and ``LR_Scheduler``)."""
+    accumulators = [key for key in state if _OPTIMIZER_KEY.search(key)]
+    if not (path.endswith(".pdopt") or isinstance(state.get("optimizer"), dict) or "LR_Scheduler" in state
+            or (accumulators and len(accumulators) == len(state))):
+        return
+    weights = (path[: -len(".pdopt")] if path.endswith(".pdopt") else os.path.splitext(path)[0]) + ".pdparams"
+    hint = f"pass '{weights}'" if os.path.isfile(weights) else f"pass the model weights saved with it ('{weights}')"
+    raise CheckpointError(f"checkpoint '{path}' is an optimizer state (training momentum and learning-rate "
+                          f"schedule), not model weights; {hint} instead")
+
+
 def convert_image_vit(state, backbone):
-    """Map an image-ViT state dict onto ``backbone`` (a ``VisionTransformer``), per spec 3.
+    """Map an image-ViT state dict onto ``backbone`` (a ``VisionTransformer``).
 
     Drops ``head.*``; resizes the ``pos_embed`` grid (bilinear, corner-aligned; CLS position kept);
     for divided attention copies ``blocks.i.attn.*`` -> ``blocks.i.temporal_attn.*`` and
@@ -65,6 +81,7 @@ def load_pretrained_vit(backbone, path):
         raise FileNotFoundError(f"pretrained image ViT '{path}' not found; download it there or set "
                                 "MODEL.backbone.pretrained to another path (\"\" trains from scratch)")
     state = load(path)
+    _refuse_optimizer_state(path, state)
     if state and all(key.startswith(("backbone.", "head.")) for key in state):
         # A full recognizer checkpoint given as ``pretrained``: use its backbone part.
         state = {key[len("backbone."):]: value for key, value in state.items() if key.startswith("backbone.")}
@@ -94,13 +111,15 @@ def load_checkpoint(model, path_or_state_dict):
 
     Raises:
         FileNotFoundError / ValueError: unreadable file (from ``save_load.load``).
-        CheckpointError: one message naming all missing, unexpected and shape-mismatched keys.
+        CheckpointError: one message naming all missing, unexpected and shape-mismatched keys; or the file is
+            an optimizer state (``.pdopt``), and the message names the ``.pdparams`` to pass.
     """
     logger = get_logger()
     if isinstance(path_or_state_dict, dict):
         source, state = "state dict", path_or_state_dict
     else:
         source, state = f"checkpoint '{path_or_state_dict}'", load(path_or_state_dict)
+        _refuse_optimizer_state(str(path_or_state_dict), state)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

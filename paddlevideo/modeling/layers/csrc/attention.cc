@@ -9,7 +9,7 @@
 // v columns in place through the GEMMs' leading dimensions (MKL's cblas_sgemm, the BLAS Paddle ships),
 // keeps its L x L scores in cache through the softmax, and writes its output columns in place. The pairs
 // are split over the OpenMP threads (one GEMM thread each). Compiled only when Paddle ships MKL
-// (PV_WITH_CBLAS, set by fast_cpu_ops.py); the model falls back to the composite path otherwise.
+// (PV_WITH_CBLAS, set by cpu_kernels.py); the model falls back to the composite path otherwise.
 #ifdef PV_WITH_CBLAS
 
 #include <cstdint>
@@ -29,8 +29,8 @@ constexpr int kRowMajor = 101;
 constexpr int kNoTrans = 111;
 constexpr int kTrans = 112;
 
-// C[m, n] = alpha * op(A) op(B), row-major with leading dimensions. (Measured: plain vectorised loops were
-// slower than MKL even for the 8 x 64 x 8 products of the temporal attention.)
+// C[m, n] = alpha * op(A) op(B), row-major with leading dimensions. (Plain vectorised loops were slower than
+// MKL even for the small products of the temporal attention; docs/benchmarks.md.)
 inline void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                  int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc) {
   cblas_sgemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, static_cast<int>(m),

@@ -2,9 +2,9 @@
 //   y  = softmax(scale * x)
 //   dx = scale * y * (dy - sum(dy * y))          (sums along the row)
 //
-// Paddle 3.3's CPU softmax takes 6.5 ms forward and 7.4 ms backward for the [8, 12, 197, 197] spatial
-// attention scores of a ViT-B block (2 threads), plus a separate pass for the scale. Here one pass per
-// row reads the scores, with a vectorised exp (fast_math.h); the scale is folded in.
+// Paddle 3.3's CPU softmax is slow on attention scores, and the scale is a separate pass over them
+// (docs/benchmarks.md). Here one pass per row reads the scores, with a vectorised exp (fast_math.h);
+// the scale is folded in.
 #include <cstdint>
 #include <vector>
 
