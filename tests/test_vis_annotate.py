@@ -65,6 +65,8 @@ def test_gif_when_asked_or_when_no_encoder_works(tmp_path, monkeypatch):
     result = write_annotated_video(source, tmp_path / "out.gif", ["a"], [1.0])
     with Image.open(result["path"]) as image:
         assert (image.n_frames, image.size) == (9, (56, 40))
+    enlarged = write_annotated_video(source, tmp_path / "big.mp4", ["a"], [1.0], scale=3)
+    assert decoded(enlarged["path"], "pyav").shape == (9, 120, 168, 3) and enlarged["size"] == (120, 168)
     # no video encoder on this machine (third-party failure injected): a GIF next to the requested path
     import av
     import cv2

@@ -137,10 +137,17 @@ def main(argv=None):
         from tqdm import tqdm
 
         progress = tqdm(files, desc="attention", unit="video", file=sys.stderr, dynamic_ncols=True)
+    from paddlevideo.visualization.files import VisualizationError
+
     failed = 0
     for path, folder in zip(progress, output_folders(files, args.output)):
         try:
             prediction = visualize_video(path, folder, model, pipeline, args, label_names)
+        except VisualizationError as err:  # the config or the flags, not this video: stop at once
+            if progress is not files:
+                progress.close()
+            _error(err)
+            return 1
         except Exception as err:  # a broken video: report it, go on with the others
             failed += 1
             message = first_line(err)

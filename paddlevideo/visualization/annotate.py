@@ -50,9 +50,11 @@ def draw_labels(frame, lines):
     return frame
 
 
-def _annotated_chunks(reader, lines):
+def _annotated_chunks(reader, lines, scale):
     for start in range(0, reader.num_frames, CHUNK):
         frames = reader.get_frames(np.arange(start, min(reader.num_frames, start + CHUNK)))
+        if scale > 1:
+            frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
         yield [draw_labels(frame, lines) for frame in frames]
 
 
@@ -130,7 +132,7 @@ def _check_written(path, num_frames, size):
         raise _EncoderUnavailable(f"wrote {got_frames} frames of {got_size}, expected {num_frames} of {tuple(size)}")
 
 
-def write_annotated_video(video, output, labels, scores, encoder="auto", backend="decord"):
+def write_annotated_video(video, output, labels, scores, encoder="auto", backend="decord", scale=1):
     """Write ``video`` with ``labels`` / ``scores`` (top-k, best first) drawn on every frame.
 
     Args:
@@ -139,6 +141,8 @@ def write_annotated_video(video, output, labels, scores, encoder="auto", backend
         labels: class names (or ids) of the top-k predictions; scores: their probabilities.
         encoder: ``auto`` (the first that works: ``h264``, ``mpeg4``, ``cv2``, then ``gif``) or one of them.
         backend: decoder backend for reading ``video`` (``decord``, ``pyav``, ``cv2``).
+        scale: integer enlargement (nearest neighbour) before drawing, for videos too small to hold legible
+            text; 1 keeps the input's size.
     Returns:
         ``{'path', 'encoder', 'num_frames', 'size': (H, W), 'fps'}``; ``path`` ends in ``.gif`` when no video
         encoder could write the file.
@@ -147,13 +151,16 @@ def write_annotated_video(video, output, labels, scores, encoder="auto", backend
 
     if encoder not in ENCODERS:
         raise VisualizationError(f"unknown encoder '{encoder}'; use one of {', '.join(ENCODERS)}")
+    if int(scale) != scale or scale < 1:
+        raise VisualizationError(f"scale must be a whole number >= 1, got {scale}")
+    scale = int(scale)
     lines = _label_lines(labels, scores)
     output = os.fspath(output)
     if output.lower().endswith(".gif"):
         encoder = "gif"
     with open_video(video, backend) as reader:
         num_frames, fps = reader.num_frames, reader.fps
-        size = tuple(reader.get_frames([0]).shape[1:3])
+        size = tuple(int(side) * scale for side in reader.get_frames([0]).shape[1:3])
     fps = float(fps) if fps and np.isfinite(fps) and fps > 0 else DEFAULT_FPS
     order = ("h264", "mpeg4", "cv2", "gif") if encoder == "auto" else (encoder,)
     reasons = []
@@ -162,7 +169,7 @@ def write_annotated_video(video, output, labels, scores, encoder="auto", backend
         try:
             with atomic_output(path) as tmp:
                 with open_video(video, backend) as reader:
-                    chunks = _annotated_chunks(reader, lines)
+                    chunks = _annotated_chunks(reader, lines, scale)
                     if name == "gif":
                         _write_gif(tmp, chunks, fps)
                     elif name == "cv2":
