@@ -56,12 +56,12 @@ def fuse_heads(attn, heads="mean"):
     residual identity at one half, as with the mean."""
     if heads not in HEAD_FUSIONS:
         raise ValueError(f"heads must be one of {', '.join(HEAD_FUSIONS)}, got '{heads}'")
-    attn = np.asarray(attn, dtype=np.float64)
+    attn = np.asarray(attn)
     if attn.ndim < 3 or attn.shape[-1] != attn.shape[-2]:
         raise ValueError(f"attention must be [..., heads, L, L], got shape {attn.shape}")
-    if heads == "mean":
-        return attn.mean(axis=-3)
-    fused = attn.max(axis=-3)
+    if heads == "mean":  # accumulated in float64 without a float64 copy of all heads (joint ViT-B: 118 MB each)
+        return attn.mean(axis=-3, dtype=np.float64)
+    fused = attn.max(axis=-3).astype(np.float64)
     return fused / fused.sum(axis=-1, keepdims=True)
 
 
@@ -145,39 +145,35 @@ def divided_rollout(blocks, num_frames, heads="mean"):
     return relevance
 
 
-def joint_rollout(blocks, heads="mean"):
-    """Relevance ``[B, 1 + N*T]`` for a joint space-time model; ``blocks``: ``{'joint': [B, heads, L, L]}``
-    per block with ``L = 1 + N*T`` in the divided model's token order."""
+def _single_attention_rollout(blocks, key, heads):
+    """CLS rows ``[B', L]`` for blocks with one attention each, ``{key: [B', heads, L, L]}``."""
     if not blocks:
         raise ValueError("no attention blocks to roll out")
-    first = np.asarray(_block_array(blocks[0], "joint", 0))
+    first = np.asarray(_block_array(blocks[0], key, 0))
     if first.ndim != 4:
-        raise ValueError(f"block 0: joint attention must be [B, heads, L, L], got shape {first.shape}")
+        raise ValueError(f"block 0: {key} attention must be [B', heads, L, L], got shape {first.shape}")
     relevance = np.zeros((first.shape[0], first.shape[-1]))
     relevance[:, 0] = 1.0
     for index in reversed(range(len(blocks))):
-        joint = np.asarray(_block_array(blocks[index], "joint", index))
-        _check_shape(joint, first.shape, "joint", index)
-        relevance = np.einsum("bi,bij->bj", relevance, add_residual(fuse_heads(joint, heads)))
+        attn = np.asarray(_block_array(blocks[index], key, index))
+        _check_shape(attn, first.shape, key, index)
+        relevance = np.einsum("bi,bij->bj", relevance, add_residual(fuse_heads(attn, heads)))
     return relevance
+
+
+def joint_rollout(blocks, heads="mean"):
+    """Relevance ``[B, 1 + N*T]`` for a joint space-time model; ``blocks``: ``{'joint': [B, heads, L, L]}``
+    per block with ``L = 1 + N*T`` in the divided model's token order."""
+    return _single_attention_rollout(blocks, "joint", heads)
 
 
 def space_only_rollout(blocks, num_frames, heads="mean"):
     """Relevance ``[B, T, 1 + N]`` of each frame's tokens (its CLS copy, its patches) for that frame's CLS
     output, of a space-only model; ``blocks``: ``{'spatial': [B*T, heads, 1+N, 1+N]}`` per block."""
-    if not blocks:
-        raise ValueError("no attention blocks to roll out")
-    first = np.asarray(_block_array(blocks[0], "spatial", 0))
-    if first.ndim != 4 or first.shape[0] % num_frames:
-        raise ValueError(f"block 0: spatial attention must be [B*T, heads, 1+N, 1+N] with T={num_frames}, "
-                         f"got shape {first.shape}")
-    relevance = np.zeros((first.shape[0], first.shape[-1]))
-    relevance[:, 0] = 1.0
-    for index in reversed(range(len(blocks))):
-        spatial = np.asarray(_block_array(blocks[index], "spatial", index))
-        _check_shape(spatial, first.shape, "spatial", index)
-        relevance = np.einsum("bi,bij->bj", relevance, add_residual(fuse_heads(spatial, heads)))
-    return relevance.reshape(-1, num_frames, first.shape[-1])
+    relevance = _single_attention_rollout(blocks, "spatial", heads)
+    if relevance.shape[0] % num_frames:
+        raise ValueError(f"spatial attention holds {relevance.shape[0]} frames, not a multiple of T={num_frames}")
+    return relevance.reshape(-1, num_frames, relevance.shape[-1])
 
 
 def _grid(num_patches, grid):
