@@ -70,6 +70,8 @@ def collect_attention(model, clip):
     import paddle
 
     backbone = _backbone(model)
+    if len(clip.shape) != 5:
+        raise ValueError(f"clip must be one view [B, 3, T, H, W], got shape {list(clip.shape)}")
     key = {"divided_space_time": "spatial", "space_only": "spatial", "joint_space_time": "joint"}
     blocks = [{} for _ in backbone.blocks]
     handles = []
