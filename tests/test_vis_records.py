@@ -147,3 +147,53 @@ def test_importing_the_package_loads_no_plotting_or_dashboard_library():
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+DEAD_WRITER_SCRIPT = """
+import sys, time
+from visualdl.writer import record_writer
+from paddlevideo.visualization.records import TrainingRecorder
+
+recorder = TrainingRecorder(sys.argv[1], use_visualdl=True)
+
+def broken_flush(self):
+    raise OSError(28, "No space left on device")
+
+record_writer.RecordWriter.flush = broken_flush  # VisualDL's thread dies at its next periodic flush
+worker = recorder._writer._file_writer._async_writer._worker
+start, step = time.time(), 0
+while time.time() - start < 60 and (worker.is_alive() or step < 200):  # past its death: 11 writes fill its queue
+    step += 1
+    recorder.log_step(step, loss=1.0 / step)
+    time.sleep(0.05 if worker.is_alive() else 0.0)
+assert not worker.is_alive(), "the fault was not injected"
+recorder.log_epoch(1, loss=0.5, top1=0.5)
+recorder.draw_curves()
+recorder.close()
+print("finished")
+"""
+
+
+def test_a_dead_visualdl_writer_does_not_hang_training(tmp_path):
+    """VisualDL writes from a background thread; if it dies (here: a full disk during its flush), its queue
+    fills and every further write would block forever. The recorder notices, warns once and goes on."""
+    done = subprocess.run([sys.executable, "-c", DEAD_WRITER_SCRIPT, str(tmp_path)], capture_output=True, text=True,
+                          timeout=120, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert done.returncode == 0, done.stderr
+    assert "finished" in done.stdout
+    assert done.stderr.count("VisualDL's log writer stopped") == 1
+    records = read_records(tmp_path / "training_records.jsonl")  # the records are all there
+    assert records[-1] == {"kind": "epoch", "split": "val", "epoch": 1, "loss": 0.5, "top1": 0.5}
+    assert [r["step"] for r in records[:-1]] == list(range(1, len(records)))
+
+
+def test_the_visualdl_thread_is_found(tmp_path):
+    """The hang guard looks at VisualDL's writer thread through private attributes: fail loudly if they move."""
+    from paddlevideo.visualization.records import _visualdl_worker
+
+    recorder = TrainingRecorder(tmp_path, use_visualdl=True)
+    try:
+        worker = _visualdl_worker(recorder._writer)
+        assert worker is not None and worker.is_alive()
+    finally:
+        recorder.close()

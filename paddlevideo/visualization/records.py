@@ -20,13 +20,22 @@ import math
 import os
 import time
 
+from ..utils.logger import get_logger
 from .curves import plot_training_curves
 from .files import VisualizationError, write_text
 
 RECORDS_FILE = "training_records.jsonl"
 CURVES_FILE = "training_curves.png"
 VDL_DIR = "vdl"
-VDL_FLUSH_SECS = 10
+VDL_FLUSH_SECS = 10  # VisualDL's writer thread writes the file at least this often (no flush call: see _visualdl_ok)
+
+
+def _visualdl_worker(writer):
+    """VisualDL's background writer thread (a private attribute chain; None if VisualDL changes it)."""
+    try:
+        return writer._file_writer._async_writer._worker
+    except AttributeError:
+        return None
 
 
 def read_records(path):
@@ -113,8 +122,19 @@ class TrainingRecorder:
         return LogWriter(logdir=self.visualdl_dir, file_name=f"vdlrecords.{time.time_ns()}.log",
                          flush_secs=VDL_FLUSH_SECS)
 
+    def _visualdl_ok(self):
+        """False (after one warning, VisualDL then off) once VisualDL's background writer thread has died:
+        its queue would then fill and block training forever (e.g. a full disk during its flush)."""
+        worker = _visualdl_worker(self._writer)
+        if worker is None or worker.is_alive():
+            return True
+        get_logger().warning("VisualDL's log writer stopped (full disk or removed folder?); VisualDL logging is "
+                             "off for the rest of the run, the records go on in %s", self.records_path)
+        self._writer = None
+        return False
+
     def _add_scalars(self, record):
-        if self._writer is None:
+        if self._writer is None or not self._visualdl_ok():
             return
         if record["kind"] == "step":
             prefix, step = "train", record["step"]
@@ -141,8 +161,6 @@ class TrainingRecorder:
         if self.enabled:
             self._append({"kind": "epoch", "split": str(split), "epoch": int(epoch),
                           **{k: _number(k, v) for k, v in scalars.items()}})
-            if self._writer is not None:
-                self._writer.flush()
 
     def draw_curves(self, title=None):
         """Write ``training_curves.png`` from the records so far; returns its path (None when disabled)."""
@@ -156,9 +174,13 @@ class TrainingRecorder:
         if self._file is not None:
             self._file.close()
             self._file = None
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        if self._writer is not None and self._visualdl_ok():  # closing a dead writer would wait forever
+            try:
+                self._writer.close()
+            except Exception as err:  # e.g. a full disk: the dashboard's tail is lost, the records are not
+                get_logger().warning("VisualDL's log could not be closed (%s); the records are complete in %s",
+                                     err, self.records_path)
+        self._writer = None
 
     def __enter__(self):
         return self
