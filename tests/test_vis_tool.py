@@ -87,6 +87,13 @@ def test_tool_writes_the_four_files(tool, videos, tmp_path, capsys, attention_ty
             image.verify()
 
 
+def test_the_tool_offers_the_library_choices(tool):
+    from paddlevideo.visualization.rollout import HEAD_FUSIONS
+    from paddlevideo.visualization.views import VIEWS
+
+    assert tool.VIEWS == VIEWS and tool.HEADS == HEAD_FUSIONS
+
+
 def test_folder_with_a_broken_video(tool, videos, tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()

@@ -45,7 +45,7 @@ def parse_args(argv=None):
                         help="how the heads of a layer are fused: their mean, or their maximum (renormalised)")
     parser.add_argument("--top_k", type=int, default=3, help="classes listed in the title and the JSON")
     parser.add_argument("--label_file", default=None,
-                        help="class names, 'id name' per line (default: the list the config names, if any)")
+                        help="class names, 'id name' per line; without it the list the config names, if any")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value (repeatable)")
     args = parser.parse_args(argv)
