@@ -38,6 +38,7 @@ class LayerCalls:
 
     def _hook(self, name):
         def record(layer, inputs, output):
+            output = output[0] if isinstance(output, (tuple, list)) else output  # (out, probs) with a read-out
             self.calls[name] = (inputs[0].numpy(), output.numpy())
         return record
 

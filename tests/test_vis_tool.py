@@ -135,3 +135,28 @@ def test_a_single_view_pipeline_refuses_left_in_one_line(tmp_path, videos):
     assert len(errors) == 1, done.stderr  # a flag that does not fit the config stops before any video
     assert errors[0].startswith("visualize_attention.py: error:") and "use --view centre" in errors[0]
     assert "Traceback" not in done.stderr
+
+
+def test_scores_are_softmax_of_the_logits_whatever_the_view_averaging(tool, videos, tmp_path):
+    """``avg_type: prob`` makes the recognizer's test output probabilities; the tool must not softmax them again."""
+    import paddle
+
+    from paddlevideo.loader.builder import build_pipeline
+    from paddlevideo.modeling.builder import build_model_with_weights
+    from paddlevideo.tasks.predict import softmax
+    from paddlevideo.utils import get_config
+    from paddlevideo.visualization.views import select_view
+
+    weights, _ = random_weights(tmp_path, seed=3)
+    video = videos / "val" / "000000.avi"
+    argv = ["-c", str(DEMO_CONFIG), "-w", str(weights), "-i", str(video), "-o", str(tmp_path / "out"),
+            "--top_k", "4", "--override", "MODEL.runtime_cfg.test.avg_type=prob"]
+    assert tool.main(argv) == 0
+    prediction = json.loads((tmp_path / "out" / "000000" / "attention.json").read_text())["prediction"]
+    cfg = get_config(str(DEMO_CONFIG), ["MODEL.runtime_cfg.test.avg_type=score"], show=False)
+    clip, _ = select_view(build_pipeline(cfg.PIPELINE.test)({"filename": str(video)}), 8, "centre")
+    with paddle.no_grad():
+        logits = build_model_with_weights(cfg.MODEL, str(weights))(paddle.to_tensor(clip), mode="infer").numpy()
+    probs = softmax(logits)[0]
+    np.testing.assert_allclose(prediction["scores"], probs[prediction["class_ids"]], rtol=1e-5)
+    assert sum(prediction["scores"]) == pytest.approx(1.0, abs=1e-5)

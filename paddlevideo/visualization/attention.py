@@ -61,7 +61,7 @@ def collect_attention(model, clip):
         model: a TimeSformer recognizer (``RecognizerTransformer``) or its ``VisionTransformer``.
         clip: one view, ``[B, 3, T, H, W]`` float32 (numpy or paddle), as the test pipeline makes it.
     Returns:
-        outputs: numpy ``[B, num_classes]`` class scores (a recognizer's ``infer`` output) or ``[B, D]``
+        outputs: numpy ``[B, num_classes]`` class logits (the recognizer's head on the clip) or ``[B, D]``
             features (a backbone).
         blocks: one dict per block, first to last, of numpy float32 attention probabilities:
             divided: ``temporal [B*N, heads, T, T]``, ``spatial [B*T, heads, 1+N, 1+N]``;
@@ -85,7 +85,9 @@ def collect_attention(model, clip):
         try:
             with paddle.no_grad():
                 x = clip if isinstance(clip, paddle.Tensor) else paddle.to_tensor(np.ascontiguousarray(clip, "float32"))
-                outputs = model(x, mode="infer") if model is not backbone else model(x)
+                outputs = backbone(x)
+                if model is not backbone:  # the head's logits (a recognizer's infer output may be softmaxed)
+                    outputs = model.head(outputs)
         finally:
             if was_training:
                 model.train()
@@ -96,7 +98,7 @@ def collect_attention(model, clip):
 
 
 def explain_clip(model, clip, heads="mean"):
-    """Scores and attention rollout of one view: ``(outputs, Rollout)``.
+    """Logits and attention rollout of one view: ``(outputs, Rollout)``.
 
     ``clip`` ``[B, 3, T, H, W]``; ``heads`` ``mean`` | ``max``. The rollout's ``maps`` are ``[B, T, H/p, W/p]``
     and ``temporal_share`` ``[B, T]`` (see :func:`paddlevideo.visualization.rollout.attention_rollout`).
