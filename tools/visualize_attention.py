@@ -106,7 +106,6 @@ def main(argv=None):
     configure_cpu()  # before the first matmul (MKL's code path on AMD, malloc reuse)
     from paddlevideo.loader.builder import build_pipeline
     from paddlevideo.modeling.builder import build_model_with_weights
-    from paddlevideo.modeling.checkpoint import CheckpointError
     from paddlevideo.tasks.predict import (PredictError, config_label_file, first_line, list_videos,
                                            load_label_names)
     from paddlevideo.utils import ConfigError, get_config
@@ -128,7 +127,7 @@ def main(argv=None):
                 if args.label_file:
                     raise
                 logger.warning("%s (named by the config); using class ids", err)
-    except (UserError, ConfigError, PredictError, CheckpointError, KeyError, ValueError) as err:
+    except (UserError, ConfigError, PredictError, KeyError, ValueError) as err:  # ValueError: CheckpointError too
         _error(err.args[0] if isinstance(err, KeyError) and err.args else first_line(err))
         return 1
 
