@@ -1,0 +1,168 @@
+#!/usr/bin/env python
+"""Draw where a TimeSformer looks: space-time attention rollout over the frames of a video.
+
+Examples::
+
+    python tools/visualize_attention.py -c configs/recognition/timesformer/timesformer_demo_videos.yaml \\
+        -w output/TimeSformer_demo/TimeSformer_demo_best.pdparams --input_file data/demo/val/000001.avi -o vis/
+    python tools/visualize_attention.py -c CONFIG -w WEIGHTS --input_file videos/ -o vis/ --heads max --view left
+
+For each video, ``OUT/<video name>/`` gets ``attention_grid.png`` (the sampled frames and the heat map over
+each), ``attention.gif`` (the overlay animated), ``temporal_share.png`` (each frame's share) and
+``attention.json`` (the raw maps, shares and the prediction). The clip is the config's test pipeline
+(``PIPELINE.test``), one spatial view (``--view``, the centre crop by default). The method:
+docs/visualization.md. Divided, joint and space-only models all work.
+"""
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
+
+PROG = "visualize_attention.py"
+VIEWS = ("left", "centre", "right")  # paddlevideo.visualization.views.VIEWS (imported late: paddle is slow)
+HEADS = ("mean", "max")  # paddlevideo.visualization.rollout.HEAD_FUSIONS
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("-c", "--config", required=True, help="the model's config (its PIPELINE.test makes the clip)")
+    parser.add_argument("-w", "--weights", required=True, help="trained weights, .pdparams")
+    parser.add_argument("-i", "--input_file", required=True,
+                        help="a video file, or a folder of videos (not recursive)")
+    parser.add_argument("-o", "--output", required=True, help="output folder; one sub-folder per video")
+    parser.add_argument("--view", choices=VIEWS, default="centre",
+                        help="spatial view of the test pipeline (left/right need UniformCrop's 3 views)")
+    parser.add_argument("--heads", choices=HEADS, default="mean",
+                        help="how the heads of a layer are fused: their mean, or their maximum (renormalised)")
+    parser.add_argument("--top_k", type=int, default=3, help="classes listed in the title and the JSON")
+    parser.add_argument("--label_file", default=None,
+                        help="class names, 'id name' per line; without it the list the config names, if any")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value (repeatable)")
+    args = parser.parse_args(argv)
+    if args.top_k < 1:
+        parser.error("--top_k must be >= 1")
+    return args
+
+
+def _error(message):
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _setup_logging():
+    logger = logging.getLogger("paddlevideo")
+    logger.handlers.clear()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    return logger
+
+
+def output_folders(files, output):
+    """One sub-folder per video, named after the file's stem (``name.ext`` when two videos share a stem)."""
+    stems = [os.path.splitext(os.path.basename(path))[0] for path in files]
+    return [os.path.join(output, stem if stems.count(stem) == 1 else os.path.basename(path))
+            for stem, path in zip(stems, files)]
+
+
+def visualize_video(path, folder, model, pipeline, args, label_names):
+    """Rollout of one video -> the four files in ``folder``; returns the JSON record's prediction."""
+    from paddlevideo.tasks.predict import softmax, top_k
+    from paddlevideo.visualization.attention import explain_clip
+    from paddlevideo.visualization.heatmap import save_attention_figures
+    from paddlevideo.visualization.views import display_frames, select_view
+
+    results = pipeline({"filename": path})
+    clip, frame_indices = select_view(results, model.num_seg, args.view)
+    scores, rollout = explain_clip(model, clip, args.heads)
+    ids, probs = top_k(softmax(scores)[0], args.top_k)
+    names = [label_names.get(i, str(i)) for i in ids] if label_names else [str(i) for i in ids]
+    title = (f"{os.path.basename(path)}: " + ", ".join(f"{n} {p:.2f}" for n, p in zip(names, probs))
+             + f"  (view {args.view}, heads {args.heads})")
+    prediction = {"class_ids": ids, "class_names": names if label_names else None, "scores": probs}
+    save_attention_figures(folder, display_frames(clip, pipeline), rollout.maps[0], rollout.temporal_share[0],
+                           frame_indices, title, video=os.path.abspath(path), view=args.view, heads=args.heads,
+                           attention_type=model.backbone.attention_type, grid=list(rollout.maps.shape[2:]),
+                           cls_self=float(rollout.cls_self[0]), prediction=prediction)
+    return prediction
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logger = _setup_logging()
+    from paddlevideo.utils.cpu import configure_cpu
+
+    configure_cpu()  # before the first matmul (MKL's code path on AMD, malloc reuse)
+    from paddlevideo.loader.builder import build_pipeline
+    from paddlevideo.modeling.builder import build_model_with_weights
+    from paddlevideo.tasks.predict import (PredictError, config_label_file, first_line, list_videos,
+                                           load_label_names)
+    from paddlevideo.utils import ConfigError, get_config
+    from paddlevideo.utils.errors import UserError
+
+    try:
+        cfg = get_config(args.config, args.override, show=False)
+        files = list_videos(args.input_file)
+        if not os.path.isfile(args.weights):
+            raise PredictError(f"weights '{args.weights}' not found; pass a .pdparams file with -w")
+        pipeline = build_pipeline(cfg.PIPELINE.test, "test")
+        model = build_model_with_weights(cfg.MODEL, args.weights)
+        label_file = args.label_file or config_label_file(cfg)
+        label_names = None
+        if label_file:
+            try:
+                label_names = load_label_names(label_file)
+            except PredictError as err:
+                if args.label_file:
+                    raise
+                logger.warning("%s (named by the config); using class ids", err)
+    except (UserError, ConfigError, PredictError, KeyError, ValueError) as err:  # ValueError: CheckpointError too
+        _error(err.args[0] if isinstance(err, KeyError) and err.args else first_line(err))
+        return 1
+
+    progress = files
+    if len(files) > 1:
+        from tqdm import tqdm
+
+        progress = tqdm(files, desc="attention", unit="video", file=sys.stderr, dynamic_ncols=True)
+    from paddlevideo.visualization.files import VisualizationError
+
+    failed = 0
+    for path, folder in zip(progress, output_folders(files, args.output)):
+        try:
+            prediction = visualize_video(path, folder, model, pipeline, args, label_names)
+        except VisualizationError as err:  # the config or the flags, not this video: stop at once
+            if progress is not files:
+                progress.close()
+            _error(err)
+            return 1
+        except Exception as err:  # a broken video: report it, go on with the others
+            failed += 1
+            message = first_line(err)
+            line = f"{PROG}: error: {message if path in message else f'{path}: {message}'}"
+            (progress.write if progress is not files else print)(line, file=sys.stderr)
+            continue
+        name = (prediction["class_names"] or prediction["class_ids"])[0]
+        line = f"{path}: top-1 {name} ({prediction['scores'][0]:.4f}) -> {folder}"
+        (progress.write if progress is not files else print)(line)
+    if progress is not files:
+        progress.close()
+    if failed:
+        _error(f"{failed} of {len(files)} video(s) could not be visualised")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
