@@ -1,11 +1,8 @@
 """Read every block's attention probabilities out of a TimeSformer, and roll them out for one clip.
 
-:func:`collect_attention` is the one place that knows how the probabilities come out of the model. It is
-PROVISIONAL: until the backbone offers a read-out of its own, it registers forward-post hooks on each
-block's attention layers (nothing in the model is patched or changed; the hooks are removed afterwards)
-and recomputes ``softmax(q kᵀ · scale)`` from the input each layer received, with that layer's own
-weights. The model's fast attention kernels never materialise the probabilities, which is why they are
-recomputed; ``tests/test_vis_attention.py`` checks that they reproduce the layers' outputs.
+:func:`collect_attention` is the one place that knows how the probabilities come out of the model: the
+backbone's own read-out, ``model.backbone(x, return_attention=True)`` (every block computed in full,
+nothing changed on the normal path).
 """
 
 import numpy as np
@@ -28,32 +25,6 @@ def patch_grid(model):
     return side, side
 
 
-def _probabilities(layer, x):
-    """``softmax(q kᵀ · scale)`` ``[B', heads, L, L]`` (numpy float32) of Attention ``layer`` on its input
-    ``x [B', L, D]``, with the layer's own q / k weights."""
-    import paddle
-    import paddle.nn.functional as F
-
-    dim = x.shape[-1]
-    split = getattr(layer, "qkv_split", None)  # export-time layers with the score scale folded into q
-    if split is not None:
-        q, k, scale = split[0](x), split[1](x), 1.0
-    else:
-        bias = layer.qkv.bias
-        qk = F.linear(x, layer.qkv.weight[:, :2 * dim], None if bias is None else bias[:2 * dim])
-        q, k = paddle.split(qk, 2, axis=-1)
-        scale = 1.0 if getattr(layer, "scale_in_q", False) else layer.scale
-    q, k = (t.reshape([t.shape[0], t.shape[1], layer.num_heads, -1]).transpose([0, 2, 1, 3]) for t in (q, k))
-    scores = paddle.matmul(q.astype("float32"), k.astype("float32"), transpose_y=True) * scale
-    return F.softmax(scores, axis=-1).numpy()
-
-
-def _hook(store, key):
-    def record(layer, inputs, output):
-        store[key] = _probabilities(layer, inputs[0])
-    return record
-
-
 def collect_attention(model, clip):
     """Run ``model`` on ``clip`` in eval mode and return ``(outputs, blocks)``.
 
@@ -72,28 +43,18 @@ def collect_attention(model, clip):
     backbone = _backbone(model)
     if len(clip.shape) != 5:
         raise ValueError(f"clip must be one view [B, 3, T, H, W], got shape {list(clip.shape)}")
-    key = {"divided_space_time": "spatial", "space_only": "spatial", "joint_space_time": "joint"}
-    blocks = [{} for _ in backbone.blocks]
-    handles = []
+    was_training = model.training
+    model.eval()
     try:
-        for store, block in zip(blocks, backbone.blocks):
-            if backbone.attention_type == "divided_space_time":
-                handles.append(block.temporal_attn.register_forward_post_hook(_hook(store, "temporal")))
-            handles.append(block.attn.register_forward_post_hook(_hook(store, key[backbone.attention_type])))
-        was_training = model.training
-        model.eval()
-        try:
-            with paddle.no_grad():
-                x = clip if isinstance(clip, paddle.Tensor) else paddle.to_tensor(np.ascontiguousarray(clip, "float32"))
-                outputs = backbone(x)
-                if model is not backbone:  # the head's logits (a recognizer's infer output may be softmaxed)
-                    outputs = model.head(outputs)
-        finally:
-            if was_training:
-                model.train()
+        with paddle.no_grad():
+            x = clip if isinstance(clip, paddle.Tensor) else paddle.to_tensor(np.ascontiguousarray(clip, "float32"))
+            outputs, records = backbone(x, return_attention=True)
+            if model is not backbone:  # the head's logits (a recognizer's infer output may be softmaxed)
+                outputs = model.head(outputs)
     finally:
-        for handle in handles:
-            handle.remove()
+        if was_training:
+            model.train()
+    blocks = [{name: probs.numpy() for name, probs in record.items()} for record in records]
     return outputs.numpy(), blocks
 
 
