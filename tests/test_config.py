@@ -10,8 +10,11 @@ from paddlevideo.utils.config import AttrDict, load_yaml
 def yaml_file(tmp_path):
     path = tmp_path / "cfg.yaml"
     path.write_text(
-        "MODEL:\n  backbone:\n    name: VisionTransformer\n    epsilon: 1e-6\n    depth: 12\n"
+        "MODEL:\n  framework: RecognizerTransformer\n"
+        "  backbone:\n    name: VisionTransformer\n    epsilon: 1e-6\n    depth: 12\n"
+        "  head:\n    name: TimeSformerHead\n    num_classes: 10\n"
         "PIPELINE:\n  train:\n    transform:\n      - Normalization:\n          mean: [0.45, 0.45, 0.45]\n"
+        "          std: [0.225, 0.225, 0.225]\n"
         "      - RandomFlip:\n"
         "epochs: 15\n"
     )
