@@ -111,9 +111,8 @@ def optional(rule):
 
 def list_of(rule, length=None, increasing=False):
     """A list whose items satisfy ``rule`` (of ``length`` items; strictly increasing if asked)."""
-    text = f"a list of {length or ''} {rule.text}".replace("  ", " ")
-    if increasing:
-        text += ", increasing"
+    text = f"a list of {length} items" if length else "a list"
+    text += f" (each {rule.text}{', increasing' if increasing else ''})"
 
     def problem(value):
         if not isinstance(value, (list, tuple)):

@@ -6,9 +6,7 @@ problem raises a one-line :class:`ConfigError` naming the key path (``PIPELINE.t
 RandomCrop.target_size``, the ``-o`` spelling), the value, what is allowed, and where it was set.
 """
 
-import difflib
-
-from ..utils.config import AttrDict, ConfigError
+from ..utils.config import AttrDict, ConfigError, closest_key
 from ..utils.logger import get_logger
 from . import schema as s
 from .inherit import origin_of
@@ -18,13 +16,17 @@ def check(cfg, origins=None, required=True):
     """Validate ``cfg`` (a mapping) in place against :func:`schema.top_level`.
 
     Args:
-        cfg: the config; ignored keys are removed from it and renamed keys moved.
+        cfg: the config; ignored keys are removed from it, renamed keys moved, and the top-level keys
+            put in the schema's order (sections first), whatever order the files merged them in.
         origins: ``{key path tuple: source}`` from :func:`inherit.read_config_file` (for messages).
         required: also report constructor arguments without a default that the config does not give.
     Raises:
         ConfigError: the first problem found.
     """
-    _Walker(origins or {}, required).section(s.top_level(), cfg, ())
+    spec = s.top_level()
+    _Walker(origins or {}, required).section(spec, cfg, ())
+    ordered = {key: cfg.pop(key) for key in spec.fields if key in cfg}
+    cfg.update(ordered)
 
 
 def dotted(path):
@@ -33,9 +35,8 @@ def dotted(path):
 
 def suggest(key, known, prefix=()):
     """``"; did you mean `A.b`?"`` for the known key closest to ``key`` (case-insensitive), else ``""``."""
-    lowered = {str(k).lower(): k for k in known}
-    close = difflib.get_close_matches(str(key).lower(), list(lowered), n=1, cutoff=0.6)
-    return f"; did you mean `{dotted(prefix + (lowered[close[0]],))}`?" if close else ""
+    close = closest_key(key, known)
+    return f"; did you mean `{dotted(prefix + (close,))}`?" if close else ""
 
 
 class _Walker:
@@ -90,11 +91,14 @@ class _Walker:
                                 f"(one of {', '.join(classes)})")
             name = node[spec.name_key]
             name_path = path + (spec.name_key,)
+            where = dotted(name_path)
         else:
             name_path = path
+            where = dotted(path[:-1])  # a transform item: PIPELINE.train.transform.3
         if not isinstance(name, str) or name not in classes:
-            self.fail(name_path, f"{dotted(name_path)} {name!r} is not a known {kind}" +
-                      (suggest(name, classes) or "") + f"; known: {', '.join(classes)}")
+            close = closest_key(name, classes)
+            self.fail(name_path, f"{where}: unknown {kind} {name!r}" +
+                      (f"; did you mean `{close}`?" if close else f"; known: {', '.join(classes)}"))
         keys = s.component_keys(spec.kind, name)
         self._drop_ignored(node, path, {k: v for k, v in s.IGNORED.get(spec.kind, {}).items() if k not in keys})
         self._rename(node, path, keys, s.RENAMED.get(spec.kind, {}))

@@ -139,12 +139,24 @@ def _child(node, key, path_so_far):
     if isinstance(node, list):
         return node[_list_index(node, key, path_so_far)]
     if not isinstance(node, dict) or key not in node:
-        close = difflib.get_close_matches(key, [str(k) for k in node], n=1) if isinstance(node, dict) else []
-        hint = f"; did you mean `{'.'.join(path_so_far[:-1] + [close[0]])}`?" if close else "; check the key spelling"
+        close = closest_key(key, node) if isinstance(node, dict) else None
+        hint = f"; did you mean `{'.'.join(path_so_far[:-1] + [close])}`?" if close else "; check the key spelling"
         raise ConfigError(f"override path '{where}' does not exist in the config{hint}")
     if node[key] is None:  # an operator written without keys ('- RandomCrop:') takes keys from -o
         node[key] = AttrDict()
     return node[key]
+
+
+def closest_key(key, known):
+    """The key of ``known`` closest to ``key``, ignoring case: difflib's best match, else the one key that
+    starts with it (``avg`` -> ``avg_type``); None if none is close."""
+    lowered = {str(k).lower(): str(k) for k in known}
+    wanted = str(key).lower()
+    close = difflib.get_close_matches(wanted, list(lowered), n=1, cutoff=0.6)
+    if close:
+        return lowered[close[0]]
+    extended = [k for k in lowered if k.startswith(wanted) and len(wanted) >= 3]
+    return lowered[extended[0]] if len(extended) == 1 else None
 
 
 def get_config(path, overrides=None, show=True):
@@ -160,15 +172,22 @@ def get_config(path, overrides=None, show=True):
         ConfigError: missing or unparsable file or base, inheritance cycle, bad override path, unknown
             key, wrong type or value, keys that disagree.
     """
+    cfg, _ = read_config(path, overrides)
+    if show:
+        log_config(cfg)
+    return cfg
+
+
+def read_config(path, overrides=None):
+    """:func:`get_config` without the logging, returning ``(cfg, origins)``: ``origins`` maps each key path
+    (a tuple of strings) to where it was set (a file, ``-o``, or ``derived from <key>``)."""
     from ..config.inherit import read_config_file
 
     data, origins = read_config_file(path)
     cfg = _to_attr(data)
     override_config(cfg, overrides, origins)
     _resolve(cfg, origins)
-    if show:
-        log_config(cfg)
-    return cfg
+    return cfg, origins
 
 
 def validate_config(cfg):
