@@ -30,11 +30,16 @@ def _is_number(value):
 
 
 class Rule:
-    """A named check; ``text`` says what is allowed (used in messages and in ``--keys`` listings)."""
+    """A named check; ``text`` says what is allowed (used in messages and in ``--keys`` listings).
 
-    def __init__(self, text, problem):
+    ``convert`` turns an accepted value into the form the engine wants (``4.0`` -> ``4`` for an integer:
+    ``-o epochs=1e2`` is a float to YAML, and a float frame count would reach a tensor shape).
+    """
+
+    def __init__(self, text, problem, convert=None):
         self.text = text
         self._problem = problem
+        self.convert = convert or (lambda value: value)
 
     def __call__(self, value):
         return self._problem(value)
@@ -54,7 +59,7 @@ def _out_of_bounds(value, ge, gt, le, lt):
             or (le is not None and value > le) or (lt is not None and value >= lt))
 
 
-def _ranged(kind, is_kind, ge=None, gt=None, le=None, lt=None):
+def _ranged(kind, is_kind, ge=None, gt=None, le=None, lt=None, convert=None):
     bounds = _bounds_text(ge, gt, le, lt)
 
     def problem(value):
@@ -64,12 +69,12 @@ def _ranged(kind, is_kind, ge=None, gt=None, le=None, lt=None):
             return f"must be {bounds}, got {_show(value)}"
         return None
 
-    return Rule(f"{kind}{' ' + bounds if bounds else ''}", problem)
+    return Rule(f"{kind}{' ' + bounds if bounds else ''}", problem, convert)
 
 
 def integer(ge=None, gt=None, le=None, lt=None):
-    """An integer (``4`` or ``4.0``, not ``True``) within the given bounds."""
-    return _ranged("an integer", _is_int, ge, gt, le, lt)
+    """An integer (``4``, or ``4.0`` which becomes ``4``; not ``True``) within the given bounds."""
+    return _ranged("an integer", _is_int, ge, gt, le, lt, convert=lambda v: int(v) if isinstance(v, float) else v)
 
 
 def number(ge=None, gt=None, le=None, lt=None):
@@ -106,7 +111,7 @@ def choice(*values):
 
 def optional(rule):
     """``rule``, or ``null``."""
-    return Rule(f"{rule.text}, or null", lambda v: None if v is None else rule(v))
+    return Rule(f"{rule.text}, or null", lambda v: None if v is None else rule(v), rule.convert)
 
 
 def list_of(rule, length=None, increasing=False):

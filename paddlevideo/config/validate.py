@@ -146,6 +146,8 @@ class _Walker:
     # -- values -----------------------------------------------------------------------------------
 
     def value(self, spec, value, path, owner=None):
+        if value is None and isinstance(spec, (s.Section, s.Component, s.Transforms)):
+            return value  # an empty section ('METRIC:') is no section: the engine uses its defaults
         if isinstance(spec, s.Section):
             return self.section(spec, value, path)
         if isinstance(spec, s.Component):
@@ -159,4 +161,4 @@ class _Walker:
         problem = spec(value)
         if problem:
             self.fail(path, f"{dotted(path)} {problem}" + (f" ({owner})" if owner else ""))
-        return value
+        return spec.convert(value)
