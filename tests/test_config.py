@@ -340,3 +340,39 @@ def test_schema_defaults_are_listed_once():
     assert schema.default("log_level") == "INFO" and schema.default("use_visualdl") is False
     # constructor keys keep their default in the constructor alone: the schema only reads it
     assert schema.component_keys("backbone", "VisionTransformer")["num_seg"].default == 8
+
+
+TINY_BACKBONE = {"img_size": 16, "patch_size": 8, "embed_dim": 16, "depth": 1, "num_heads": 2, "num_seg": 2}
+
+
+def _construct(kind, cls, key, value):
+    if kind == "backbone":
+        return cls(**TINY_BACKBONE, **{key: value})
+    if kind == "operator":
+        return cls(**{key: value})
+    raise AssertionError(kind)
+
+
+def test_schema_choices_are_what_the_constructors_accept():
+    """The schema states each key's choices; every one builds, and a value outside them is refused by the
+    constructor as well (so neither side drifts)."""
+    from paddlevideo.config import schema
+    from paddlevideo.modeling import build_model
+
+    checked = 0
+    for (kind, key), values in schema.CHOICES.items():
+        for name, cls in schema.registry(kind).items():
+            if key not in schema.component_keys(kind, name):
+                continue
+            for value in values:
+                _construct(kind, cls, key, value)
+            with pytest.raises(ValueError):
+                _construct(kind, cls, key, "no_such_choice")
+            checked += 1
+    assert checked >= 5  # attention_type, attention_impl, backend, mode, data_format (+ kernels once it exists)
+    model = {"framework": "RecognizerTransformer", "backbone": {"name": "VisionTransformer", **TINY_BACKBONE},
+             "head": {"name": "TimeSformerHead", "num_classes": 3, "in_channels": 16}}
+    for avg_type in schema.AVG_TYPES:
+        build_model({**model, "runtime_cfg": {"test": {"avg_type": avg_type}}})
+    with pytest.raises(ValueError):
+        build_model({**model, "runtime_cfg": {"test": {"avg_type": "no_such_choice"}}})

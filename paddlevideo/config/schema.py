@@ -88,14 +88,26 @@ _FRACTION = r.number(ge=0, lt=1)
 _POSITIVE_INT = r.integer(ge=1)
 
 
+# Choices are the values the constructors accept (tests/test_config.py builds each one, and checks that
+# a value outside them is refused by the constructor too); stated here so that the schema does not
+# depend on which module of the model keeps its constants.
+ATTENTION_TYPES = ("divided_space_time", "space_only", "joint_space_time")
+AVG_TYPES = ("score", "prob")
+CHOICES = {
+    ("backbone", "attention_type"): ATTENTION_TYPES,
+    ("backbone", "attention_impl"): ("fused", "plain"),
+    ("backbone", "kernels"): ("auto", "paddle"),
+    ("operator", "backend"): ("decord", "pyav", "cv2"),
+    ("operator", "mode"): ("train", "valid", "test", "infer"),
+    ("operator", "data_format"): ("cthw", "tchw"),
+}
+
+
 @functools.lru_cache(maxsize=None)
 def key_rules():
-    """``{kind: {key: rule or nested spec}}`` for constructor keys; choices come from the modules that
-    define them, so they are imported here (the first time a config is checked)."""
-    from ..loader.decoders import BACKENDS
-    from ..loader.pipelines.decode import TEST_MODES, TRAIN_MODES
-    from ..modeling.backbones.vit import ATTENTION_IMPLS, ATTENTION_TYPES
-    from ..modeling.framework.recognizer_transformer import AVG_TYPES
+    """``{kind: {key: rule or nested spec}}`` for constructor keys."""
+    def one_of(kind, key):
+        return r.choice(*CHOICES[(kind, key)])
 
     runtime_cfg = Section({
         "test": Field(Section({
@@ -116,11 +128,11 @@ def key_rules():
             "mlp_ratio": r.number(gt=0), "qkv_bias": r.boolean(), "qk_scale": r.optional(r.number(gt=0)),
             "drop_rate": _FRACTION, "attn_drop_rate": _FRACTION, "drop_path_rate": _FRACTION,
             "epsilon": r.number(gt=0), "num_seg": _POSITIVE_INT,
-            "attention_type": r.choice(*ATTENTION_TYPES), "attention_impl": r.choice(*ATTENTION_IMPLS),
+            "attention_type": one_of("backbone", "attention_type"), "attention_impl": one_of("backbone", "attention_impl"),
             "time_embed_std": r.number(ge=0), "zero_init_temporal_fc": r.boolean(), "init_std": r.number(gt=0),
             "recompute": r.boolean(),
             # switches of issue 13 (branch `model`); known once they are constructor arguments
-            "kernels": r.choice("auto", "paddle"), "cls_only_last_block": r.boolean(),
+            "kernels": one_of("backbone", "kernels"), "cls_only_last_block": r.boolean(),
         },
         "head": {
             "num_classes": _POSITIVE_INT, "in_channels": _POSITIVE_INT, "std": r.number(gt=0), "ls_eps": _FRACTION,
@@ -132,12 +144,12 @@ def key_rules():
             "num_retries": r.integer(ge=0),
         },
         "operator": {
-            "backend": r.choice(*BACKENDS), "mode": r.choice(*TRAIN_MODES, *TEST_MODES),
+            "backend": one_of("operator", "backend"), "mode": one_of("operator", "mode"),
             "num_seg": _POSITIVE_INT, "sampling_rate": r.number(gt=0), "target_fps": r.number(gt=0),
             "num_clips": _POSITIVE_INT, "seg_len": _POSITIVE_INT, "valid_mode": r.boolean(),
             "linspace_sample": r.boolean(),
             "mean": r.list_of(r.number()), "std": r.list_of(r.number(gt=0)), "tensor_shape": r.list_of(_POSITIVE_INT),
-            "data_format": r.choice("cthw", "tchw"),
+            "data_format": one_of("operator", "data_format"),
             "min_size": _POSITIVE_INT, "max_size": _POSITIVE_INT, "target_size": _POSITIVE_INT,
             "p": r.number(ge=0, le=1), "do_round": r.boolean(),
         },
