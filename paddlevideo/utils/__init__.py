@@ -1,6 +1,6 @@
 """Shared utilities: configuration, registries, logging, checkpoint I/O."""
 
-from .config import AttrDict, ConfigError, get_config, override_config, parse_overrides
+from .config import AttrDict, ConfigError, get_config, override_config, parse_overrides, validate_config
 from .logger import get_logger, setup_logger
 from .registry import Registry, build_from_config
 
@@ -14,4 +14,5 @@ __all__ = [
     "override_config",
     "parse_overrides",
     "setup_logger",
+    "validate_config",
 ]

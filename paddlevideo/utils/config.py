@@ -1,6 +1,24 @@
-"""YAML configs as attribute dicts, with ``-o A.B.c=value`` overrides as in PaddleVideo."""
+"""YAML configs as attribute dicts: inheritance, ``-o`` overrides, derived keys and the schema check.
+
+:func:`get_config` reads a config the way every entry point does:
+
+1. the file and its ``_BASE_`` files (PaddleDetection's convention, :mod:`paddlevideo.config.inherit`):
+   ``_BASE_: [../_base_/a.yaml, b.yaml]`` with paths relative to the including file; later bases
+   override earlier ones, the including file overrides its bases; mappings merge recursively, lists
+   and scalars replace whole. A flat PaddleVideo config (no ``_BASE_``) reads as it always did;
+2. ``-o A.B.c=value`` overrides (values parsed as YAML; list items by index, as in PaddleVideo);
+3. the schema check (:mod:`paddlevideo.config.validate`): unknown keys (with the closest known one),
+   wrong types, impossible values; PaddleVideo keys this project ignores are dropped with a warning;
+4. derived keys (:mod:`paddlevideo.config.derive`): the frame count, image size and feature width are
+   stated once in ``MODEL.backbone`` and the test views, export input, pipelines and head follow it;
+   stated values that would break the model are an error naming both keys.
+
+Every problem is a one-line :class:`ConfigError` naming the file, key and value.
+``python -m paddlevideo.config CONFIG [-o ...]`` prints the resolved config.
+"""
 
 import copy
+import difflib
 import os
 import re
 
@@ -50,7 +68,15 @@ class AttrDict(dict):
         self[key] = value
 
     def __deepcopy__(self, memo):
-        return AttrDict({k: copy.deepcopy(v, memo) for k, v in self.items()})
+        clone = AttrDict({k: copy.deepcopy(v, memo) for k, v in self.items()})
+        if DERIVED in self.__dict__:
+            object.__setattr__(clone, DERIVED, dict(self.__dict__[DERIVED]))
+        return clone
+
+
+# Attribute (not key) of a resolved config: ``{key path: value}`` of the keys get_config derived, so that
+# save_config can leave out the ones that still hold their derived value (they follow their source again).
+DERIVED = "_derived_keys"
 
 
 def _to_attr(obj):
@@ -79,13 +105,16 @@ def parse_overrides(overrides):
     return parsed
 
 
-def override_config(cfg, overrides):
-    """Apply ``-o`` style overrides in place and return ``cfg``.
+def override_config(cfg, overrides, origins=None):
+    """Apply ``-o`` style overrides in place and return ``cfg`` (not checked: :func:`get_config` checks).
 
-    Every part of the path but the last must exist (a list is indexed by a number); the last may
-    be new, so optional keys can be switched on from the command line.
+    Every part of the path but the last must exist (a list is indexed by a number; an operator written
+    without keys, ``- RandomCrop:``, takes keys); the last may be new, so optional keys can be switched on
+    from the command line. ``origins`` (a dict) records each overridden path as set by ``-o``.
     """
     for path, value in parse_overrides(overrides):
+        if origins is not None:
+            origins[tuple(path)] = "-o"
         node = cfg
         for depth, key in enumerate(path[:-1]):
             node = _child(node, key, path[: depth + 1])
@@ -110,33 +139,75 @@ def _child(node, key, path_so_far):
     if isinstance(node, list):
         return node[_list_index(node, key, path_so_far)]
     if not isinstance(node, dict) or key not in node:
-        raise ConfigError(f"override path '{where}' does not exist in the config; check the key spelling")
+        close = closest_key(key, node) if isinstance(node, dict) else None
+        hint = f"; did you mean `{'.'.join(path_so_far[:-1] + [close])}`?" if close else "; check the key spelling"
+        raise ConfigError(f"override path '{where}' does not exist in the config{hint}")
+    if node[key] is None:  # an operator written without keys ('- RandomCrop:') takes keys from -o
+        node[key] = AttrDict()
     return node[key]
 
 
+def closest_key(key, known):
+    """The key of ``known`` closest to ``key``, ignoring case: difflib's best match, else the one key that
+    starts with it (``avg`` -> ``avg_type``); None if none is close."""
+    lowered = {str(k).lower(): str(k) for k in known}
+    wanted = str(key).lower()
+    close = difflib.get_close_matches(wanted, list(lowered), n=1, cutoff=0.6)
+    if close:
+        return lowered[close[0]]
+    extended = [k for k in lowered if k.startswith(wanted) and len(wanted) >= 3]
+    return lowered[extended[0]] if len(extended) == 1 else None
+
+
 def get_config(path, overrides=None, show=True):
-    """Read a YAML config into an :class:`AttrDict` and apply overrides.
+    """Read a YAML config (with its ``_BASE_`` files), apply overrides, check and resolve it.
 
     Args:
         path: the YAML file.
         overrides: ``["A.B.c=value", ...]`` (values parsed as YAML), as ``main.py -o`` gives.
         show: log the final config.
+    Returns:
+        the resolved config (:class:`AttrDict`): derived keys filled in, ignored PaddleVideo keys dropped.
     Raises:
-        ConfigError: missing or unparsable file, bad override path.
+        ConfigError: missing or unparsable file or base, inheritance cycle, bad override path, unknown
+            key, wrong type or value, keys that disagree.
     """
-    if not os.path.isfile(path):
-        raise ConfigError(f"config file '{path}' not found; pass an existing YAML file with -c")
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = load_yaml(f)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file '{path}' is not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file '{path}' must hold a mapping of sections (MODEL, DATASET, ...)")
-    cfg = _to_attr(data)
-    override_config(cfg, overrides)
+    cfg, _ = read_config(path, overrides)
     if show:
         log_config(cfg)
+    return cfg
+
+
+def read_config(path, overrides=None):
+    """:func:`get_config` without the logging, returning ``(cfg, origins)``: ``origins`` maps each key path
+    (a tuple of strings) to where it was set (a file, ``-o``, or ``derived from <key>``)."""
+    from ..config.inherit import read_config_file
+
+    data, origins = read_config_file(path)
+    cfg = _to_attr(data)
+    override_config(cfg, overrides, origins)
+    _resolve(cfg, origins)
+    return cfg, origins
+
+
+def validate_config(cfg):
+    """Check and resolve a config built in code, as :func:`get_config` does for files.
+
+    Returns a resolved copy (:class:`AttrDict`); ``cfg`` itself is not modified.
+    Raises:
+        ConfigError: unknown key, wrong type or value, keys that disagree.
+    """
+    return _resolve(_to_attr(copy.deepcopy(to_plain(cfg))), {})
+
+
+def _resolve(cfg, origins):
+    """Schema check, derivation, then the checks that need the derived keys (in place)."""
+    from ..config import derive, validate
+
+    validate.check(cfg, origins, required=False)
+    object.__setattr__(cfg, DERIVED, derive.derive(cfg, origins))
+    validate.check(cfg, origins, required=True)
+    derive.check_agreement(cfg, origins)
     return cfg
 
 
@@ -150,12 +221,36 @@ def to_plain(obj):
 
 
 def save_config(cfg, path):
-    """Write ``cfg`` as YAML that :func:`get_config` reads back unchanged; returns ``str(path)``."""
+    """Write ``cfg`` as YAML that :func:`get_config` reads back unchanged; returns ``str(path)``.
+
+    Keys :func:`get_config` derived (e.g. the pipelines' ``num_seg``) and that still hold their derived
+    value are left out, so after ``cfg.MODEL.backbone.num_seg = 16`` the saved file reads back as a
+    consistent 16-frame config instead of one whose pipelines still say 8.
+    """
     folder = os.path.dirname(os.path.abspath(str(path)))
     os.makedirs(folder, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        yaml.safe_dump(to_plain(cfg), f, sort_keys=False)
+        yaml.safe_dump(_without_derived(cfg), f, sort_keys=False)
     return str(path)
+
+
+def _without_derived(cfg):
+    plain = to_plain(cfg)
+    for path, value in getattr(cfg, DERIVED, {}).items():
+        node = plain
+        try:
+            for key in path[:-1]:
+                node = node[key]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if isinstance(node, dict) and path[-1] in node and node[path[-1]] == value:
+            del node[path[-1]]
+    for mode in ("train", "valid", "test"):  # a crop left with no keys is written '- RandomCrop:' again
+        for item in ((plain.get("PIPELINE") or {}).get(mode) or {}).get("transform") or []:
+            for name, params in item.items():
+                if params == {}:
+                    item[name] = None
+    return plain
 
 
 def log_config(cfg, indent=0):

@@ -1,0 +1,250 @@
+"""Facts stated once: keys that follow ``MODEL.backbone`` when absent, and checks where they must agree.
+
+**Derived when absent** (a config may still state them, as PaddleVideo's flat configs do):
+
+=====================================================  ==============================================
+key                                                    follows
+=====================================================  ==============================================
+``MODEL.runtime_cfg.test.num_seg``                     ``MODEL.backbone.num_seg``
+``INFERENCE.num_seg``                                  ``MODEL.runtime_cfg.test.num_seg``
+``PIPELINE.test.{decode,sample}.num_seg``              ``MODEL.runtime_cfg.test.num_seg``
+``PIPELINE.{train,valid}.{decode,sample}.num_seg``     ``MODEL.backbone.num_seg``
+``INFERENCE.target_size``                              ``MODEL.backbone.img_size``
+``target_size`` of every crop in ``PIPELINE.*.transform``  ``MODEL.backbone.img_size``
+``MODEL.head.in_channels``                             ``MODEL.backbone.embed_dim``
+=====================================================  ==============================================
+
+(a backbone key that is absent too counts with its constructor default). So ``-o MODEL.backbone.num_seg=16``
+alone gives a 16-frame model, 16-frame pipelines, test views and export, and ``-o
+MODEL.runtime_cfg.test.num_seg=16`` tests (and exports) an 8-frame model on 16-frame views.
+
+**Errors** (stated values that would break the model; the message names both keys and values):
+
+- ``MODEL.runtime_cfg.test.num_seg`` != the frames per view of ``PIPELINE.test.sample``: the recognizer
+  cuts a test clip (views back to back on the time axis) into views of ``runtime_cfg.test.num_seg``
+  frames, so any other count mixes frames of different crops or fails.
+- ``INFERENCE.num_seg`` != ``MODEL.runtime_cfg.test.num_seg``: the exported model takes
+  ``3 x INFERENCE.num_seg`` frames and cuts them the same way.
+- a crop's ``target_size`` or ``INFERENCE.target_size`` != ``MODEL.backbone.img_size``: the patch
+  embedding takes only ``img_size`` frames.
+- ``MODEL.head.in_channels`` != ``MODEL.backbone.embed_dim``: the head's weight would not fit the feature.
+
+**Legal, with a warning**: train / valid clips of another length than ``MODEL.backbone.num_seg`` (the
+time embedding is resized to the clip's frame count, as for a checkpoint of another length), and a crop
+larger than the short side ``JitterScale`` gives before it (clips smaller than the crop fail to load).
+``decode.num_seg`` may differ from ``sample.num_seg``: the window then spans ``decode.num_seg`` frames at
+``sampling_rate`` and ``sample.num_seg`` frames are taken from it.
+"""
+
+from ..utils.config import AttrDict, ConfigError
+from ..utils.logger import get_logger
+from . import schema as s
+from .validate import dotted
+
+TEST_VIEW_KEY = ("MODEL", "runtime_cfg", "test", "num_seg")
+
+
+def derive(cfg, origins=None):
+    """Fill the derived keys that ``cfg`` leaves out (in place); ``origins`` records where they came from.
+
+    ``cfg`` must have passed :func:`validate.check` (names known, values of the right type).
+    Returns ``{key path: value}`` of the keys it filled in (paths as tuples, list indices as ints).
+    """
+    filled = {}
+    origins = origins if origins is not None else {}
+    backbone = _backbone(cfg)
+    if backbone is None:
+        return filled
+    fill = _Filler(origins, filled)
+    num_seg, img_size = _effective(backbone, "num_seg"), _effective(backbone, "img_size")
+    test_frames = num_seg
+    if "runtime_cfg" in _keys(cfg.MODEL, "framework", cfg.MODEL):
+        runtime = _child(_child(cfg.MODEL, "runtime_cfg"), "test")
+        test_frames = fill(runtime, "num_seg", num_seg, ("MODEL", "runtime_cfg", "test"), "MODEL.backbone.num_seg")
+    if isinstance(cfg.get("INFERENCE"), dict):
+        fill(cfg.INFERENCE, "num_seg", test_frames, ("INFERENCE",), dotted(TEST_VIEW_KEY))
+        fill(cfg.INFERENCE, "target_size", img_size, ("INFERENCE",), "MODEL.backbone.img_size")
+    for mode, step, op in _frame_steps(cfg):
+        source = (dotted(TEST_VIEW_KEY), test_frames) if mode == "test" else ("MODEL.backbone.num_seg", num_seg)
+        fill(op, "num_seg", source[1], ("PIPELINE", mode, step), source[0])
+    for path, params in _crops(cfg):
+        fill(params, "target_size", img_size, path, "MODEL.backbone.img_size")
+    head = cfg.MODEL.get("head")
+    if isinstance(head, dict) and "in_channels" in _keys(head, "head") and _has_key(backbone, "embed_dim"):
+        fill(head, "in_channels", _effective(backbone, "embed_dim"), ("MODEL", "head"), "MODEL.backbone.embed_dim")
+    return filled
+
+
+def check_agreement(cfg, origins=None):
+    """Raise :class:`ConfigError` where stated values disagree in a way that breaks the model (see above);
+    log a warning for the legal mismatches. ``origins`` lets messages say which values were derived."""
+    backbone = _backbone(cfg)
+    if backbone is None:
+        return
+    agree = _Agree(origins or {})
+    num_seg, img_size = _effective(backbone, "num_seg"), _effective(backbone, "img_size")
+    runtime = ((cfg.MODEL.get("runtime_cfg") or {}).get("test") or {})
+    test_frames = runtime.get("num_seg", num_seg)
+    test_key = dotted(TEST_VIEW_KEY) if "num_seg" in runtime else "MODEL.backbone.num_seg"
+    infer = cfg.get("INFERENCE") or {}
+    agree(test_key, test_frames, "INFERENCE.num_seg", infer.get("num_seg"),
+          "the exported model cuts its input into views of the former")
+    agree("MODEL.backbone.img_size", img_size, "INFERENCE.target_size", infer.get("target_size"),
+          "the exported model takes frames of img_size only")
+    for mode in s.PIPELINE_MODES:
+        sample = ((cfg.get("PIPELINE") or {}).get(mode) or {}).get("sample")
+        frames = _frames_per_view(sample)
+        if frames is None:
+            continue
+        where = f"PIPELINE.{mode}.sample.num_seg"
+        if mode == "test":
+            agree(test_key, test_frames, where, frames, "the model cuts each test clip into views of the former")
+        elif frames != num_seg:
+            get_logger().warning("config: %s gives %d frames per clip, MODEL.backbone.num_seg is %d: the time "
+                                 "embedding is resized to %d frames", where, frames, num_seg, frames)
+    for path, params in _crops(cfg):
+        agree("MODEL.backbone.img_size", img_size, dotted(path + ("target_size",)), params.get("target_size"),
+              "the patch embedding takes frames of img_size only")
+    _check_crops_fit(cfg)
+    head = cfg.MODEL.get("head")
+    if isinstance(head, dict) and "in_channels" in head and _has_key(backbone, "embed_dim"):
+        agree("MODEL.backbone.embed_dim", _effective(backbone, "embed_dim"), "MODEL.head.in_channels",
+              head["in_channels"], "the head reads the backbone's feature")
+    _check_backbone_shape(backbone)
+
+
+class _Agree:
+    """``agree(key_a, a, key_b, b, why)`` raises unless ``b`` is None or equals ``a``; the message names
+    both keys and values, and says which value was derived (and from what)."""
+
+    def __init__(self, origins):
+        self.origins = origins
+
+    def _label(self, key, value):
+        where = self.origins.get(tuple(key.split(".")), "")
+        return f"{key} ({value}, {where})" if where.startswith("derived") else f"{key} ({value})"
+
+    def __call__(self, key_a, value_a, key_b, value_b, why):
+        if value_b is None or value_a == value_b:
+            return
+        raise ConfigError(f"{self._label(key_a, value_a)} and {self._label(key_b, value_b)} disagree: {why}; set "
+                          f"{key_b} to {value_a} or leave it out to follow {key_a}")
+
+
+def _check_backbone_shape(backbone):
+    img_size, patch_size = _effective(backbone, "img_size"), _effective(backbone, "patch_size")
+    if img_size and patch_size and img_size % patch_size:
+        raise ConfigError(f"MODEL.backbone.img_size ({img_size}) must be a multiple of MODEL.backbone.patch_size "
+                          f"({patch_size}): frames are cut into whole patches")
+    dim, heads = _effective(backbone, "embed_dim"), _effective(backbone, "num_heads")
+    if dim and heads and dim % heads:
+        raise ConfigError(f"MODEL.backbone.embed_dim ({dim}) must be a multiple of MODEL.backbone.num_heads "
+                          f"({heads}): each head gets embed_dim / num_heads channels")
+
+
+def _check_crops_fit(cfg):
+    """JitterScale ranges must be ordered; a crop larger than the short side before it is warned about."""
+    for mode in s.PIPELINE_MODES:
+        short = None
+        for index, item in enumerate(_transform_items(cfg, mode)):
+            (name, params), = item.items()
+            params = params or {}
+            where = f"PIPELINE.{mode}.transform.{index}.{name}"
+            if "min_size" in params and "max_size" in params:
+                if params["min_size"] > params["max_size"]:
+                    raise ConfigError(f"{where}.min_size ({params['min_size']}) must be <= {where}.max_size "
+                                      f"({params['max_size']})")
+                short = params["min_size"]
+            size = params.get("target_size")
+            if size is not None and short is not None and size > short:
+                get_logger().warning("config: %s.target_size %d is larger than the short side %d that the "
+                                     "JitterScale before it may give; such clips fail to load", where, size, short)
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+def _backbone(cfg):
+    model = cfg.get("MODEL")
+    backbone = model.get("backbone") if isinstance(model, dict) else None
+    if not isinstance(backbone, dict) or backbone.get("name") not in s.registry("backbone"):
+        return None
+    return backbone
+
+
+def _keys(node, kind, named=None):
+    """Constructor keys of the component ``node`` (its class named by ``name``/``framework``)."""
+    named = named if named is not None else node
+    name = named.get("framework" if kind == "framework" else "name")
+    if name not in s.registry(kind):
+        return {}
+    return s.component_keys(kind, name)
+
+
+def _has_key(node, key, kind="backbone"):
+    return key in _keys(node, kind)
+
+
+def _effective(node, key, kind="backbone"):
+    """``node[key]``, else the constructor default of the class ``node`` names (None if it has none)."""
+    if key in node:
+        return node[key]
+    spec = _keys(node, kind).get(key)
+    return None if spec is None or spec.default is s.MISSING else spec.default
+
+
+def _child(node, key):
+    if not isinstance(node.get(key), dict):
+        node[key] = AttrDict()
+    return node[key]
+
+
+class _Filler:
+    """``fill(node, key, value, path, source)`` sets ``node[key] = value`` unless present and returns the
+    value ``node[key]`` ends up with; it records what it filled (``filled``) and where from (``origins``)."""
+
+    def __init__(self, origins, filled):
+        self.origins = origins
+        self.filled = filled
+
+    def __call__(self, node, key, value, path, source):
+        if key not in node and value is not None:
+            node[key] = value
+            self.filled[tuple(path) + (key,)] = value
+            self.origins[tuple(str(p) for p in path) + (key,)] = f"derived from {source}"
+        return node.get(key)
+
+
+def _frame_steps(cfg):
+    """``(mode, step, mapping)`` of the decode / sample steps whose operator takes ``num_seg``."""
+    for mode in s.PIPELINE_MODES:
+        section = (cfg.get("PIPELINE") or {}).get(mode) or {}
+        for step in ("decode", "sample"):
+            op = section.get(step)
+            if isinstance(op, dict) and "num_seg" in _keys(op, "operator"):
+                yield mode, step, op
+
+
+def _transform_items(cfg, mode):
+    return ((cfg.get("PIPELINE") or {}).get(mode) or {}).get("transform") or []
+
+
+def _crops(cfg):
+    """``(path, params)`` of every transform whose operator takes ``target_size`` (the crops); a crop
+    written ``- RandomCrop:`` gets an empty mapping so the size can be filled in."""
+    for mode in s.PIPELINE_MODES:
+        for index, item in enumerate(_transform_items(cfg, mode)):
+            (name, params), = item.items()
+            if "target_size" in s.component_keys("operator", name):
+                if params is None:
+                    params = item[name] = AttrDict()
+                yield ("PIPELINE", mode, "transform", index, name), params
+
+
+def _frames_per_view(sample):
+    """Frames the sample step gives per view: ``num_seg``, times ``seg_len`` for segment sampling."""
+    if not isinstance(sample, dict) or "num_seg" not in _keys(sample, "operator"):
+        return None
+    frames = _effective(sample, "num_seg", "operator")
+    if not _effective(sample, "linspace_sample", "operator"):
+        frames *= _effective(sample, "seg_len", "operator") or 1
+    return frames

@@ -1,0 +1,124 @@
+"""Config files that inherit from base files: PaddleDetection's ``_BASE_`` convention.
+
+A config may start with ``_BASE_: [../_base_/a.yaml, b.yaml]`` (a list, or one path as a string).
+Paths are relative to the file that names them. The merge rule:
+
+- the bases are merged in order, so a later base overrides an earlier one;
+- then the including file is merged over the result, so it overrides all of its bases;
+- a mapping merged over a mapping merges key by key, recursively;
+- anything else (a list, a scalar, ``null``, or a mapping over a non-mapping) replaces whole.
+
+So a variant config states only what differs, but a list (e.g. ``PIPELINE.train.transform``) is
+always restated in full when one of its items changes. Bases may have bases; a file reached twice
+through different bases is fine, a file that includes itself (directly or not) is an error, as is a
+missing base. Both errors are one line naming the chain of files.
+"""
+
+import os
+
+import yaml
+
+from ..utils.config import ConfigError, load_yaml
+
+BASE_KEY = "_BASE_"
+
+
+def read_config_file(path):
+    """Read ``path`` and its ``_BASE_`` files into one plain mapping.
+
+    Returns:
+        ``(data, origins)``: the merged mapping (``_BASE_`` removed) and a dict mapping every key
+        path (a tuple, lists count as leaves) to the file that set it, for error messages.
+    Raises:
+        ConfigError: a missing or unparsable file, a bad ``_BASE_`` entry, an inheritance cycle.
+    """
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file '{path}' not found; pass an existing YAML file with -c")
+    origins = {}
+    data = _load(os.path.abspath(path), (), origins)
+    return data, origins
+
+
+def merge(base, child):
+    """``child`` merged over ``base`` by the rule above; neither argument is modified."""
+    if not (isinstance(base, dict) and isinstance(child, dict)):
+        return child
+    merged = dict(base)
+    for key, value in child.items():
+        merged[key] = merge(base[key], value) if key in base else value
+    return merged
+
+
+def show_path(path):
+    """``path`` relative to the working directory when it lies below it, else absolute."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def _chain(files):
+    return " -> ".join(show_path(f) for f in files)
+
+
+def _load(path, chain, origins):
+    if path in chain:
+        raise ConfigError(f"config inheritance cycle: {_chain(chain + (path,))}; remove one of these _BASE_ entries")
+    data = _read_mapping(path, chain)
+    bases = _base_paths(data.pop(BASE_KEY, None), path, chain)
+    merged = {}
+    for base in bases:
+        merged = merge(merged, _load(base, chain + (path,), origins))
+    _record_origins(data, (), show_path(path), origins)
+    return merge(merged, data)
+
+
+def _read_mapping(path, chain):
+    where = f" (a _BASE_ of {_chain(chain)})" if chain else ""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = load_yaml(f)
+    except yaml.YAMLError as err:
+        problem = " ".join(str(err).split())
+        raise ConfigError(f"config file '{show_path(path)}'{where} is not valid YAML: {problem}") from None
+    except OSError as err:
+        raise ConfigError(f"config file '{show_path(path)}'{where} cannot be read: {err.strerror}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{show_path(path)}'{where} must hold a mapping of sections "
+                          "(MODEL, DATASET, ...)")
+    return data
+
+
+def _base_paths(entries, path, chain):
+    """The absolute paths named by a ``_BASE_`` entry, checked to exist."""
+    if entries is None:
+        return []
+    if isinstance(entries, str):
+        entries = [entries]
+    here = _chain(chain + (path,))
+    if not isinstance(entries, list) or not all(isinstance(e, str) and e.strip() for e in entries):
+        raise ConfigError(f"{BASE_KEY} in {here} must be a list of file paths, got {entries!r}")
+    paths = []
+    for entry in entries:
+        base = os.path.expanduser(entry.strip())
+        base = os.path.normpath(base if os.path.isabs(base) else os.path.join(os.path.dirname(path), base))
+        if not os.path.isfile(base):
+            raise ConfigError(f"base config '{entry}' not found (looked for '{show_path(base)}', "
+                              f"the {BASE_KEY} of {here}); paths are relative to the file that names them")
+        paths.append(base)
+    return paths
+
+
+def _record_origins(node, prefix, source, origins):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            origins[prefix + (str(key),)] = source
+            _record_origins(value, prefix + (str(key),), source, origins)
+
+
+def origin_of(origins, path):
+    """Where the value at ``path`` (a tuple of keys) was set, from the longest recorded prefix, or None."""
+    for end in range(len(path), 0, -1):
+        if path[:end] in origins:
+            return origins[path[:end]]
+    return None

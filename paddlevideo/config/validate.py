@@ -1,0 +1,164 @@
+"""Check a config against the schema: unknown keys (with the closest known one), types, ranges, choices.
+
+:func:`check` walks the config once, in place: keys PaddleVideo's configs carry and this project ignores
+are dropped with a warning, old key names are moved to the new ones with a warning, and the first
+problem raises a one-line :class:`ConfigError` naming the key path (``PIPELINE.train.transform.3.
+RandomCrop.target_size``, the ``-o`` spelling), the value, what is allowed, and where it was set.
+"""
+
+from ..utils.config import AttrDict, ConfigError, closest_key
+from ..utils.logger import get_logger
+from . import schema as s
+from .inherit import origin_of
+
+
+def check(cfg, origins=None, required=True):
+    """Validate ``cfg`` (a mapping) in place against :func:`schema.top_level`.
+
+    Args:
+        cfg: the config; ignored keys are removed from it, renamed keys moved, and the top-level keys
+            put in the schema's order (sections first), whatever order the files merged them in.
+        origins: ``{key path tuple: source}`` from :func:`inherit.read_config_file` (for messages).
+        required: also report constructor arguments without a default that the config does not give.
+    Raises:
+        ConfigError: the first problem found.
+    """
+    spec = s.top_level()
+    _Walker(origins or {}, required).section(spec, cfg, ())
+    ordered = {key: cfg.pop(key) for key in spec.fields if key in cfg}
+    cfg.update(ordered)
+
+
+def dotted(path):
+    return ".".join(str(p) for p in path)
+
+
+def suggest(key, known, prefix=()):
+    """``"; did you mean `A.b`?"`` for the known key closest to ``key`` (case-insensitive), else ``""``."""
+    close = closest_key(key, known)
+    return f"; did you mean `{dotted(prefix + (close,))}`?" if close else ""
+
+
+class _Walker:
+    def __init__(self, origins, required):
+        self.origins = origins
+        self.required = required
+
+    def fail(self, path, message):
+        where = origin_of(self.origins, tuple(str(p) for p in path))
+        suffix = "" if where is None else " (set by -o)" if where == "-o" else f" (set in {where})"
+        raise ConfigError(message + suffix)
+
+    def warn(self, path, message):
+        where = origin_of(self.origins, tuple(str(p) for p in path))
+        get_logger().warning("config: %s%s", message, "" if where is None else f" (set in {where})")
+
+    # -- mappings ---------------------------------------------------------------------------------
+
+    def _mapping(self, node, path):
+        if not isinstance(node, dict):
+            self.fail(path, f"{dotted(path) or 'the config'} must be a mapping of keys, got {node!r}")
+
+    def _drop_ignored(self, node, path, ignored):
+        for key in [k for k in node if k in ignored]:
+            rule = ignored[key]
+            if rule.only_if is not None and not rule.only_if(node[key]):
+                self.fail(path + (key,), f"{dotted(path + (key,))} {node[key]!r}: {rule.otherwise}")
+            self.warn(path + (key,), f"{dotted(path + (key,))} is ignored ({rule.reason})")
+            del node[key]
+
+    def section(self, spec, node, path):
+        self._mapping(node, path)
+        self._drop_ignored(node, path, spec.ignored)
+        for key in list(node):
+            if key not in spec.fields:
+                what = f"unknown key {dotted(path + (key,))}" if path else f"unknown top-level key {key}"
+                self.fail(path + (key,), what + (suggest(key, spec.fields, path) or
+                                                 f"; known keys: {', '.join(spec.fields)}"))
+            node[key] = self.value(spec.fields[key].spec, node[key], path + (key,))
+        return node
+
+    def component(self, spec, node, path, name=None):
+        """A mapping naming its class in ``spec.name_key`` (or, for a transform item, given ``name``)."""
+        if node is None and name is not None:
+            node = AttrDict()
+        self._mapping(node, path)
+        classes = s.registry(spec.kind)
+        kind = s.KIND_NAMES[spec.kind]
+        if name is None:
+            if spec.name_key not in node:
+                self.fail(path, f"{dotted(path)} needs `{spec.name_key}` naming the {kind} "
+                                f"(one of {', '.join(classes)})")
+            name = node[spec.name_key]
+            name_path = path + (spec.name_key,)
+            where = dotted(name_path)
+        else:
+            name_path = path
+            where = dotted(path[:-1])  # a transform item: PIPELINE.train.transform.3
+        if not isinstance(name, str) or name not in classes:
+            close = closest_key(name, classes)
+            self.fail(name_path, f"{where}: unknown {kind} {name!r}" +
+                      (f"; did you mean `{close}`?" if close else f"; known: {', '.join(classes)}"))
+        keys = s.component_keys(spec.kind, name)
+        self._drop_ignored(node, path, {k: v for k, v in s.IGNORED.get(spec.kind, {}).items() if k not in keys})
+        self._rename(node, path, keys, s.RENAMED.get(spec.kind, {}))
+        for key in list(node):
+            if key == spec.name_key and path != name_path:
+                continue
+            key_path = path + (key,)
+            if key in spec.engine_args:
+                self.fail(key_path, f"{dotted(key_path)}: {name}'s '{key}' is set by the engine, not by the config")
+            if key not in keys:
+                self.fail(key_path, f"unknown key {dotted(key_path)}: {name} got an unexpected keyword argument "
+                                    f"'{key}'" + (suggest(key, keys, path) or f"; its keys are {', '.join(keys)}"))
+            node[key] = self.value(keys[key].spec, node[key], key_path, f"{kind} {name}")
+        if self.required:
+            missing = [k for k, key in keys.items() if key.required and k not in node]
+            if missing:
+                self.fail(path, f"{dotted(path)} ({kind} {name}) needs `{missing[0]}`: it has no default")
+        return node
+
+    def _rename(self, node, path, keys, renamed):
+        for old, new in renamed.items():
+            if old not in node or new not in keys:
+                continue
+            if new in node and node[new] != node[old]:
+                self.fail(path + (old,), f"{dotted(path + (old,))} ({node[old]!r}) is PaddleVideo's old name of "
+                                         f"{new}, which is also set ({node[new]!r}); keep only {new}")
+            self.warn(path + (old,), f"{dotted(path + (old,))} is PaddleVideo's old name of {new}; read as {new}")
+            node[new] = node.pop(old)
+
+    def transforms(self, node, path):
+        if node is None:
+            return node
+        if not isinstance(node, list):
+            self.fail(path, f"{dotted(path)} must be a list of operators like '- RandomFlip:', got {node!r}")
+        for index, item in enumerate(node):
+            item_path = path + (index,)
+            if not isinstance(item, dict) or len(item) != 1:
+                self.fail(item_path, f"{dotted(item_path)} must be a one-key mapping like 'RandomFlip:' or "
+                                     f"'RandomCrop: {{target_size: 224}}', got {item!r}")
+            (name, params), = item.items()
+            checked = self.component(s.Component("operator"), params, item_path + (name,), name=name)
+            item[name] = None if params is None and not checked else checked  # '- RandomFlip:' stays as written
+        return node
+
+    # -- values -----------------------------------------------------------------------------------
+
+    def value(self, spec, value, path, owner=None):
+        if value is None and isinstance(spec, (s.Section, s.Component, s.Transforms)):
+            return value  # an empty section ('METRIC:') is no section: the engine uses its defaults
+        if isinstance(spec, s.Section):
+            return self.section(spec, value, path)
+        if isinstance(spec, s.Component):
+            return self.component(spec, value, path)
+        if isinstance(spec, s.Transforms):
+            return self.transforms(value, path)
+        if isinstance(spec, s.Either):
+            if isinstance(value, dict):
+                return self.value(spec.mapping, value, path, owner)
+            spec = spec.rule
+        problem = spec(value)
+        if problem:
+            self.fail(path, f"{dotted(path)} {problem}" + (f" ({owner})" if owner else ""))
+        return spec.convert(value)
