@@ -154,6 +154,20 @@ def test_module_name_follows_the_kernel_sources(tmp_path):
     assert cpu_kernels.module_name(headers=[str(header)]) != before
 
 
+def test_module_name_is_per_checkout(tmp_path):
+    # Paddle's rebuild check records the sources' paths: two checkouts with the same kernels under one name
+    # would rebuild each other's module on every start.
+    import shutil
+
+    copies = []
+    for checkout in ("a", "b"):
+        folder = tmp_path / checkout
+        folder.mkdir()
+        copies.append([shutil.copy(path, folder) for path in cpu_kernels.SOURCES])
+    assert cpu_kernels.module_name(sources=copies[0]) != cpu_kernels.module_name(sources=copies[1])
+    assert cpu_kernels.module_name(sources=copies[0]) == cpu_kernels.module_name(sources=list(copies[0]))
+
+
 def test_kernels_share_paddles_openmp_runtime(fast_ops):
     # Linked to GCC's libgomp next to the libiomp5 that Paddle's MKL runs on, the kernels' spinning OpenMP
     # threads took the cores from the next GEMM (the model was slower with the kernels than without).

@@ -52,12 +52,15 @@ def cpu_kernels():
 
 def module_name(sources=SOURCES, headers=HEADERS, prefix=None):
     """The extension's name, one per Python environment (``prefix``, default ``sys.prefix``), Paddle version,
-    build flags and kernel source: the build cache is shared by every environment of the user, a module built
-    against another Paddle must not be loaded, and Paddle's own rebuild check does not see the header."""
+    build flags, kernel source and source folder: the build cache is shared by every environment of the user,
+    a module built against another Paddle must not be loaded, Paddle's own rebuild check does not see the
+    header, and that check records the sources' paths, so two checkouts sharing one name would rebuild each
+    other's module on every start."""
     import paddle
 
-    digest = hashlib.sha1(f"{sys.prefix if prefix is None else prefix}|{paddle.__version__}|{build_flags()}"
-                          .encode())
+    folders = sorted({os.path.dirname(os.path.abspath(path)) for path in sources})
+    digest = hashlib.sha1(f"{sys.prefix if prefix is None else prefix}|{paddle.__version__}|{build_flags()}|"
+                          f"{folders}".encode())
     for path in list(sources) + list(headers):
         with open(path, "rb") as source:
             digest.update(source.read())
