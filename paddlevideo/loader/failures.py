@@ -135,6 +135,7 @@ class GuardedLoader:
         return len(self.loader)
 
     def __iter__(self):
+        _install_excepthook()  # before Paddle starts the loader thread, which may fail at once
         try:
             return GuardedIterator(iter(self.loader))
         except Exception as err:  # noqa: BLE001 - e.g. the sampler fails while workers get their first indices
@@ -147,11 +148,7 @@ class GuardedIterator:
 
     def __init__(self, paddle_iterator):
         self._it = paddle_iterator
-        self.thread_error = None  # set by the excepthook when Paddle's loader thread dies
-        thread = getattr(paddle_iterator, "_thread", None)
-        if thread is not None:
-            _install_excepthook()
-            _WATCHED[thread] = self
+        self._paddle_iterator = weakref.ref(paddle_iterator)
 
     def __iter__(self):
         return self
@@ -173,7 +170,8 @@ class GuardedIterator:
         return batch
 
     def _error_from(self, err):
-        cause = self.thread_error
+        paddle_iterator = self._paddle_iterator()
+        cause = _THREAD_ERRORS.get(paddle_iterator) if paddle_iterator is not None else None
         if cause is not None:
             details = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
             get_logger("loader").debug("loader thread failed:\n%s", details)
@@ -205,7 +203,7 @@ def _last_line(err):
     return lines[-1].strip() if lines else type(err).__name__
 
 
-_WATCHED = weakref.WeakKeyDictionary()  # Paddle loader thread -> the GuardedIterator reading from it
+_THREAD_ERRORS = weakref.WeakKeyDictionary()  # Paddle loader iterator -> the exception that ended its thread
 _previous_hook = []
 
 
@@ -216,12 +214,26 @@ def _install_excepthook():
         threading.excepthook = _loader_thread_excepthook
 
 
+def _guarded_paddle_iterator(tb):
+    """The Paddle loader iterator whose ``_thread_loop`` is on the traceback, if it reads a GuardedDataset.
+
+    Found from the traceback because the thread may die before its iterator is even returned to us.
+    """
+    while tb is not None:
+        frame = tb.tb_frame
+        owner = frame.f_locals.get("self") if frame.f_code.co_name == "_thread_loop" else None
+        if owner is not None and isinstance(getattr(owner, "_dataset", None), GuardedDataset):
+            return owner
+        tb = tb.tb_next
+    return None
+
+
 def _loader_thread_excepthook(args):
-    guard = _WATCHED.get(args.thread)
-    if guard is None:
+    owner = _guarded_paddle_iterator(args.exc_traceback)
+    if owner is None:
         return _previous_hook[0](args)
-    guard.thread_error = args.exc_value
-    kill = getattr(guard._it, "_exit_thread_unexpectedly", None)
+    _THREAD_ERRORS[owner] = args.exc_value
+    kill = getattr(owner, "_exit_thread_unexpectedly", None)
     if kill is not None:
         kill()  # kills the blocking queue: the main thread's read raises instead of waiting forever
     return None

@@ -100,7 +100,7 @@ class VideoDataset(paddle.io.Dataset):
         if expected is None:
             return
         if len(shape) != len(expected) or any(e is not None and s != e for s, e in zip(shape, expected)):
-            raise ClipShapeError(f"the pipeline made a clip of shape {list(shape)}, the others are "
+            raise ClipShapeError(f"the pipeline made a clip of shape {list(shape)}, not the expected "
                                  f"{[e if e is not None else '*' for e in expected]}")
         if None in expected:
             self.expected_shape = tuple(shape)
