@@ -1,9 +1,11 @@
 """Helpers shared by the engine tests: a tiny generated demo dataset and configs for it."""
 
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_demo_videos.yaml"
@@ -51,8 +53,6 @@ def run_main(args, timeout=300, env=None, **popen):
     import subprocess
     import sys
 
-    import pytest
-
     cmd = [sys.executable, str(REPO / "main.py"), *args]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})}, **popen)
@@ -98,3 +98,15 @@ def write_audio_only(path):
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+@pytest.fixture
+def capture_logs(caplog):
+    """caplog on the project logger itself (an entry point may have stopped it propagating to root).
+
+    A fixture: a test module that imports it can use it."""
+    logger = logging.getLogger("paddlevideo")
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, logger="paddlevideo")
+    yield caplog
+    logger.removeHandler(caplog.handler)

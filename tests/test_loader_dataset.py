@@ -5,21 +5,12 @@ import logging
 import numpy as np
 import pytest
 
+from engine_helpers import capture_logs  # noqa: F401  (a fixture)
 from paddlevideo.loader.builder import build_dataloader, build_dataset, build_pipeline
 from paddlevideo.loader.dataset.video import BrokenVideosError
 from paddlevideo.loader.demo_data import make_demo_dataset
 from paddlevideo.loader.failures import LoaderError
 from paddlevideo.utils import ConfigError
-
-
-@pytest.fixture
-def capture_logs(caplog):
-    """caplog on the project logger itself (an entry point may have stopped it propagating to root)."""
-    logger = logging.getLogger("paddlevideo")
-    logger.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO, logger="paddlevideo")
-    yield caplog
-    logger.removeHandler(caplog.handler)
 
 
 @pytest.fixture

@@ -1,22 +1,13 @@
 """Lists are checked before the first step: every line parsed (BOM, CRLF, blank lines), labels present,
 integer and inside the model's classes in every split, missing videos counted up front."""
 
-import logging
 
 import pytest
 
+from engine_helpers import capture_logs  # noqa: F401  (a fixture)
 from engine_helpers import DEMO_CONFIG, data_overrides, demo_cfg, error_line, run_main, write_video
 from paddlevideo.loader.list_files import ListFileError, ListFileNotFoundError, read_list_file
 from paddlevideo.tasks.loaders import build_loader
-
-
-@pytest.fixture
-def capture_logs(caplog):
-    logger = logging.getLogger("paddlevideo")
-    logger.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO, logger="paddlevideo")
-    yield caplog
-    logger.removeHandler(caplog.handler)
 
 
 def write_bytes(path, data):

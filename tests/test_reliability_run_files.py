@@ -2,7 +2,6 @@
 read-only folder as one line with the last good checkpoint intact, and a resume that never destroys a checkpoint."""
 
 import hashlib
-import logging
 import os
 import shutil
 import signal
@@ -15,6 +14,7 @@ import textwrap
 import numpy as np
 import pytest
 
+from engine_helpers import capture_logs  # noqa: F401  (a fixture)
 from engine_helpers import (DEMO_CONFIG, REPO, data_overrides, demo_cfg, error_line, load_params, make_data,
                             max_abs_diff, run_main)
 from paddlevideo.tasks import run_files
@@ -31,15 +31,6 @@ def data_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
     make_data(folder, num_train=8, num_val=4)
     return folder
-
-
-@pytest.fixture
-def capture_logs(caplog):
-    logger = logging.getLogger("paddlevideo")
-    logger.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO, logger="paddlevideo")
-    yield caplog
-    logger.removeHandler(caplog.handler)
 
 
 def digest(path):
