@@ -353,3 +353,17 @@ def test_interrupted_save_resumes_from_the_last_complete_epoch(data_dir, tmp_pat
 def test_a_fresh_run_warns_before_overwriting(data_dir, two_epochs, capture_logs):
     train_model(demo_cfg(data_dir, two_epochs, "epochs=1", *ONE_UPDATE_EPOCHS), seed=3)
     assert any("already holds checkpoints of epoch(s) 1-2" in r.getMessage() for r in capture_logs.records)
+
+
+@pytest.mark.slow
+def test_two_processes_end_when_rank0_finds_the_folder_locked(data_dir, holder, tmp_path):
+    """Only rank 0 locks: when it refuses, rank 1 (already on its way to the first collective) must not wait."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+           str(tmp_path / "logs"), str(REPO / "main.py"), "-c", str(DEMO_CONFIG), "-o", *data_overrides(data_dir),
+           f"output_dir={out}", "epochs=1", "DATASET.batch_size=2", "GRADIENT_ACCUMULATION.global_batch_size=4"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode != 0
+    assert f"is in use by another training run (pid {holder.pid} on" in proc.stdout + proc.stderr
+    assert holder.poll() is None and (out / run_files.LOCK_NAME).is_file()  # the holder's lock is untouched
