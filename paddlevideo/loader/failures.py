@@ -148,7 +148,6 @@ class GuardedIterator:
 
     def __init__(self, paddle_iterator):
         self._it = paddle_iterator
-        self._paddle_iterator = weakref.ref(paddle_iterator)
 
     def __iter__(self):
         return self
@@ -159,8 +158,9 @@ class GuardedIterator:
         except StopIteration:
             raise
         except Exception as err:  # noqa: BLE001 - Paddle's SystemError 'Blocking queue is killed' and kin
+            error = self._error_from(err)
             self.close()
-            raise self._error_from(err) from None
+            raise error from None
         if isinstance(batch, dict) and FAILURE_KEY in batch:
             self.close()
             details = batch.get("details", "")
@@ -170,8 +170,7 @@ class GuardedIterator:
         return batch
 
     def _error_from(self, err):
-        paddle_iterator = self._paddle_iterator()
-        cause = _THREAD_ERRORS.get(paddle_iterator) if paddle_iterator is not None else None
+        cause = _THREAD_ERRORS.get(self._it)
         if cause is not None:
             details = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
             get_logger("loader").debug("loader thread failed:\n%s", details)
