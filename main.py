@@ -74,7 +74,7 @@ def main(argv=None):
 
     try:
         cfg = get_config(args.config, args.override, show=False)
-        from paddlevideo.tasks.checkpoints import output_dir_of
+        from paddlevideo.tasks.run_files import output_dir_of
 
         out_dir = output_dir_of(cfg)
         log_name = "test.log" if args.test else "export.log" if args.export else "train.log"
@@ -109,8 +109,9 @@ def main(argv=None):
 def _is_user_error(err, config_error):
     """Errors caused by the config, files or the data (one line, no traceback)."""
     from paddlevideo.tasks.train import TrainingDiverged
+    from paddlevideo.utils.errors import UserError
 
-    user_types = [config_error, FileNotFoundError, TrainingDiverged]
+    user_types = [config_error, FileNotFoundError, TrainingDiverged, UserError]
     for module, name in (("paddlevideo.modeling.weights", "CheckpointError"),
                          ("paddlevideo.tasks.export", "ExportError")):
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paddlevideo.tasks import checkpoints
+from paddlevideo.tasks import run_files
 from paddlevideo.tasks.amp import amp_settings
 from paddlevideo.tasks.train import accumulation_steps
 from paddlevideo.utils import AttrDict, ConfigError
@@ -90,12 +90,12 @@ def test_cli_bad_model_keys_are_one_line(tmp_path, override, words):
 
 _SAVER = r"""
 import sys, numpy as np
-from paddlevideo.tasks import checkpoints
+from paddlevideo.tasks import run_files
 out = sys.argv[1]
 for k in range(1, 10000):
     # ~8 MB per file so a kill lands inside a write most of the time
     w = np.full((2_000_000,), k, "float32")
-    checkpoints.save_epoch(out, "M", 1 + k % 2, {"w": w}, {"optimizer": {}, "epoch": k})
+    run_files.save_epoch(out, "M", 1 + k % 2, {"w": w}, {"optimizer": {}, "epoch": k})
     print(k, flush=True)
 """
 
@@ -108,12 +108,13 @@ def test_sigkill_while_saving_leaves_loadable_checkpoints(tmp_path):
     time.sleep(0.137)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    epoch = checkpoints.latest_epoch(str(tmp_path), "M")
+    epoch = run_files.latest_epoch(str(tmp_path), "M")
     assert epoch in (1, 2)
     for e in (1, 2):
-        if not os.path.isfile(checkpoints.epoch_prefix(str(tmp_path), "M", e) + ".pdopt"):
+        prefix = run_files.epoch_prefix(str(tmp_path), "M", e)
+        if not (os.path.isfile(prefix + ".pdopt") and os.path.isfile(prefix + ".pdparams")):
             continue
-        model_state, opt_state = checkpoints.load_epoch(str(tmp_path), "M", e)
+        model_state, opt_state = run_files.load_epoch(str(tmp_path), "M", e)
         w = np.asarray(model_state["w"])
         assert w.shape == (2_000_000,) and np.all(w == w[0]), "a torn checkpoint was left behind"
         assert (int(w[0]) + 1) % 2 + 1 == e or int(w[0]) % 2 + 1 == e

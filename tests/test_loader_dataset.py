@@ -5,18 +5,12 @@ import logging
 import numpy as np
 import pytest
 
+from engine_helpers import capture_logs  # noqa: F401  (a fixture)
 from paddlevideo.loader.builder import build_dataloader, build_dataset, build_pipeline
+from paddlevideo.loader.dataset.video import BrokenVideosError
 from paddlevideo.loader.demo_data import make_demo_dataset
-
-
-@pytest.fixture
-def capture_logs(caplog):
-    """caplog on the project logger itself (an entry point may have stopped it propagating to root)."""
-    logger = logging.getLogger("paddlevideo")
-    logger.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO, logger="paddlevideo")
-    yield caplog
-    logger.removeHandler(caplog.handler)
+from paddlevideo.loader.failures import LoaderError
+from paddlevideo.utils import ConfigError
 
 
 @pytest.fixture
@@ -49,7 +43,8 @@ def test_train_epoch_survives_broken_videos(tiny_cfg, bad_list, capture_logs):
     data = dataset(tiny_cfg, "train", root, list_file)
     loader = build_dataloader(data, batch_size=3, num_workers=0, shuffle=True, drop_last=False, mode="train")
     batches = list(loader)
-    assert sum(batch[0].shape[0] for batch in batches) == 8  # every slot filled by a replacement
+    # the missing file is left out up front (7 clips); the truncated one's slot is filled by a replacement
+    assert len(data) == 7 and sum(batch[0].shape[0] for batch in batches) == 7
     for imgs, labels in batches:
         assert list(imgs.shape[1:]) == [3, 4, 32, 32] and str(imgs.dtype) == "paddle.float32"
         assert labels.shape[1] == 1 and str(labels.dtype) == "paddle.int64"
@@ -58,11 +53,15 @@ def test_train_epoch_survives_broken_videos(tiny_cfg, bad_list, capture_logs):
 
 
 def test_train_gives_up_after_retries(tiny_cfg, tmp_path):
+    (tmp_path / "nothing_here.avi").write_bytes(b"")  # exists, cannot be decoded
     (tmp_path / "only_bad.list").write_text("nothing_here.avi 0\n")
     data = dataset(tiny_cfg, "train", tmp_path, tmp_path / "only_bad.list")
     data.num_retries = 2
-    with pytest.raises(RuntimeError, match="3 videos in a row failed.*nothing_here.avi"):
+    with pytest.raises(BrokenVideosError, match="3 videos in a row failed.*nothing_here.avi"):
         data[0]
+    # through a loader the same error reaches the caller as one LoaderError, not a hang or a traceback
+    with pytest.raises(LoaderError, match="3 videos in a row failed.*nothing_here.avi"):
+        list(build_dataloader(data, batch_size=1, num_workers=0))
 
 
 def test_test_mode_reports_and_excludes_broken_videos(tiny_cfg, bad_list, capture_logs):
@@ -101,5 +100,5 @@ def test_list_file_errors(tiny_cfg, tmp_path):
     (tmp_path / "bad.list").write_text("a.avi 1\nb.avi x\n")
     with pytest.raises(ValueError, match="bad.list:2"):
         dataset(tiny_cfg, "valid", tmp_path, tmp_path / "bad.list")
-    with pytest.raises(KeyError, match="format"):
+    with pytest.raises(ConfigError, match="format"):
         build_dataset({"file_path": "x"}, None, "train")

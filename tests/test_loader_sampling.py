@@ -1,14 +1,13 @@
-"""Temporal window and frame indices (spec 4), checked against an independent numpy computation."""
+"""Temporal window and frame indices, checked against an independent numpy computation."""
 
 import numpy as np
 import pytest
 
-from paddlevideo.loader.pipelines.decode import temporal_window
-from paddlevideo.loader.pipelines.sample import Sampler, segment_indices
+from paddlevideo.loader.pipelines.sample import Sampler, Window, segment_indices, temporal_window
 
 
 def reference_indices(frames, fps, num_seg=8, sampling_rate=32, target_fps=30, start=0.0):
-    """The spec's formula written out element by element."""
+    """The window formula written out element by element."""
     clip = sampling_rate * num_seg / target_fps * fps
     end = start + clip - 1
     out = []
@@ -20,9 +19,10 @@ def reference_indices(frames, fps, num_seg=8, sampling_rate=32, target_fps=30, s
 
 
 def sample(frames, fps, mode="test", num_seg=8):
-    results = {"frames_len": frames}
-    results["start_idx"], results["end_idx"] = temporal_window(frames, fps, num_seg, 32, 30, mode)
-    return Sampler(num_seg=num_seg, linspace_sample=True).indices(results)
+    """The sampler's own choice: window from the decode settings, then the indices."""
+    sampler = Sampler(num_seg=num_seg, linspace_sample=True)
+    window = Window(mode=mode, num_seg=num_seg, sampling_rate=32, target_fps=30)
+    return sampler.indices(frames, sampler.windows(frames, fps, window))
 
 
 @pytest.mark.parametrize("fps", [25, 30])
@@ -33,7 +33,7 @@ def test_test_mode_indices_match_formula(frames, fps):
     assert indices.tolist() == reference_indices(frames, fps)
 
 
-def test_spec_examples():
+def test_worked_examples():
     assert sample(60, 25).tolist() == [0, 30, 59, 59, 59, 59, 59, 59]
     assert sample(301, 25).tolist() == [0, 30, 60, 91, 121, 151, 182, 212]
     assert sample(301, 30).tolist() == [0, 36, 72, 109, 145, 182, 218, 255]
@@ -51,8 +51,7 @@ def test_train_window_bounds(frames, fps, mode):
         start, end = temporal_window(frames, fps, 8, 32, 30, mode)
         assert 0 <= start <= delta
         assert end == pytest.approx(start + clip - 1)
-        results = {"frames_len": frames, "start_idx": start, "end_idx": end}
-        indices = Sampler(num_seg=8, linspace_sample=True).indices(results)
+        indices = Sampler(num_seg=8, linspace_sample=True).indices(frames, [(start, end)])
         assert indices.tolist() == reference_indices(frames, fps, start=start)
         assert indices.min() >= int(start) and indices.max() <= min(int(end), frames - 1)
         starts.append(start)
@@ -69,3 +68,19 @@ def test_segment_sampling_valid_mode_centres():
     np.random.seed(1)
     train = segment_indices(80, 8, 1, False)
     assert all(i * 10 <= v < (i + 1) * 10 for i, v in enumerate(train))
+
+
+def test_sampler_owns_the_train_window():
+    """In train mode the Sampler draws the window start itself, from the decode settings it is handed."""
+    sampler = Sampler(num_seg=8, linspace_sample=True)
+    window = Window(mode="train", num_seg=8, sampling_rate=32, target_fps=30)
+    starts = set()
+    for seed in range(20):
+        np.random.seed(seed)
+        (start, end), = sampler.windows(600, 30, window)
+        np.random.seed(seed)
+        assert (start, end) == temporal_window(600, 30, 8, 32, 30, "train")
+        starts.add(round(start, 6))
+    assert len(starts) == 20  # a fresh draw per call
+    assert sampler.windows(600, 30, Window(mode="test", num_seg=8)) == [(0.0, 255.0)]
+    assert Sampler(num_seg=8).windows(600, 30, window) is None  # segment sampling covers the whole video

@@ -163,3 +163,50 @@ def test_pipeline_errors_name_the_problem(tiny_cfg):
     bad = dict(cfg, decode=dict(cfg.decode, backend="ffmpeg"))
     with pytest.raises(ValueError, match="backend 'ffmpeg'"):
         build_pipeline(bad, "test")
+
+
+def test_misordered_pipeline_fails_when_built_naming_the_operator(tiny_cfg):
+    from paddlevideo.loader.pipelines import PipelineError
+
+    cfg = tiny_cfg.PIPELINE.train
+    crop_first = dict(cfg, transform=[cfg.transform[3], *cfg.transform[:3], *cfg.transform[4:]])
+    with pytest.raises(PipelineError, match=r"PIPELINE.train.transform.0: RandomCrop needs results\['data_format'\], "
+                                            r"which no earlier operator of this pipeline adds; put Image2Array before it"):
+        build_pipeline(crop_first, "train")
+    no_decoder = {k: v for k, v in cfg.items() if k != "decode"}
+    with pytest.raises(PipelineError, match=r"PIPELINE.train.sample: Sampler needs results\['video_reader'\].*"
+                                            r"put VideoDecoder before it"):
+        build_pipeline(no_decoder, "train")
+    multi_segment = dict(tiny_cfg.PIPELINE.test, decode=dict(tiny_cfg.PIPELINE.test.decode, num_clips=2),
+                         sample=dict(tiny_cfg.PIPELINE.test.sample, linspace_sample=False))
+    with pytest.raises(PipelineError, match="PIPELINE.test.sample: VideoDecoder.num_clips > 1 needs "
+                                            "Sampler.linspace_sample"):
+        build_pipeline(multi_segment, "test")
+
+
+def test_every_operator_declares_and_documents_its_keys():
+    from paddlevideo.loader.pipelines import Operator
+    from paddlevideo.loader.registry import PIPELINES
+
+    names = PIPELINES.names()
+    assert {"VideoDecoder", "Sampler", "Normalization", "Image2Array", "JitterScale", "RandomCrop", "RandomFlip",
+            "UniformCrop", "CenterCrop"} <= set(names)
+    for name in names:
+        cls = PIPELINES.get(name)
+        assert issubclass(cls, Operator) and cls.requires, name
+        for key in (*cls.requires, *cls.adds):
+            assert f"``{key}``" in cls.__doc__, (name, key)
+
+
+@pytest.mark.parametrize("mode", ["train", "test"])
+def test_output_shape_matches_what_the_pipeline_makes(tmp_path, tiny_cfg, mode):
+    from paddlevideo.loader.demo_data import write_avi
+
+    frames = np.random.default_rng(0).integers(0, 256, size=(20, 40, 56, 3), dtype=np.uint8)
+    write_avi(tmp_path / "v.avi", frames, fps=25)
+    pipeline = build_pipeline(tiny_cfg.PIPELINE[mode], mode)
+    made = pipeline({"filename": str(tmp_path / "v.avi")})["imgs"].shape
+    # the tiny config: 4 frames, 32 px crops; the test pipeline's UniformCrop makes 3 views on the time axis
+    assert pipeline.output_shape() == made == ((3, 4, 32, 32) if mode == "train" else (3, 12, 32, 32))
+    no_crop = dict(tiny_cfg.PIPELINE[mode], transform=list(tiny_cfg.PIPELINE[mode].transform[:3]))
+    assert build_pipeline(no_crop, mode).output_shape() == (3, 4, None, None)  # JitterScale: size follows the video

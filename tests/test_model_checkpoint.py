@@ -84,7 +84,7 @@ def _optimizer_state(model):
 
 
 def test_optimizer_state_is_refused_naming_the_weights_to_pass(tiny_cfg, tmp_path):
-    from paddlevideo.tasks.checkpoints import save_epoch
+    from paddlevideo.tasks.run_files import save_epoch
 
     model = _tiny(tiny_cfg)
     state = _optimizer_state(model)

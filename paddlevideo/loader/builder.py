@@ -2,43 +2,44 @@
 
 import numpy as np
 
+from ..utils import dist
+from ..utils.config import ConfigError
 from ..utils.logger import get_logger
-from .registry import DATASETS
+from .failures import GuardedDataset, GuardedLoader, guarded_collate
 from .pipelines import Compose
+from .registry import DATASETS
 
 
 def build_pipeline(pipeline_cfg, section="pipeline"):
     """``PIPELINE.train|valid|test`` -> callable on ``{'filename': path}`` whose ``['imgs']`` is float32
-    ``[3, T * views, H, W]``. ``section`` only names the config section in error messages."""
+    ``[3, T * views, H, W]``. ``section`` only names the config section in error messages. The operators'
+    declared keys are checked here, so a misordered pipeline fails before any video is read."""
     return Compose(pipeline_cfg, section)
 
 
-def build_dataset(dataset_cfg, pipeline, mode):
+def build_dataset(dataset_cfg, pipeline, mode, **extra):
     """``DATASET.train|valid|test`` (``format``, ``file_path``, ``data_prefix``, ...) -> dataset in ``mode``.
 
-    The list file is read here, so a missing or empty list fails before any other work.
+    ``extra`` goes to the dataset too (``num_classes``, ``expected_shape`` from the engine). The list file is
+    read and checked here, so a missing, empty or malformed list fails before any other work.
     """
     from . import dataset  # noqa: F401  (registers the datasets)
 
     cfg = dict(dataset_cfg or {})
     if "format" not in cfg:
-        raise KeyError(f"DATASET.{mode} needs 'format' (e.g. format: VideoDataset), got {cfg}")
+        raise ConfigError(f"DATASET.{mode} needs 'format' (e.g. format: VideoDataset), got {cfg}")
     cls = DATASETS.get(cfg.pop("format"))
     try:
-        return cls(pipeline=pipeline, mode=mode, **cfg)
+        return cls(pipeline=pipeline, mode=mode, **cfg, **extra)
     except TypeError as err:
         if "unexpected keyword argument" in str(err):
-            raise TypeError(f"DATASET.{mode}: {err}; check the config keys") from None
+            raise ConfigError(f"DATASET.{mode}: {err}; check the config keys") from None
         raise
-
-
-def _stack(column):
-    return np.stack(column)
 
 
 def train_collate(batch):
     """``[(imgs, label)]`` -> ``[imgs [B, 3, T, H, W], labels [B, 1]]``."""
-    return [_stack(column) for column in zip(*batch)]
+    return [np.stack(column) for column in zip(*batch)]
 
 
 def test_collate(batch):
@@ -50,35 +51,29 @@ def test_collate(batch):
     kept = [item for item in batch if item is not None]
     if not kept:
         return [np.zeros((0,), np.float32), np.zeros((0, 1), np.int64), np.zeros((0,), np.int64)]
-    return [_stack(column) for column in zip(*kept)]
-
-
-def _world_size():
-    import paddle.distributed as dist
-
-    try:
-        return dist.get_world_size()
-    except Exception:  # not initialised: a single process
-        return 1
+    return [np.stack(column) for column in zip(*kept)]
 
 
 def build_dataloader(dataset, batch_size, num_workers=0, shuffle=False, drop_last=False, mode="train",
                      distributed=None):
-    """A ``paddle.io.DataLoader`` over ``dataset`` with ``num_workers`` worker processes.
+    """A :class:`~paddlevideo.loader.failures.GuardedLoader` over ``dataset`` with ``num_workers`` worker processes.
+
+    A failure inside the dataset or the batch assembly ends the iteration with a one-line ``LoaderError`` in
+    the main thread, never a hang (see ``loader/failures.py``).
 
     Args:
         batch_size: clips per batch (per process).
-        num_workers: loader worker processes; 0 loads in the calling process.
+        num_workers: loader worker processes; 0 loads in a thread of the calling process.
         shuffle: reshuffle every epoch (train).
         drop_last: drop the last incomplete batch.
         mode: ``test`` uses ``test_collate`` (drops broken videos), others stack ``(imgs, label)``.
-        distributed: use ``paddle.io.DistributedBatchSampler`` (each rank gets its share); default: when
-            ``paddle.distributed`` reports more than one process.
+        distributed: use ``paddle.io.DistributedBatchSampler`` (each rank gets its share); default: when the
+            run has more than one process (``utils.dist.get_world_size``).
     """
     import paddle
 
     if distributed is None:
-        distributed = _world_size() > 1
+        distributed = dist.get_world_size() > 1
     if distributed:
         sampler = paddle.io.DistributedBatchSampler(dataset, batch_size=batch_size, shuffle=shuffle,
                                                     drop_last=drop_last)
@@ -89,6 +84,16 @@ def build_dataloader(dataset, batch_size, num_workers=0, shuffle=False, drop_las
     test = mode == "test"
     # Paddle's shared-memory transfer cannot carry the zero-size arrays of an all-broken test batch, so test
     # batches travel pickled (slower, but evaluation is bound by the model, not by this copy).
-    return paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
-                                collate_fn=test_collate if test else train_collate, return_list=True,
-                                use_shared_memory=not test)
+    loader = paddle.io.DataLoader(GuardedDataset(dataset), batch_sampler=sampler, num_workers=num_workers,
+                                  collate_fn=guarded_collate(test_collate if test else train_collate),
+                                  return_list=True, use_shared_memory=not test,
+                                  worker_init_fn=_quiet_worker if num_workers else None)
+    return GuardedLoader(loader)
+
+
+def _quiet_worker(worker_id):
+    """In a loader worker process, Ctrl-C is the main process's business: the worker ignores SIGINT and ends
+    when the main process shuts the loader down (or exits), instead of printing its own traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

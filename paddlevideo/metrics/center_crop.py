@@ -3,7 +3,34 @@
 import numpy as np
 
 from ..utils import dist
+from ..utils.errors import UserError
 from .registry import METRIC
+
+
+class MetricError(UserError):
+    """A metric was asked for on no data or on data that cannot be right (a number would be a lie).
+
+    ``indices`` lists the dataset indices of the clips at fault, when there are such clips.
+    """
+
+    def __init__(self, message, indices=()):
+        super().__init__(message)
+        self.indices = list(indices)
+
+
+def invalid_rows(scores, labels):
+    """``(reason, rows)`` for the first kind of row that makes an accuracy meaningless, or ``None``.
+
+    Kinds: a label outside ``[0, num_classes)``; a NaN/inf score. ``reason`` is a format string with a
+    ``{where}`` field for the first bad row.
+    """
+    bad = np.flatnonzero((labels < 0) | (labels >= scores.shape[1]))
+    if bad.size:
+        return f"label {labels[bad[0]]} ({{where}}) is outside the model's {scores.shape[1]} classes", bad
+    bad = np.flatnonzero(~np.all(np.isfinite(scores), axis=1))
+    if bad.size:
+        return f"{bad.size} clip(s) have NaN/inf scores (first: {{where}}); the weights or inputs are broken", bad
+    return None
 
 
 def topk_accuracy(scores, labels, k):
@@ -11,11 +38,20 @@ def topk_accuracy(scores, labels, k):
 
     Args:
         scores: ``[N, num_classes]`` float array.
-        labels: ``[N]`` int array.
+        labels: ``[N]`` int array, each in ``[0, num_classes)``.
     Ties are broken by ``argsort`` order (stable, lower class id first among equal scores).
+    Raises:
+        MetricError: no rows, rows that disagree in number, or a row :func:`invalid_rows` rejects.
     """
+    scores, labels = np.asarray(scores), np.asarray(labels)
     if len(labels) == 0:
-        return 0.0
+        raise MetricError("top-k accuracy of no clip: nothing was scored")
+    if scores.ndim != 2 or scores.shape[0] != len(labels):
+        raise MetricError(f"scores of shape {list(scores.shape)} do not match {len(labels)} labels")
+    invalid = invalid_rows(scores, labels)
+    if invalid is not None:
+        reason, rows = invalid
+        raise MetricError(reason.format(where=f"row {rows[0]}"), rows.tolist())
     k = min(k, scores.shape[1])
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return float(np.mean(np.any(top == labels[:, None], axis=1)))
@@ -49,10 +85,15 @@ class CenterCropMetric:
             data: the test batch ``[imgs, labels [B, 1], indices [B]]``.
             outputs: scores ``[B, num_classes]`` (paddle tensor or numpy).
         """
-        labels, indices = data[1], data[2]
-        self._scores.append(_numpy(outputs).astype("float32"))
-        self._labels.append(_numpy(labels).reshape(-1).astype("int64"))
-        self._indices.append(_numpy(indices).reshape(-1).astype("int64"))
+        scores = _numpy(outputs).astype("float32")
+        labels = _numpy(data[1]).reshape(-1).astype("int64")
+        indices = _numpy(data[2]).reshape(-1).astype("int64")
+        if scores.ndim != 2 or not scores.shape[0] == len(labels) == len(indices):
+            raise MetricError(f"batch {batch_id}: {len(indices)} clips and {len(labels)} labels but scores of "
+                              f"shape {list(scores.shape)}; the model must return one score row per clip")
+        self._scores.append(scores)
+        self._labels.append(labels)
+        self._indices.append(indices)
 
     def gathered(self):
         """``(indices [M], labels [M], scores [M, C])`` over all processes, sorted by index, unique."""
@@ -75,12 +116,25 @@ class CenterCropMetric:
         return order, labels[first], scores[first]
 
     def accumulate(self):
-        """Gather, score and return ``{'top1', 'top5', 'num_clips', 'num_failed', 'failed_indices'}``."""
+        """Gather, score and return ``{'top1', 'top5', 'num_clips', 'num_failed', 'failed_indices'}``.
+
+        Raises:
+            MetricError: no clip was scored (``indices`` = every clip), or the scores cannot be right
+                (see :func:`topk_accuracy`; ``indices`` = the dataset indices at fault).
+        """
         indices, labels, scores = self.gathered()
         failed = sorted(set(range(self.data_size)) - set(indices.tolist()))
+        if not len(indices):
+            raise MetricError(f"no clip was scored: all {self.data_size} clips were skipped", failed)
+        if indices.max() >= self.data_size or indices.min() < 0:
+            raise MetricError(f"clip index {int(indices.max())} is outside the {self.data_size} clips of the set")
+        invalid = invalid_rows(scores, labels)
+        if invalid is not None:
+            reason, rows = invalid
+            raise MetricError(reason.format(where=f"clip index {indices[rows[0]]}"), indices[rows].tolist())
         self.result = {
-            "top1": topk_accuracy(scores, labels, 1) if len(labels) else 0.0,
-            "top5": topk_accuracy(scores, labels, 5) if len(labels) else 0.0,
+            "top1": topk_accuracy(scores, labels, 1),
+            "top5": topk_accuracy(scores, labels, 5),
             "num_clips": int(len(indices)),
             "num_failed": len(failed),
             "failed_indices": failed,
@@ -92,13 +146,15 @@ class CenterCropMetric:
 
     def save_scores(self, path):
         """Write the gathered ``indices``, ``labels``, ``scores`` as an ``.npz`` (after accumulate)."""
-        import os
+        from ..utils.save_load import atomic_write
 
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         r = self.result
-        tmp = path + ".tmp.npz"
-        np.savez(tmp, indices=r["indices"], labels=r["labels"], scores=r["scores"])
-        os.replace(tmp, path)
+
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                np.savez(f, indices=r["indices"], labels=r["labels"], scores=r["scores"])
+
+        atomic_write(path, write)
 
 
 def _numpy(x):

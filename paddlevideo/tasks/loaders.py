@@ -11,19 +11,38 @@ def build_loader(cfg, mode):
     uses ``DistributedBatchSampler`` (a world of one included): its shuffle depends only on the epoch
     number the trainer sets, and N processes see exactly the batches one process would see with
     N-fold gradient accumulation. Valid / test use it only under a multi-process run.
+
+    The dataset checks its list before anything runs: labels against ``MODEL.head.num_classes``, missing
+    videos; and every clip against the pipeline's output shape, with a frame size the pipeline leaves open
+    (no crop) taken from the model's ``MODEL.backbone.img_size``.
     """
     from ..loader.builder import build_dataloader, build_dataset, build_pipeline
 
     if mode not in cfg.get("PIPELINE", {}) or mode not in cfg.get("DATASET", {}):
         raise ConfigError(f"the config needs PIPELINE.{mode} and DATASET.{mode} sections for {mode}")
     pipeline = build_pipeline(cfg.PIPELINE[mode], section=f"PIPELINE.{mode}")
-    dataset = build_dataset(cfg.DATASET[mode], pipeline, mode)
+    dataset = build_dataset(cfg.DATASET[mode], pipeline, mode, num_classes=_num_classes(cfg),
+                            expected_shape=_expected_shape(cfg, pipeline))
     batch_size = cfg.DATASET.batch_size if mode == "train" else cfg.DATASET.get(
         "test_batch_size" if mode == "test" else "valid_batch_size", cfg.DATASET.batch_size)
     loader = build_dataloader(dataset, batch_size=int(batch_size), num_workers=int(cfg.DATASET.get("num_workers", 0)),
                               shuffle=mode == "train", drop_last=mode == "train", mode=mode,
                               distributed=True if mode == "train" else dist.get_world_size() > 1)
     return loader, dataset
+
+
+def _num_classes(cfg):
+    head = (cfg.get("MODEL") or {}).get("head") or {}
+    return head.get("num_classes")
+
+
+def _expected_shape(cfg, pipeline):
+    """The pipeline's output shape, its open frame size filled in with the model's input size."""
+    size = ((cfg.get("MODEL") or {}).get("backbone") or {}).get("img_size")
+    spec = pipeline.spec
+    if size is not None:
+        spec = spec.replace(height=spec.height or int(size), width=spec.width or int(size))
+    return spec.shape()
 
 
 def clip_name(dataset, index):

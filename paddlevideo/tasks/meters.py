@@ -1,4 +1,5 @@
-"""Running averages and the log lines users grep (spec section 6)."""
+"""Running averages and the log lines users grep (PaddleVideo's format: ``epoch:[  1/16 ] train step:...``,
+``END epoch:...``)."""
 
 import datetime
 

@@ -6,10 +6,13 @@ import paddle
 from tqdm import tqdm
 
 from ..metrics import build_metric
+from ..metrics.center_crop import MetricError
 from ..utils import dist
 from ..utils.logger import get_logger
-from .checkpoints import output_dir_of
 from .loaders import build_loader, clip_name
+from .run_files import output_dir_of
+
+SHOW_NAMES = 20  # skipped clips named in the report
 
 
 @paddle.no_grad()
@@ -17,7 +20,8 @@ def test_model(cfg, weights, save_scores=False, scores_path=None):
     """Evaluate ``weights`` on ``DATASET.test`` with the test pipeline (e.g. 3 crops per clip).
 
     Each process scores its shard; the metric gathers scores from all processes and de-duplicates
-    them by clip index. Clips that failed to decode are never replaced: they are counted and named.
+    them by clip index. Clips that failed to decode are never replaced: they are counted and named
+    (the count is always reported, 0 included).
 
     Args:
         cfg: the full config.
@@ -26,6 +30,9 @@ def test_model(cfg, weights, save_scores=False, scores_path=None):
             (default ``<output_dir>/test_scores.npz``) on rank 0.
     Returns:
         the metric's result dict (``top1``, ``top5``, ``num_clips``, ``num_failed``, ...).
+    Raises:
+        MetricError: no clip could be scored, or the scores cannot be right (labels outside the model's
+            classes, NaN scores); the message names the clips.
     """
     from ..modeling.builder import build_model_with_weights
 
@@ -43,12 +50,14 @@ def test_model(cfg, weights, save_scores=False, scores_path=None):
             continue
         scores = model(data, mode="test")
         metric.update(batch_id, data, scores)
-    result = metric.accumulate()
+    try:
+        result = metric.accumulate()
+    except MetricError as err:
+        names = _names(dataset, err.indices)
+        raise MetricError(f"--test: {err}" + (f": {names}" if names else ""), err.indices) from None
     if result["num_failed"]:
-        names = [clip_name(dataset, i) for i in result["failed_indices"][:20]]
-        more = "" if result["num_failed"] <= 20 else f" and {result['num_failed'] - 20} more"
-        logger.warning("%d test clip(s) could not be read and were skipped: %s%s", result["num_failed"],
-                       ", ".join(names), more)
+        logger.warning("%d test clip(s) could not be read and were skipped: %s", result["num_failed"],
+                       _names(dataset, result["failed_indices"]))
     logger.info("[TEST] finished: %d clips scored, %d skipped (broken/unreadable) top1: %.4f top5: %.4f",
                 result["num_clips"], result["num_failed"], result["top1"], result["top5"])
     if save_scores and rank == 0:
@@ -56,3 +65,9 @@ def test_model(cfg, weights, save_scores=False, scores_path=None):
         metric.save_scores(path)
         logger.info("test scores written to %s", path)
     return result
+
+
+def _names(dataset, indices):
+    """The first file names of ``indices`` (``..., and N more``); empty for no indices."""
+    names = ", ".join(clip_name(dataset, i) for i in indices[:SHOW_NAMES])
+    return names + (f" and {len(indices) - SHOW_NAMES} more" if len(indices) > SHOW_NAMES else "")

@@ -1,4 +1,13 @@
-"""The training loop behind ``main.py``: optimizer, accumulation, AMP, validation, checkpoints, resume.
+"""The training loop behind ``main.py``.
+
+::
+
+    train_model(cfg)                       lock the output dir, build, then:
+        restore(run, resume)               the resume point (or a fresh start)
+        for epoch in epochs:
+            train_one_epoch(run, epoch)    updates of `accum` micro-batches; log lines; NaN watch
+            validate(run, epoch)           (--validate) top-1 on DATASET.valid, best checkpoint
+            save_epoch(run, epoch)         .pdopt + .pdparams every save_interval epochs
 
 Reproducibility: every epoch starts by seeding Python, NumPy and Paddle with ``seed + epoch`` and
 setting the sampler's epoch, so an epoch's data order, augmentations and dropout depend only on the
@@ -9,23 +18,28 @@ import contextlib
 import math
 import random
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import paddle
 
 from ..utils import dist
 from ..utils.config import ConfigError
+from ..utils.errors import UserError
 from ..utils.logger import get_logger
 from ..utils.save_load import save
-from . import checkpoints
+from . import run_files
 from .amp import amp_settings
-from .checkpoints import output_dir_of
 from .loaders import build_loader
 from .meters import AverageMeter, epoch_end_line, train_step_line
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names the step."""
+
+
+class ValidationError(UserError):
+    """Validation had no clip to evaluate."""
 
 
 def accumulation_steps(cfg, world_size):
@@ -58,17 +72,59 @@ def _unwrap(model):
     return model._layers if isinstance(model, paddle.DataParallel) else model
 
 
-def _resume_epoch(cfg, resume, out_dir, model_name):
-    """The 1-based epoch to resume from: ``resume_epoch`` in the config wins, ``--resume`` takes the latest."""
-    wanted = int(cfg.get("resume_epoch") or 0)
-    if wanted:
-        return wanted
-    if resume:
-        latest = checkpoints.latest_epoch(out_dir, model_name)
-        if latest is None:
-            get_logger().warning("--resume: no '%s_epoch_*.pdopt' in %s; starting from scratch", model_name, out_dir)
-        return latest or 0
-    return 0
+@dataclass
+class Progress:
+    """Where training stands; an epoch's ``.pdopt`` records it and ``restore`` reads it back."""
+
+    epoch: int = 0  # completed epochs
+    global_step: int = 0  # optimizer updates
+    best_top1: float = 0.0
+
+
+@dataclass
+class Run:
+    """What one training run works with, built once by :func:`build_run`."""
+
+    cfg: object
+    model: object
+    optimizer: object
+    lr_sched: object
+    scaler: object
+    amp_cfg: object
+    loader: object
+    valid_loader: object
+    num_clips: int
+    accum: int  # micro-batches per optimizer update
+    updates_per_epoch: int
+    seed: int
+    max_iters: int = None
+    world: int = 1
+    rank: int = 0
+    iters_done: int = 0  # micro-batches since this process started (for --max_iters and the ETA)
+    total_iters: int = 0
+    started: float = field(default_factory=time.time)
+    losses: list = field(default_factory=list)  # per-micro-batch losses of this process (for tests)
+
+    @property
+    def usable_iters(self):
+        """Micro-batches per epoch that fill whole accumulation windows."""
+        return self.updates_per_epoch * self.accum
+
+    @property
+    def epochs(self):
+        return int(self.cfg.get("epochs", 1))
+
+    @property
+    def out_dir(self):
+        return run_files.output_dir_of(self.cfg)
+
+    @property
+    def model_name(self):
+        return self.cfg.get("model_name", "model")
+
+    @property
+    def batch_size(self):
+        return int(self.cfg.DATASET.batch_size)
 
 
 def train_model(cfg, weights=None, validate=False, amp=False, amp_level="O1", max_iters=None, resume=False,
@@ -87,190 +143,279 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level="O1", ma
         dict with ``best_top1``, ``epochs_done``, ``global_step``, ``output_dir``, ``train_loss``
         (list of per-micro-batch losses of this process, as floats, for tests).
     Raises:
-        TrainingDiverged: NaN/inf loss. ConfigError: inconsistent settings.
+        TrainingDiverged: NaN/inf loss. ConfigError, RunDirError, ResumeError and the loader's errors
+        (all UserError): inputs that need fixing. The output dir lock is released on every exit.
     """
+    world = dist.init_distributed()
+    out_dir = run_files.output_dir_of(cfg)
+    is_main = dist.get_rank() == 0
+    if is_main:
+        run_files.prepare_output_dir(out_dir)
+    with run_files.RunLock(out_dir, enabled=is_main):
+        if is_main:
+            run_files.remove_leftover_tmp(out_dir)
+        run = build_run(cfg, weights, validate, amp, amp_level, max_iters, seed, world)
+        progress = restore(run, resume)
+        if world > 1:
+            run.model = paddle.DataParallel(run.model)
+        _log_plan(run, progress)
+        run.total_iters = (run.epochs - progress.epoch) * run.usable_iters
+        if max_iters:
+            run.total_iters = min(run.total_iters, int(max_iters))
+        run.started = time.time()
+        for epoch in range(progress.epoch, run.epochs):
+            if not train_one_epoch(run, epoch, progress):
+                get_logger().info("stopping after --max_iters %d iterations (epoch %d not completed, no "
+                                  "checkpoint)", max_iters, epoch + 1)
+                break
+            if getattr(run.lr_sched, "step_unit", None) == "epoch":
+                run.lr_sched.step()
+            if validate:
+                validate_epoch(run, epoch, progress)
+            save_epoch(run, epoch, progress)
+            dist.barrier()
+            progress.epoch = epoch + 1
+            if run.max_iters and run.iters_done >= run.total_iters:
+                break
+    return {"best_top1": progress.best_top1, "epochs_done": progress.epoch, "global_step": progress.global_step,
+            "output_dir": out_dir, "train_loss": run.losses}
+
+
+def build_run(cfg, weights, validate, amp, amp_level, max_iters, seed, world):
+    """Model (``-w`` loaded), loaders, optimizer, LR schedule and AMP settings, in a fixed order (the random
+    draws of model initialisation must not depend on anything else)."""
     from ..modeling.builder import build_model
     from ..modeling.weights import load_checkpoint
+    from ..solver import build_optimizer
 
-    logger = get_logger()
-    world = dist.init_distributed()
-    rank = dist.get_rank()
-    model_name = cfg.get("model_name", "model")
-    out_dir = output_dir_of(cfg)
-    epochs = int(cfg.get("epochs", 1))
-    log_interval = max(int(cfg.get("log_interval", 10)), 1)
-    save_interval = max(int(cfg.get("save_interval", 1)), 1)
     accum = accumulation_steps(cfg, world)
     amp_cfg = amp_settings(amp, amp_level)
     if amp_cfg.warning:
-        logger.warning(amp_cfg.warning)
-
+        get_logger().warning(amp_cfg.warning)
     seed_everything(seed)
     model = build_model(cfg.MODEL)
     if weights:
         load_checkpoint(model, weights)
-
     train_loader, train_set = build_loader(cfg, "train")
     valid_loader = build_loader(cfg, "valid")[0] if validate else None
-    iters_per_epoch = len(train_loader)
-    updates_per_epoch = iters_per_epoch // accum
-    if updates_per_epoch == 0:
-        raise ConfigError(f"an epoch has {iters_per_epoch} batches per process but one update needs {accum} "
-                          "(GRADIENT_ACCUMULATION); use more data or a smaller global_batch_size")
-    if iters_per_epoch % accum:
-        logger.warning("the last %d batches of each epoch do not fill an accumulation window of %d and are "
-                       "skipped", iters_per_epoch % accum, accum)
-    usable_iters = updates_per_epoch * accum
-
-    from ..solver import build_optimizer
-
-    optimizer, lr_sched = build_optimizer(cfg.OPTIMIZER, model, updates_per_epoch, epochs)
+    updates_per_epoch = _updates_per_epoch(len(train_loader), accum)
+    optimizer, lr_sched = build_optimizer(cfg.OPTIMIZER, model, updates_per_epoch, int(cfg.get("epochs", 1)))
     scaler = paddle.amp.GradScaler(init_loss_scaling=amp_cfg.init_loss_scaling) if amp_cfg.use_scaler else None
     if amp_cfg.decorate:
         model, optimizer = paddle.amp.decorate(models=model, optimizers=optimizer, level=amp_cfg.level,
                                                master_weight=amp_cfg.master_weight)
+    return Run(cfg=cfg, model=model, optimizer=optimizer, lr_sched=lr_sched, scaler=scaler, amp_cfg=amp_cfg,
+               loader=train_loader, valid_loader=valid_loader, num_clips=len(train_set), accum=accum,
+               updates_per_epoch=updates_per_epoch, seed=seed, max_iters=max_iters, world=world,
+               rank=dist.get_rank())
 
-    start_epoch, global_step, best_top1 = 0, 0, 0.0
-    resume_from = _resume_epoch(cfg, resume, out_dir, model_name)
-    if resume_from:
-        model_state, opt_state = checkpoints.load_epoch(out_dir, model_name, resume_from)
-        load_checkpoint(model, model_state)
-        checkpoints.load_portable_optimizer_state(optimizer, model, opt_state["optimizer"],
-                                                  portable=bool(opt_state.get("portable")))
-        if scaler is not None and opt_state.get("scaler"):
-            scaler.load_state_dict(opt_state["scaler"])
-        start_epoch = int(opt_state.get("epoch", resume_from))
-        global_step = int(opt_state.get("global_step", start_epoch * updates_per_epoch))
-        best_top1 = float(opt_state.get("best_top1", 0.0))
-        logger.info("resumed from epoch %d (%s)", start_epoch, checkpoints.epoch_prefix(out_dir, model_name,
-                                                                                       resume_from))
 
-    if world > 1:
-        model = paddle.DataParallel(model)
+def _updates_per_epoch(iters_per_epoch, accum):
+    updates = iters_per_epoch // accum
+    if updates == 0:
+        raise ConfigError(f"an epoch has {iters_per_epoch} batches per process but one update needs {accum} "
+                          "(GRADIENT_ACCUMULATION); use more data or a smaller global_batch_size")
+    if iters_per_epoch % accum:
+        get_logger().warning("the last %d batches of each epoch do not fill an accumulation window of %d and are "
+                             "skipped", iters_per_epoch % accum, accum)
+    return updates
 
-    logger.info("training %s: %d clips, %d process(es), batch %d per process, %d accumulation step(s) "
-                "(global batch %d), %d updates per epoch, epochs %d..%d", model_name, len(train_set), world,
-                cfg.DATASET.batch_size, accum, cfg.DATASET.batch_size * world * accum, updates_per_epoch,
-                start_epoch + 1, epochs)
 
-    step_unit = getattr(lr_sched, "step_unit", None)
-    total_iters = (epochs - start_epoch) * usable_iters
-    if max_iters:
-        total_iters = min(total_iters, int(max_iters))
-    iters_done = 0
-    epochs_done = start_epoch
-    losses_seen = []
-    stop = False
-    batch_size = int(cfg.DATASET.batch_size)
-    run_tic = time.time()
+def restore(run, resume):
+    """The :class:`Progress` to start from: an epoch checkpoint (``--resume`` / ``resume_epoch``) loaded into
+    the model, optimizer and loss scaler, or a fresh start. See ``run_files.resume_epoch`` for the rules."""
+    from ..modeling.weights import load_checkpoint
 
-    for epoch in range(start_epoch, epochs):
-        seed_everything(seed + epoch)
-        sampler = getattr(train_loader, "batch_sampler", None)
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(seed + epoch)
-        model.train()
-        epoch_stats = {k: AverageMeter() for k in ("loss", "top1", "top5", "batch_cost", "reader_cost")}
-        window = []  # device tensors [loss, top1, top5] since the last log line (no host sync per step)
-        first_bad = None  # device scalar: global micro-batch index of the first non-finite loss, -1 if none
+    wanted = int(run.cfg.get("resume_epoch") or 0)
+    if not (wanted or resume):
+        if run.rank == 0:
+            run_files.warn_if_overwriting(run.out_dir, run.model_name)
+        return Progress()
+    epoch = run_files.resume_epoch(run.out_dir, run.model_name, wanted)
+    if not epoch:
+        return Progress()
+    model_state, opt_state = run_files.load_epoch(run.out_dir, run.model_name, epoch)
+    load_checkpoint(run.model, model_state)
+    run_files.load_portable_optimizer_state(run.optimizer, run.model, opt_state["optimizer"],
+                                            portable=bool(opt_state.get("portable")))
+    if run.scaler is not None and opt_state.get("scaler"):
+        run.scaler.load_state_dict(opt_state["scaler"])
+    done = int(opt_state.get("epoch", epoch))
+    progress = Progress(epoch=done, global_step=int(opt_state.get("global_step", done * run.updates_per_epoch)),
+                        best_top1=float(opt_state.get("best_top1", 0.0)))
+    get_logger().info("resumed from epoch %d (%s)", done, run_files.epoch_prefix(run.out_dir, run.model_name, epoch))
+    return progress
+
+
+def _log_plan(run, progress):
+    get_logger().info("training %s: %d clips, %d process(es), batch %d per process, %d accumulation step(s) "
+                      "(global batch %d), %d updates per epoch, epochs %d..%d", run.model_name, run.num_clips,
+                      run.world, run.batch_size, run.accum, run.batch_size * run.world * run.accum,
+                      run.updates_per_epoch, progress.epoch + 1, run.epochs)
+
+
+class NanWatch:
+    """Finds the first micro-batch whose loss is NaN/inf without a host sync per step: the index of the first
+    bad one stays on the device and is read by :meth:`check` once per log line."""
+
+    def __init__(self, usable_iters, accum):
+        self.usable_iters = usable_iters
+        self.accum = accum
+        self.first_bad = None  # device int64 scalar, -1 while every loss was finite
+
+    def observe(self, loss, index):
+        """Record the loss of micro-batch ``index`` (counted from the start of training, all epochs)."""
+        if self.first_bad is None:
+            self.first_bad = paddle.full([], -1, "int64")
+        bad = paddle.logical_and(paddle.logical_not(paddle.isfinite(loss)), self.first_bad < 0)
+        self.first_bad = paddle.where(bad, paddle.full([], index, "int64"), self.first_bad)
+
+    def check(self):
+        """Raise :class:`TrainingDiverged` naming the epoch and step if a loss seen so far was NaN/inf."""
+        if self.first_bad is None:
+            return
+        index = int(self.first_bad.item())
+        if index >= 0:
+            epoch, step = divmod(index, self.usable_iters)
+            raise TrainingDiverged(f"loss became NaN/inf at epoch {epoch + 1} step {step} (update "
+                                   f"{index // self.accum + 1}); training stopped, the last saved checkpoint is "
+                                   "left as it was. Lower the learning rate or enable grad_clip.")
+
+
+class EpochMeter:
+    """Per-micro-batch ``[loss, top1, top5]`` kept on the device until a log line reads them, plus costs."""
+
+    def __init__(self):
+        self.window = []  # device tensors since the last log line
+        self.meters = {k: AverageMeter() for k in ("loss", "top1", "top5", "batch_cost", "reader_cost")}
+
+    def add(self, outputs):
+        """Queue a micro-batch's metrics; returns them as one float32 device tensor ``[3]``."""
+        stats = paddle.stack([outputs["loss"].detach(), outputs["top1"].detach().astype("float32"),
+                              outputs["top5"].detach().astype("float32")]).astype("float32")
+        self.window.append(stats)
+        return stats
+
+    def flush(self, losses):
+        """Move the queued metrics to the host (one sync); appends the losses to ``losses``; returns the
+        window mean ``[loss, top1, top5]``."""
+        values = paddle.stack(self.window).numpy()
+        for row in values:
+            for name, value in zip(("loss", "top1", "top5"), row):
+                self.meters[name].update(value)
+            losses.append(float(row[0]))
+        self.window = []
+        return values.mean(axis=0)
+
+    def avg(self, name):
+        return self.meters[name].avg
+
+
+def train_one_epoch(run, epoch, progress):
+    """Train epoch ``epoch`` (0-based): ``updates_per_epoch`` updates of ``accum`` micro-batches each.
+
+    Returns False when ``--max_iters`` ended it before its last update (nothing is saved then).
+    """
+    seed_everything(run.seed + epoch)
+    sampler = getattr(run.loader, "batch_sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(run.seed + epoch)
+    run.model.train()
+    meter, watch = EpochMeter(), NanWatch(run.usable_iters, run.accum)
+    step, stop = 0, False  # step: micro-batch index in the epoch
+    with contextlib.closing(iter(run.loader)) as batches:
         tic = time.time()
-        for i, data in enumerate(train_loader):
-            if i >= usable_iters:
-                break
-            reader_cost = time.time() - tic
-            is_update = (i + 1) % accum == 0
-            sync_ctx = model.no_sync() if world > 1 and not is_update else contextlib.nullcontext()
-            with sync_ctx:
-                with paddle.amp.auto_cast(enable=amp_cfg.enabled, level=amp_cfg.level, dtype=amp_cfg.dtype):
-                    outputs = model(data, mode="train")
-                loss = outputs["loss"] / accum
-                (scaler.scale(loss) if scaler is not None else loss).backward()
-            if is_update:
-                if scaler is not None:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                optimizer.clear_grad()
-                global_step += 1
-                if step_unit == "step":
-                    lr_sched.step()
-            stats = paddle.stack([outputs["loss"].detach(), outputs["top1"].detach().astype("float32"),
-                                  outputs["top5"].detach().astype("float32")]).astype("float32")
-            window.append(stats)
-            bad_now = paddle.logical_not(paddle.isfinite(stats[0]))
-            index = paddle.full([], epoch * usable_iters + i, "int64")
-            if first_bad is None:
-                first_bad = paddle.full([], -1, "int64")
-            first_bad = paddle.where(paddle.logical_and(bad_now, first_bad < 0), index, first_bad)
-            iters_done += 1
-            batch_cost = time.time() - tic
-            epoch_stats["batch_cost"].update(batch_cost)
-            epoch_stats["reader_cost"].update(reader_cost)
-            last_in_epoch = i + 1 == usable_iters
-            stop = bool(max_iters) and iters_done >= total_iters
-            if (i + 1) % log_interval == 0 or last_in_epoch or stop:
-                _check_finite(first_bad, usable_iters, accum)
-                values = paddle.stack(window).numpy()
-                for row in values:
-                    epoch_stats["loss"].update(row[0])
-                    epoch_stats["top1"].update(row[1])
-                    epoch_stats["top5"].update(row[2])
-                    losses_seen.append(float(row[0]))
-                mean = values.mean(axis=0)
-                window = []
-                elapsed = time.time() - run_tic
-                eta = elapsed / iters_done * (total_iters - iters_done)
-                logger.info(train_step_line(epoch + 1, epochs, i, mean[0], optimizer.get_lr(), mean[1], mean[2],
-                                            batch_cost, reader_cost, batch_size / max(batch_cost, 1e-9), eta))
+        for _ in range(run.updates_per_epoch):
+            for micro in range(run.accum):
+                data = next(batches)
+                reader_cost = time.time() - tic
+                outputs = _forward_backward(run, data, sync=micro == run.accum - 1)
+                if micro == run.accum - 1:
+                    _optimizer_step(run, progress)
+                watch.observe(meter.add(outputs)[0], epoch * run.usable_iters + step)
+                run.iters_done += 1
+                batch_cost = time.time() - tic
+                meter.meters["batch_cost"].update(batch_cost)
+                meter.meters["reader_cost"].update(reader_cost)
+                stop = bool(run.max_iters) and run.iters_done >= run.total_iters
+                if (step + 1) % _log_interval(run) == 0 or step + 1 == run.usable_iters or stop:
+                    watch.check()
+                    _log_step(run, epoch, step, meter.flush(run.losses), batch_cost, reader_cost)
+                step += 1
+                if stop:
+                    break
+                tic = time.time()
             if stop:
                 break
-            tic = time.time()
-
-        avg = dist.all_reduce_mean([epoch_stats[k].avg for k in ("loss", "top1", "top5")])
-        cost = epoch_stats["batch_cost"].avg
-        logger.info(epoch_end_line(epoch + 1, "train", *avg, batch_cost=cost,
-                                   reader_cost=epoch_stats["reader_cost"].avg, ips=batch_size / max(cost, 1e-9)))
-        if stop and epoch_stats["loss"].count < usable_iters:
-            logger.info("stopping after --max_iters %d iterations (epoch %d not completed, no checkpoint)",
-                        max_iters, epoch + 1)
-            break
-        if step_unit == "epoch":
-            lr_sched.step()
-
-        if validate:
-            top1 = evaluate(model, valid_loader, epoch + 1, amp_cfg)
-            if top1 > best_top1:
-                best_top1 = top1
-                if rank == 0:
-                    save(_unwrap(model).state_dict(), checkpoints.best_path(out_dir, model_name))
-                    logger.info("Already save the best model (top1 acc)%.4f", best_top1)
-        if rank == 0 and ((epoch + 1) % save_interval == 0 or epoch + 1 == epochs):
-            opt_state = {"optimizer": checkpoints.portable_optimizer_state(optimizer, _unwrap(model)),
-                         "portable": True, "epoch": epoch + 1, "global_step": global_step,
-                         "best_top1": best_top1, "seed": seed,
-                         "scaler": scaler.state_dict() if scaler is not None else None}
-            prefix = checkpoints.save_epoch(out_dir, model_name, epoch + 1, _unwrap(model).state_dict(), opt_state)
-            logger.info("saved %s.pdparams / .pdopt", prefix)
-        dist.barrier()
-        epochs_done = epoch + 1
-        if stop:
-            break
-
-    return {"best_top1": best_top1, "epochs_done": epochs_done,
-            "global_step": global_step, "output_dir": out_dir, "train_loss": losses_seen}
+    _log_epoch_end(run, epoch, meter)
+    return step == run.usable_iters
 
 
-def _check_finite(first_bad, usable_iters, accum):
-    """Raise :class:`TrainingDiverged` if a loss since the last check was NaN/inf (one host sync)."""
-    if first_bad is None:
+def _forward_backward(run, data, sync):
+    """Forward and backward of one micro-batch; gradients are all-reduced only when ``sync`` (the last
+    micro-batch of an update) in a multi-process run."""
+    no_sync = run.model.no_sync() if run.world > 1 and not sync else contextlib.nullcontext()
+    with no_sync:
+        amp = run.amp_cfg
+        with paddle.amp.auto_cast(enable=amp.enabled, level=amp.level, dtype=amp.dtype):
+            outputs = run.model(data, mode="train")
+        loss = outputs["loss"] / run.accum
+        (run.scaler.scale(loss) if run.scaler is not None else loss).backward()
+    return outputs
+
+
+def _optimizer_step(run, progress):
+    if run.scaler is not None:
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    else:
+        run.optimizer.step()
+    run.optimizer.clear_grad()
+    progress.global_step += 1
+    if getattr(run.lr_sched, "step_unit", None) == "step":
+        run.lr_sched.step()
+
+
+def _log_interval(run):
+    return max(int(run.cfg.get("log_interval", 10)), 1)
+
+
+def _log_step(run, epoch, step, mean, batch_cost, reader_cost):
+    elapsed = time.time() - run.started
+    eta = elapsed / run.iters_done * (run.total_iters - run.iters_done)
+    get_logger().info(train_step_line(epoch + 1, run.epochs, step, mean[0], run.optimizer.get_lr(), mean[1], mean[2],
+                                      batch_cost, reader_cost, run.batch_size / max(batch_cost, 1e-9), eta))
+
+
+def _log_epoch_end(run, epoch, meter):
+    loss, top1, top5 = dist.all_reduce_mean([meter.avg("loss"), meter.avg("top1"), meter.avg("top5")])
+    cost = meter.avg("batch_cost")
+    get_logger().info(epoch_end_line(epoch + 1, "train", loss, top1, top5, batch_cost=cost,
+                                     reader_cost=meter.avg("reader_cost"), ips=run.batch_size / max(cost, 1e-9)))
+
+
+def validate_epoch(run, epoch, progress):
+    """``--validate``: evaluate after epoch ``epoch`` (0-based); a new best top-1 is saved (rank 0)."""
+    top1 = evaluate(run.model, run.valid_loader, epoch + 1, run.amp_cfg)
+    if top1 > progress.best_top1:
+        progress.best_top1 = top1
+        if run.rank == 0:
+            save(_unwrap(run.model).state_dict(), run_files.best_path(run.out_dir, run.model_name))
+            get_logger().info("Already save the best model (top1 acc)%.4f", top1)
+
+
+def save_epoch(run, epoch, progress):
+    """Rank 0 writes epoch ``epoch`` (0-based)'s ``.pdopt`` + ``.pdparams`` every ``save_interval`` epochs and
+    after the last one."""
+    save_interval = max(int(run.cfg.get("save_interval", 1)), 1)
+    if run.rank != 0 or not ((epoch + 1) % save_interval == 0 or epoch + 1 == run.epochs):
         return
-    index = int(first_bad.item())
-    if index >= 0:
-        epoch, step = divmod(index, usable_iters)
-        raise TrainingDiverged(f"loss became NaN/inf at epoch {epoch + 1} step {step} (update {index // accum + 1}); "
-                               "training stopped, the last saved checkpoint is left as it was. Lower the "
-                               "learning rate or enable grad_clip.")
+    model = _unwrap(run.model)
+    opt_state = {"optimizer": run_files.portable_optimizer_state(run.optimizer, model), "portable": True,
+                 "epoch": epoch + 1, "global_step": progress.global_step, "best_top1": progress.best_top1,
+                 "seed": run.seed, "scaler": run.scaler.state_dict() if run.scaler is not None else None}
+    prefix = run_files.save_epoch(run.out_dir, run.model_name, epoch + 1, model.state_dict(), opt_state)
+    get_logger().info("saved %s.pdparams / .pdopt", prefix)
 
 
 @paddle.no_grad()
@@ -278,6 +423,8 @@ def evaluate(model, loader, epoch, amp_cfg):
     """Mean loss / top-1 / top-5 over the valid loader (clip-weighted, all processes); logs ``END epoch``.
 
     Returns the top-1 accuracy as a float.
+    Raises:
+        ValidationError: no clip was evaluated (a top-1 of nothing is not 0).
     """
     model.eval()
     sums = None
@@ -293,8 +440,9 @@ def evaluate(model, loader, epoch, amp_cfg):
     totals = sums.numpy().astype("float64") if sums is not None else np.zeros(4)
     if dist.get_world_size() > 1:
         totals = np.asarray(dist.all_reduce_mean(totals.tolist())) * dist.get_world_size()
-    count = max(totals[3], 1.0)
-    loss, top1, top5 = (totals[:3] / count).tolist()
+    if totals[3] <= 0:
+        raise ValidationError(f"validation after epoch {epoch} evaluated no clip; check DATASET.valid")
+    loss, top1, top5 = (totals[:3] / totals[3]).tolist()
     get_logger().info(epoch_end_line(epoch, "val", loss, top1, top5))
     model.train()
     if not math.isfinite(loss):

@@ -2,6 +2,12 @@
 
 The launcher sets ``PADDLE_TRAINER_ID`` / ``PADDLE_TRAINERS_NUM`` for every process; a plain
 ``python main.py`` is a world of one. All helpers work (and do no communication) in a world of one.
+:func:`get_rank` and :func:`get_world_size` are the project's one source of both (engine, loader, logger).
+
+When one process of a run fails, the launcher stops the others (``paddle.distributed.launch`` watches its
+processes and terminates the rest when one exits non-zero; a peer blocked in a collective on a dead process
+also fails at once, its gloo/NCCL connection reset). The engine therefore only has to make sure that a failing
+process exits: it raises, never waits.
 """
 
 import os

@@ -9,9 +9,15 @@ import logging
 import os
 import sys
 
+from .errors import UserError
+
 LOGGER_NAME = "paddlevideo"
 _FORMAT = "[%(asctime)s] %(levelname)s: %(message)s"
 _DATE_FORMAT = "%Y/%m/%d %H:%M:%S"
+
+
+class LogFileError(UserError):
+    """The log file cannot be created (its folder is a file, read-only, or not creatable)."""
 
 
 def get_logger(name=LOGGER_NAME):
@@ -27,12 +33,16 @@ def setup_logger(log_file=None, level="INFO", rank=None):
     Args:
         log_file: path of a log file; its folder is created. Only rank 0 writes it.
         level: logging level name, e.g. ``"INFO"``.
-        rank: process rank; defaults to ``PADDLE_TRAINER_ID`` (set by paddle.distributed.launch).
+        rank: process rank; defaults to the launcher's (``utils.dist.get_rank``).
     Returns:
         the configured project logger.
+    Raises:
+        LogFileError: ``log_file`` cannot be created; the message names the path and the reason.
     """
     if rank is None:
-        rank = int(os.environ.get("PADDLE_TRAINER_ID", "0"))
+        from .dist import get_rank
+
+        rank = get_rank()
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level if rank == 0 else "WARNING")
     logger.propagate = False
@@ -44,8 +54,21 @@ def setup_logger(log_file=None, level="INFO", rank=None):
     console.setFormatter(formatter)
     logger.addHandler(console)
     if log_file and rank == 0:
-        os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
-        file_handler = logging.FileHandler(log_file, mode="a", encoding="utf-8")
+        file_handler = _file_handler(log_file)
         file_handler.setFormatter(formatter)
         logger.addHandler(file_handler)
     return logger
+
+
+def _file_handler(log_file):
+    folder = os.path.dirname(os.path.abspath(log_file))
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise LogFileError(f"the folder of the log file '{log_file}' is a file, not a folder; set output_dir to a "
+                           "folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        return logging.FileHandler(log_file, mode="a", encoding="utf-8")
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise LogFileError(f"cannot write the log file '{log_file}' ({reason}); set output_dir to a folder "
+                           "you can write") from None

@@ -2,6 +2,9 @@
 (``tchw``); the spatial transforms act on the last two axes, so they work on either layout.
 
 Random choices use numpy's global generator (seeded per loader worker by ``paddle.io.DataLoader``).
+
+Each operator lists the results keys it needs (``requires``) and sets (``adds``; keys it only rewrites, like
+``imgs``, are named in its docstring); the spatial ones need ``data_format``, i.e. ``Image2Array`` before them.
 """
 
 import math
@@ -9,6 +12,9 @@ import math
 import numpy as np
 
 from ..registry import PIPELINES
+from .base import Operator
+
+_SPATIAL = ("imgs", "data_format")  # what a spatial transform needs: a 4-D clip from Image2Array
 
 
 def _clip_array(results, op):
@@ -23,12 +29,16 @@ def _time_axis(results):
 
 
 @PIPELINES.register()
-class Normalization:
+class Normalization(Operator):
     """uint8 frames ``[T, H, W, 3]`` -> float32 ``(x / 255 - mean) / std``, computed in float64.
+
+    Requires ``imgs`` (rewritten). Adds nothing.
 
     As in the reference, ``mean`` and ``std`` are held as float32 values (the float32 nearest 0.45 is used in
     the float64 arithmetic); ``tensor_shape`` is the shape they broadcast with, ``[1, 1, 1, 3]`` for THWC frames.
     """
+
+    requires = ("imgs",)
 
     def __init__(self, mean, std, tensor_shape=(3, 1, 1)):
         for key, value in (("mean", mean), ("std", std)):
@@ -47,13 +57,22 @@ class Normalization:
 
 
 @PIPELINES.register()
-class Image2Array:
-    """Frames ``[T, H, W, C]`` -> float32 ``[C, T, H, W]`` (``data_format: cthw``) or ``[T, C, H, W]`` (``tchw``)."""
+class Image2Array(Operator):
+    """Frames ``[T, H, W, C]`` -> float32 ``[C, T, H, W]`` (``data_format: cthw``) or ``[T, C, H, W]`` (``tchw``).
+
+    Requires ``imgs`` (rewritten). Adds ``data_format``.
+    """
+
+    requires = ("imgs",)
+    adds = ("data_format",)
 
     def __init__(self, data_format="tchw"):
         if data_format not in ("cthw", "tchw"):
             raise ValueError(f"Image2Array: data_format must be 'cthw' or 'tchw', got '{data_format}'")
         self.data_format = data_format
+
+    def infer_spec(self, spec):
+        return spec.replace(layout=self.data_format)
 
     def __call__(self, results):
         imgs = np.asarray(results["imgs"], dtype=np.float32)
@@ -88,14 +107,22 @@ def jitter_size(height, width, short):
 
 
 @PIPELINES.register()
-class JitterScale:
-    """Scale so the short side is ``round(uniform(min_size, max_size))`` (unchanged if it already is)."""
+class JitterScale(Operator):
+    """Scale so the short side is ``round(uniform(min_size, max_size))`` (unchanged if it already is).
+
+    Requires ``imgs`` (rewritten), ``data_format``. Adds nothing.
+    """
+
+    requires = _SPATIAL
 
     def __init__(self, min_size, max_size):
         if min_size > max_size or min_size < 1:
             raise ValueError(f"JitterScale: need 1 <= min_size <= max_size, got {min_size}, {max_size}")
         self.min_size = min_size
         self.max_size = max_size
+
+    def infer_spec(self, spec):
+        return spec.replace(height=None, width=None)  # the long side follows each video's aspect ratio
 
     def __call__(self, results):
         imgs = _clip_array(results, "JitterScale")
@@ -115,15 +142,21 @@ def _check_fits(imgs, size, op):
 
 
 @PIPELINES.register()
-class RandomCrop:
+class RandomCrop(Operator):
     """A random ``target_size`` square; offsets drawn uniformly from ``[0, W - size)`` and ``[0, H - size)``.
 
     The range is half-open as in the reference (the last offset is never drawn); a side equal to
-    ``target_size`` gets offset 0.
+    ``target_size`` gets offset 0. Requires ``imgs`` (rewritten), ``data_format``. Adds ``crop_offset``.
     """
+
+    requires = _SPATIAL
+    adds = ("crop_offset",)
 
     def __init__(self, target_size):
         self.target_size = target_size
+
+    def infer_spec(self, spec):
+        return spec.replace(height=self.target_size, width=self.target_size)
 
     def __call__(self, results):
         imgs = _clip_array(results, "RandomCrop")
@@ -137,8 +170,11 @@ class RandomCrop:
 
 
 @PIPELINES.register()
-class RandomFlip:
-    """Horizontal flip with probability ``p``."""
+class RandomFlip(Operator):
+    """Horizontal flip with probability ``p``. Requires ``imgs`` (rewritten), ``data_format``. Adds ``flipped``."""
+
+    requires = _SPATIAL
+    adds = ("flipped",)
 
     def __init__(self, p=0.5):
         self.p = p
@@ -163,11 +199,20 @@ def uniform_crop_offsets(height, width, size):
 
 
 @PIPELINES.register()
-class UniformCrop:
-    """Three ``target_size`` crops along the long side, concatenated on the time axis (``[3, 3*T, size, size]``)."""
+class UniformCrop(Operator):
+    """Three ``target_size`` crops along the long side, concatenated on the time axis (``[3, 3*T, size, size]``).
+
+    Requires ``imgs`` (rewritten), ``data_format``. Adds nothing.
+    """
+
+    requires = _SPATIAL
 
     def __init__(self, target_size):
         self.target_size = target_size
+
+    def infer_spec(self, spec):
+        frames = spec.frames * 3 if spec.frames is not None else None
+        return spec.replace(frames=frames, height=self.target_size, width=self.target_size)
 
     def __call__(self, results):
         imgs = _clip_array(results, "UniformCrop")
@@ -179,12 +224,20 @@ class UniformCrop:
 
 
 @PIPELINES.register()
-class CenterCrop:
-    """The centre ``target_size`` square; offsets ``round((side - size) / 2)`` (Python rounding) or floor."""
+class CenterCrop(Operator):
+    """The centre ``target_size`` square; offsets ``round((side - size) / 2)`` (Python rounding) or floor.
+
+    Requires ``imgs`` (rewritten), ``data_format``. Adds nothing.
+    """
+
+    requires = _SPATIAL
 
     def __init__(self, target_size, do_round=True):
         self.target_size = target_size
         self.do_round = do_round
+
+    def infer_spec(self, spec):
+        return spec.replace(height=self.target_size, width=self.target_size)
 
     def __call__(self, results):
         imgs = _clip_array(results, "CenterCrop")

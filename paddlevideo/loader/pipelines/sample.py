@@ -1,8 +1,58 @@
-"""``Sampler``: picks the frame indices of a clip and decodes only those frames."""
+"""``Sampler``: chooses the clip's temporal window and frame indices, and decodes only those frames."""
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..registry import PIPELINES
+from .base import Operator
+
+TRAIN_MODES = ("train", "valid")
+TEST_MODES = ("test", "infer")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The temporal-window settings of a config's ``decode`` section (PaddleVideo puts them on VideoDecoder).
+
+    Attributes:
+        mode: ``train`` / ``valid`` draw the window start at random; ``test`` / ``infer`` start at 0.
+        num_seg: frames per clip; with ``sampling_rate`` and ``target_fps`` it sets the window length.
+        sampling_rate: frame stride at ``target_fps``.
+        target_fps: frame rate ``sampling_rate`` refers to.
+        num_clips: temporal clips per video (test / infer), spread uniformly.
+    """
+
+    mode: str = "test"
+    num_seg: int = 8
+    sampling_rate: float = 32
+    target_fps: float = 30
+    num_clips: int = 1
+
+
+def temporal_window(frames_len, fps, num_seg, sampling_rate=32, target_fps=30, mode="test"):
+    """The clip window ``(start, end)`` in frame units (floats, end inclusive).
+
+    clip = ``sampling_rate * num_seg / target_fps * fps`` frames (the span ``num_seg`` frames taken every
+    ``sampling_rate`` frames cover at ``target_fps``), delta = ``max(frames_len - clip, 0)``; train/valid draw
+    the start uniformly from ``[0, delta]`` (numpy's global generator), test starts at 0; end = start + clip - 1.
+    """
+    clip = sampling_rate * num_seg / target_fps * fps
+    delta = max(frames_len - clip, 0)
+    start = np.random.uniform(0, delta) if mode in TRAIN_MODES else 0.0
+    return start, start + clip - 1
+
+
+def clip_windows(frames_len, fps, num_seg, sampling_rate=32, target_fps=30, num_clips=1):
+    """Test-time windows of ``num_clips`` clips spread uniformly over the video (multi-clip testing).
+
+    Clip ``k`` starts at ``delta * k / num_clips`` (the original TimeSformer's ensemble views; clip 0 starts
+    at 0 like the single test clip) and spans the same ``clip`` frames as :func:`temporal_window`.
+    Returns ``[(start, end), ...]`` in frame units (floats, end inclusive).
+    """
+    clip = sampling_rate * num_seg / target_fps * fps
+    delta = max(frames_len - clip, 0)
+    return [(delta * k / num_clips, delta * k / num_clips + clip - 1) for k in range(num_clips)]
 
 
 def linspace_indices(start, end, num_seg, frames_len):
@@ -31,19 +81,28 @@ def segment_indices(frames_len, num_seg, seg_len, valid_mode):
 
 
 @PIPELINES.register()
-class Sampler:
-    """Set ``results['imgs']`` to the uint8 RGB frames ``[num_seg * seg_len, H, W, 3]`` of the clip.
+class Sampler(Operator):
+    """Choose the clip's frames and decode them: ``results['imgs']`` becomes uint8 RGB ``[T, H, W, 3]``.
 
-    With ``linspace_sample`` (TimeSformer) the ``num_seg`` indices are spread evenly over the window
-    ``[start_idx, end_idx]`` that ``VideoDecoder`` chose (the whole video if it chose none); short videos repeat
-    their last frame. Otherwise segment sampling (see ``segment_indices``). The reader is closed afterwards.
+    With ``linspace_sample`` (TimeSformer) the window comes from ``results['window']`` (the ``decode``
+    section's settings, see :func:`temporal_window`; :func:`clip_windows` for ``num_clips > 1``) and
+    ``num_seg`` indices are spread evenly over it (short videos repeat their last frame); T = ``num_seg``
+    per window, windows one after the other. Otherwise segment sampling over the whole video (see
+    :func:`segment_indices`), T = ``num_seg * seg_len``. The reader is closed afterwards.
+
+    Requires ``video_reader``, ``frames_len``, ``fps``, ``window`` (from ``VideoDecoder``). Adds ``imgs`` and
+    ``frame_idx``; with ``linspace_sample`` also ``start_idx`` / ``end_idx`` (one window) or ``clip_windows``
+    (several). Removes ``video_reader``.
 
     Args:
         num_seg: frames (segments) per clip.
         seg_len: consecutive frames per segment (segment sampling only).
         valid_mode: deterministic segment centres instead of random offsets (segment sampling only).
-        linspace_sample: evenly spaced indices over the decoder's window.
+        linspace_sample: evenly spaced indices over the window.
     """
+
+    requires = ("video_reader", "frames_len", "fps", "window")
+    adds = ("imgs", "frame_idx")
 
     def __init__(self, num_seg=8, seg_len=1, valid_mode=False, linspace_sample=False):
         if num_seg < 1 or seg_len < 1:
@@ -53,27 +112,39 @@ class Sampler:
         self.valid_mode = valid_mode
         self.linspace_sample = linspace_sample
 
-    def indices(self, results):
-        """The frame indices this sampler reads for ``results`` (int64 ``[num_seg]`` or ``[num_seg * seg_len]``)."""
-        frames_len = results["frames_len"]
-        if "clip_windows" in results and not self.linspace_sample:
+    def infer_spec(self, spec):
+        if spec.windows > 1 and not self.linspace_sample:
             raise ValueError("VideoDecoder.num_clips > 1 needs Sampler.linspace_sample: True (segment sampling "
                              "already covers the whole video)")
-        if self.linspace_sample and "clip_windows" in results:  # multi-clip test: clip after clip
-            return np.concatenate([linspace_indices(start, end, self.num_seg, frames_len)
-                                   for start, end in results["clip_windows"]])
-        if self.linspace_sample:
-            start = results.get("start_idx", 0)
-            end = results.get("end_idx", frames_len - 1)
-            return linspace_indices(start, end, self.num_seg, frames_len)
-        return segment_indices(frames_len, self.num_seg, self.seg_len, self.valid_mode)
+        per_window = self.num_seg if self.linspace_sample else self.num_seg * self.seg_len
+        return spec.replace(frames=per_window * spec.windows)
+
+    def windows(self, frames_len, fps, window):
+        """The ``[(start, end), ...]`` windows for a video (frame units, end inclusive); ``None`` for segment
+        sampling. A train / valid window start is a random draw."""
+        if not self.linspace_sample:
+            return None
+        w = window
+        if w.num_clips > 1:
+            return clip_windows(frames_len, fps, w.num_seg, w.sampling_rate, w.target_fps, w.num_clips)
+        return [temporal_window(frames_len, fps, w.num_seg, w.sampling_rate, w.target_fps, w.mode)]
+
+    def indices(self, frames_len, windows):
+        """The frame indices (int64) for ``windows`` (from :meth:`windows`): ``num_seg`` per window, or the
+        ``num_seg * seg_len`` segment indices when ``windows`` is None."""
+        if windows is None:
+            return segment_indices(frames_len, self.num_seg, self.seg_len, self.valid_mode)
+        return np.concatenate([linspace_indices(start, end, self.num_seg, frames_len) for start, end in windows])
 
     def __call__(self, results):
-        if "video_reader" not in results:
-            raise KeyError("Sampler needs a 'video_reader' from VideoDecoder: put VideoDecoder in 'decode'")
         reader = results.pop("video_reader")
         try:
-            results["frame_idx"] = self.indices(results)
+            windows = self.windows(results["frames_len"], results["fps"], results["window"])
+            if windows is not None and len(windows) > 1:
+                results["clip_windows"] = windows
+            elif windows is not None:
+                results["start_idx"], results["end_idx"] = windows[0]
+            results["frame_idx"] = self.indices(results["frames_len"], windows)
             results["imgs"] = reader.get_frames(results["frame_idx"])
         finally:
             reader.close()
