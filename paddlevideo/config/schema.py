@@ -164,7 +164,7 @@ def key_rules():
 
 # Constructor arguments a config does not give: the engine passes them, or the builder fills them in.
 ENGINE_ARGS = {
-    "dataset": ("pipeline", "mode"),
+    "dataset": ("pipeline", "mode", "num_classes", "expected_shape"),
     "metric": ("data_size", "batch_size", "log_interval"),
     "lr": ("last_epoch", "verbose"),
 }
