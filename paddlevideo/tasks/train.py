@@ -15,6 +15,7 @@ import paddle
 
 from ..utils import dist
 from ..utils.config import ConfigError
+from ..utils.errors import UserError
 from ..utils.logger import get_logger
 from ..utils.save_load import save
 from . import checkpoints
@@ -24,7 +25,7 @@ from .loaders import build_loader
 from .meters import AverageMeter, epoch_end_line, train_step_line
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(UserError, RuntimeError):
     """The loss became NaN or infinite; the message names the step."""
 
 
