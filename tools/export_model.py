@@ -26,6 +26,7 @@ warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-c
 from paddlevideo.tasks.export import DEFAULT_OPSET, FORMATS  # noqa: E402
 from paddlevideo.utils import ConfigError, get_config, setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
+from paddlevideo.utils.errors import UserError  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -65,9 +66,8 @@ def main(argv=None):
         cfg = get_config(args.config, args.override, show=False)
         written = export_model(cfg, args.pretrained_params, args.output_path, fmt=args.format, onnx=args.onnx,
                                opset=args.opset, random_init=args.random_init)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
-        print(f"export_model.py: error: {err}", file=sys.stderr)
-        return 1
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:  # one line from cli.run
+        raise UserError(str(err)) from err
     for kind in ("model", "params", "onnx"):
         if kind in written:
             print(f"{kind}: {written[kind]}")

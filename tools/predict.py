@@ -34,6 +34,7 @@ if REPO not in sys.path:
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 from paddlevideo.tasks.predict import BACKENDS, PRECISIONS, VIDEO_EXTENSIONS  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
+from paddlevideo.utils.errors import UserError  # noqa: E402
 
 PROG = "predict.py"
 
@@ -181,9 +182,8 @@ def main(argv=None):
         files = list_videos(args.input_file)
         _resolve_device(args, logger)
         predictor = build_predictor(args)
-    except (ConfigError, PredictError, KeyError, ValueError) as err:
-        _error(err.args[0] if isinstance(err, KeyError) and err.args else err)
-        return 1
+    except (ConfigError, PredictError, KeyError, ValueError) as err:  # one line from cli.run (--debug: traceback)
+        raise UserError(err.args[0] if isinstance(err, KeyError) and err.args else str(err)) from err
 
     progress = files
     if os.path.isdir(args.input_file):

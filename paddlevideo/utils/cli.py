@@ -40,8 +40,9 @@ carrying the ``KeyboardInterrupt``) still ends as ``interrupted`` with 130 / 143
 :data:`FORCE_AFTER_S` of the first are absorbed, so a held key or a supervisor's repeated ``kill``
 cannot break that cleanup; one arriving later ends the process at once (``os._exit``), with the same
 line and code, for a cleanup that hangs. Checkpoints are written atomically, so even that leaves every
-checkpoint loadable. Importing ``paddle`` installs a C++ SIGTERM handler (a stack dump); the handler
-here is put back after that import.
+checkpoint loadable. Importing ``paddle`` installs a C++ SIGTERM handler (a stack dump) when its
+``paddle.base`` part is imported; the handler here is put back right after that. (The Python interpreter's
+own start-up, before the tool's first line runs, is the one moment not covered.)
 """
 
 import datetime
@@ -124,7 +125,7 @@ def os_error_message(err):
     what, advice = _OS_ERRORS[err.errno]
     paths = [p for p in (err.filename, getattr(err, "filename2", None)) if p is not None]
     if not paths:
-        return f"{what} ({err.strerror or type(err).__name__}); {advice}"
+        return f"{what}; {advice}"
     where = " -> ".join(f"'{os.fsdecode(p)}'" for p in paths)
     return f"{where}: {what}; {advice}"
 
@@ -147,22 +148,22 @@ def error_message(err):
     return os_error_message(err)
 
 
-class OutputDirError(UserError):
-    """An output folder cannot be created or written."""
+class OutputError(UserError):
+    """An output folder or file cannot be created or written (the message names it and says why)."""
 
 
 def prepare_output_dir(path, flag="--output"):
     """Create the output folder ``path`` (named on the command line by ``flag``) and check that a file can
-    be written in it, before any work starts; raises :class:`OutputDirError` naming the path otherwise."""
+    be written in it, before any work starts; raises :class:`OutputError` naming the path otherwise."""
     if os.path.exists(path) and not os.path.isdir(path):
-        raise OutputDirError(f"{flag} '{path}' is a file, not a folder; give a folder path")
+        raise OutputError(f"{flag} '{path}' is a file, not a folder; give a folder path")
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):  # permissions, read-only mounts, quotas: try for real
             pass
     except OSError as err:
         what, advice = os_error_reason(err)
-        raise OutputDirError(f"{flag} '{path}' cannot be written ({what}); {advice}") from err
+        raise OutputError(f"{flag} '{path}' cannot be written ({what}); {advice}") from err
     return path
 
 
@@ -171,17 +172,24 @@ def write_atomically(path, write):
     half-written file under the final name (a tool stopped by an error, a full disk or Ctrl-C leaves the
     previous file, or none). Returns ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
-    os.close(handle)
+    tmp = None
     try:
+        handle, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
+        os.close(handle)
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would surprise: give the usual mode
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
+    except BaseException as err:
+        if tmp is not None:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+        if isinstance(err, OSError) and not isinstance(err, UserError):
+            # a write error carries no file name (ENOSPC, EFBIG, EDQUOT): name the file meant
+            what, advice = os_error_reason(err)
+            raise OutputError(f"cannot write '{path}' ({what}); {advice}; any earlier file of that name is "
+                              "left as it was") from err
         raise
     return path
 
@@ -228,8 +236,10 @@ class _SignalGuard:
         for signum in self.SIGNALS:
             self.saved[signum] = signal.getsignal(signum)
         self._set_handlers()
-        if "paddle" not in sys.modules:
-            self.hook = _AfterImport("paddle", self._set_handlers)
+        if "paddle.base" not in sys.modules:
+            # paddle.base installs Paddle's C++ SIGTERM handler while it is imported (first thing in an
+            # `import paddle`): put this one back right after, and once more when paddle is complete
+            self.hook = _AfterImport(("paddle.base", "paddle"), self._set_handlers)
             sys.meta_path.insert(0, self.hook)
         return self
 
@@ -251,7 +261,7 @@ class _SignalGuard:
             if self.raising:
                 raise Interrupted(signum)
             return
-        if self.raising and time.monotonic() - self.first_at >= FORCE_AFTER_S:
+        if time.monotonic() - self.first_at >= FORCE_AFTER_S:
             _print_line(f"{self.prog}: interrupted")
             os._exit(128 + self.signum)
 
@@ -260,27 +270,45 @@ class _SignalGuard:
         self.raising = False
 
     def restore(self):
+        """Put the previous handlers back, unless the run was interrupted: the process then only exits, and
+        further SIGINT / SIGTERM are ignored (Python's shutdown would reset them to their defaults, and one
+        arriving while Paddle tears down would kill the process without its exit code)."""
         if self.hook is not None and self.hook in sys.meta_path:
             sys.meta_path.remove(self.hook)
-        if threading.current_thread() is threading.main_thread():
-            for signum, handler in self.saved.items():
-                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum, handler in self.saved.items():
+            if self.signum is not None:
+                handler = signal.SIG_IGN
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
-    """Calls ``callback`` right after the module ``name`` has been imported (once)."""
+    """Calls ``callback`` right after each of the modules ``names`` has been imported; then leaves."""
 
-    def __init__(self, name, callback):
-        self.name, self.callback = name, callback
+    def __init__(self, names, callback):
+        self.waiting, self.callback = set(names), callback
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != self.name:
+        if fullname not in self.waiting:
             return None
-        sys.meta_path.remove(self)  # let the normal finders find it, and never come back
-        spec = importlib.util.find_spec(fullname)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _CallbackLoader(spec.loader, self.callback)
+        for finder in sys.meta_path:  # the normal finders find it; this one only wraps its loader
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None:
+            spec.loader = _CallbackLoader(spec.loader, lambda: self._done(fullname))
         return spec
+
+    def _done(self, fullname):
+        self.waiting.discard(fullname)
+        if not self.waiting and self in sys.meta_path:
+            sys.meta_path.remove(self)
+        self.callback()
 
 
 class _CallbackLoader(importlib.abc.Loader):
@@ -349,8 +377,8 @@ def _flush_logs():
             pass
 
 
-def _report(prog, err, guard, debug):
-    """Print what ended the run and return its exit code."""
+def _report(prog, err, guard, debug, message=None):
+    """Print what ended the run and return its exit code (``message``: the line for ``err``, if known)."""
     _flush_logs()
     if guard.signum is not None or isinstance(err, KeyboardInterrupt):
         if debug:
@@ -366,7 +394,7 @@ def _report(prog, err, guard, debug):
         except (OSError, ValueError):
             pass
         return EXIT_BROKEN_PIPE
-    message = error_message(err)
+    message = message or error_message(err)
     if debug:
         traceback.print_exception(type(err), err, err.__traceback__)
     if message is not None:
@@ -381,8 +409,10 @@ def _report(prog, err, guard, debug):
         return EXIT_ERROR
     saved = _save_traceback(prog, err)
     where = f"its traceback is in {saved}" if saved else "no traceback could be saved"
-    _print_line(f"{prog}: error: unexpected {summary} (a bug: {where}; rerun with {DEBUG_FLAG} to print it, "
-                "and please report it)")
+    line = (f"{prog}: error: unexpected {summary} (a bug: {where}; rerun with {DEBUG_FLAG} to print it, "
+            "and please report it)")
+    _log_error_line(line)
+    _print_line(line)
     return EXIT_ERROR
 
 
@@ -407,7 +437,7 @@ def run(prog, main, argv=None):
         if guard.signum is not None:
             return _report(prog, KeyboardInterrupt(), guard, debug)
         if isinstance(exit_request.code, str):  # sys.exit("message"): Python would print it bare
-            return _report(prog, UserError(exit_request.code), guard, debug)
+            return _report(prog, exit_request, guard, debug, message=_one_line(exit_request.code))
         raise
     except BaseException as err:  # noqa: BLE001 - this is the one place that turns every failure into a line
         guard.quiet()
