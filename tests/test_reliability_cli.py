@@ -772,3 +772,39 @@ def test_converter_bad_sources_and_outputs(tmp_path, read_only):
     proc = run_tool(CONVERT, "--from", "fb", src, "-o", out, "-c", config, preexec_fn=file_size_limit(20000))
     assert_one_line_error(proc, CONVERT, str(out), "file too large", "nothing was written")
     assert not out.exists() and not list(tmp_path.glob("o.pdparams*"))
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_a_distributed_run_leaves_no_traceback(demo_data, tmp_path):
+    """Ctrl-C in a terminal signals the launcher; it stops its workers. Every worker ends with one line:
+    ``interrupted``, or (a worker left waiting in a collective by another one that stopped first) an error
+    saying so; never a traceback, neither on the console nor in a worker's log."""
+    logs = tmp_path / "launch"
+    args = train_args(demo_data, tmp_path / "out")
+    args[args.index("GRADIENT_ACCUMULATION.global_batch_size=2")] = "GRADIENT_ACCUMULATION.global_batch_size=4"
+    proc = subprocess.Popen([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+                             str(logs), str(REPO / "main.py"), *map(str, args)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env={**BASE_ENV, "OMP_NUM_THREADS": "1"})
+    lines = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    deadline = time.time() + 180
+    while not any("saved" in line for line in list(lines)):
+        assert proc.poll() is None and time.time() < deadline, "".join(lines[-30:])
+        time.sleep(0.1)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("the distributed run did not stop after Ctrl-C") from None
+    time.sleep(0.5)
+    assert proc.returncode != 0 and "Traceback" not in "".join(lines)
+    for rank in (0, 1):
+        text = (logs / f"workerlog.{rank}").read_text(errors="replace")
+        assert "Traceback" not in text, text[-3000:]
+        last = text.strip().splitlines()[-1]
+        assert last == "main.py: interrupted" or last.startswith("main.py: error: another process of this "
+                                                                 "distributed run stopped"), text[-3000:]
+    assert_checkpoints_loadable(tmp_path / "out", allow_tmp=True)

@@ -148,6 +148,18 @@ def error_message(err):
     return os_error_message(err)
 
 
+def _lost_peer_message(err):
+    """A collective of a multi-process run failed because another process stopped (interrupted, or failed
+    with its own error): say so instead of calling it a bug of this one."""
+    if int(os.environ.get("PADDLE_TRAINERS_NUM", "1") or 1) < 2 or not isinstance(err, (RuntimeError, OSError)):
+        return None
+    text = str(err)
+    if "gloo" not in text.lower() and "nccl" not in text.lower():
+        return None
+    return (f"another process of this distributed run stopped, so a collective operation failed here "
+            f"({_one_line(text, first_only=True)[:300]}); the reason is in the first failing worker's log")
+
+
 class OutputError(UserError):
     """An output folder or file cannot be created or written (the message names it and says why)."""
 
@@ -394,7 +406,7 @@ def _report(prog, err, guard, debug, message=None):
         except (OSError, ValueError):
             pass
         return EXIT_BROKEN_PIPE
-    message = message or error_message(err)
+    message = message or error_message(err) or _lost_peer_message(err)
     if debug:
         traceback.print_exception(type(err), err, err.__traceback__)
     if message is not None:
