@@ -28,8 +28,8 @@ from paddlevideo.loader.demo_data import make_demo_dataset, write_avi
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_demo_videos.yaml"
-# Paddle's kernels instead of the fused CPU ones: nothing to compile in a subprocess (the PyLayers of the
-# backbone, e.g. the Linear layer's, still run: they are what an interrupt in a backward lands in).
+# Paddle's kernels instead of the fused CPU ones: nothing to compile in a subprocess (the test of an interrupt
+# inside a custom layer's backward turns them on: the backbone's PyLayers belong to that path).
 BASE_ENV = {**os.environ, "PADDLEVIDEO_FAST_CPU_OPS": "0", "PYTHONPATH": str(REPO)}
 BASE_ENV.pop("PADDLEVIDEO_DEBUG", None)
 TIMEOUT = 240
@@ -335,7 +335,7 @@ def test_main_bad_inputs(tmp_path, tiny_files):
     assert_one_line_error(run_tool(tool, "-c", tmp_path / "none.yaml"), tool, "none.yaml")
     assert_one_line_error(run_tool(tool, "-c", tiny_files["config"], "-o", "noequals"), tool, "noequals")
     assert_one_line_error(run_tool(tool, "-c", tiny_files["config"], "-o", "MODEL.backbone.name=NoSuchNet",
-                                   f"output_dir={tmp_path / 'o'}"), tool, "'NoSuchNet'", "known backbones")
+                                   f"output_dir={tmp_path / 'o'}"), tool, "'NoSuchNet'", "VisionTransformer")
     proc = run_tool(tool, "--test", "-c", tiny_files["config"], "-w", tmp_path / "none.pdparams",
                     "-o", f"output_dir={tmp_path / 'o'}")
     assert_one_line_error(proc, tool, "none.pdparams")
@@ -562,6 +562,8 @@ def assert_interrupted(code, stderr, signum):
 def assert_checkpoints_loadable(out, allow_tmp=False):
     import paddle
 
+    if not Path(out).exists():  # stopped before the run created its output folder
+        return []
     files = sorted(p for p in Path(out).iterdir() if p.suffix in (".pdparams", ".pdopt"))
     for path in files:
         state = paddle.load(str(path))
@@ -599,7 +601,7 @@ _matmul, _calls = paddle.matmul, [0]
 
 def matmul(*args, **kwargs):
     frame = sys._getframe(1)
-    if frame.f_code.co_name == "backward" and frame.f_code.co_filename.endswith("vit.py"):
+    if frame.f_code.co_name == "backward" and "paddlevideo" in frame.f_code.co_filename:
         _calls[0] += 1
         if _calls[0] == int(os.environ["PV_SIGNAL_AT"]):
             open(os.environ["PV_MARK"], "w").write(frame.f_code.co_qualname if hasattr(frame.f_code, "co_qualname")
@@ -619,11 +621,12 @@ def test_interrupt_inside_a_custom_layer_backward(demo_data, tmp_path, signum, d
     shim = tmp_path / "in_backward.py"
     shim.write_text(_IN_BACKWARD)
     mark, out = tmp_path / "sent", tmp_path / "out"
-    env = {"PV_SIGNAL": str(int(signum)), "PV_SIGNAL_AT": "400", "PV_MARK": str(mark)}
+    # the CPU fast path on (the PyLayers are part of it); its kernels compile once per environment
+    env = {"PV_SIGNAL": str(int(signum)), "PV_SIGNAL_AT": "400", "PV_MARK": str(mark), "PADDLEVIDEO_FAST_CPU_OPS": "1"}
     if debug:
         env["PADDLEVIDEO_DEBUG"] = "1"
     run = Training(demo_data, out, command=[sys.executable, str(shim), str(REPO / "main.py")], env=env)
-    code, err = run.finish(timeout=180)
+    code, err = run.finish(timeout=600)
     assert mark.is_file(), "the signal was not sent from inside a backward: " + err[-2000:]
     assert "_LinearFunction.backward" in mark.read_text()
     if debug:  # where it landed: inside Paddle's backward of the PyLayer, surfacing as another exception type

@@ -617,8 +617,7 @@ def compare_logits(state, settings, model_cfg, fmt, src, seed=0):
 
     import paddle
 
-    from .builder import build_model
-    from .checkpoint import load_checkpoint
+    from . import build_model, load_checkpoint
 
     reference = source_model(src, fmt, settings, state)
     frames, size = settings["MODEL.backbone.num_seg"], settings["MODEL.backbone.img_size"]
