@@ -777,11 +777,18 @@ def test_converter_bad_sources_and_outputs(tmp_path, read_only):
     assert not out.exists() and not list(tmp_path.glob("o.pdparams*"))
 
 
+PYTHON_TRACEBACK = re.compile(r"^Traceback \(most recent call last\)", re.M)
+# What a worker's log may end with after Ctrl-C of a distributed run (docs/reliability.md, "Interrupts"):
+WORKER_ENDINGS = ("main.py: interrupted",
+                  "main.py: error: another process of this distributed run stopped",  # its collective failed
+                  "[SignalInfo: *** SIGABRT")  # Paddle's own report of a gloo failure inside its C++ backward
+
+
 @pytest.mark.slow
-def test_ctrl_c_of_a_distributed_run_leaves_no_traceback(demo_data, tmp_path):
-    """Ctrl-C in a terminal signals the launcher; it stops its workers. Every worker ends with one line:
-    ``interrupted``, or (a worker left waiting in a collective by another one that stopped first) an error
-    saying so; never a traceback, neither on the console nor in a worker's log."""
+def test_ctrl_c_of_a_distributed_run_leaves_no_python_traceback(demo_data, tmp_path):
+    """Ctrl-C in a terminal signals the launcher and its workers. Every worker ends with ``interrupted``, or
+    (left waiting in a collective by a worker that stopped first) with a line saying so or Paddle's own C++
+    abort report; never a Python traceback, on the console or in a worker's log."""
     logs = tmp_path / "launch"
     args = train_args(demo_data, tmp_path / "out")
     args[args.index("GRADIENT_ACCUMULATION.global_batch_size=2")] = "GRADIENT_ACCUMULATION.global_batch_size=4"
@@ -803,11 +810,13 @@ def test_ctrl_c_of_a_distributed_run_leaves_no_traceback(demo_data, tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         raise AssertionError("the distributed run did not stop after Ctrl-C") from None
     time.sleep(0.5)
-    assert proc.returncode != 0 and "Traceback" not in "".join(lines)
+    assert proc.returncode != 0 and not PYTHON_TRACEBACK.search("".join(lines)), "".join(lines[-40:])
+    endings = []
     for rank in (0, 1):
         text = (logs / f"workerlog.{rank}").read_text(errors="replace")
-        assert "Traceback" not in text, text[-3000:]
-        last = text.strip().splitlines()[-1]
-        assert last == "main.py: interrupted" or last.startswith("main.py: error: another process of this "
-                                                                 "distributed run stopped"), text[-3000:]
+        assert not PYTHON_TRACEBACK.search(text), text[-3000:]
+        tail = text.strip().splitlines()[-1].strip()
+        assert any(tail.startswith(ending) for ending in WORKER_ENDINGS), text[-3000:]
+        endings.append(tail)
+    assert "main.py: interrupted" in endings, endings  # the interrupt itself is reported
     assert_checkpoints_loadable(tmp_path / "out", allow_tmp=True)
