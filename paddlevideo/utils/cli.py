@@ -381,7 +381,18 @@ def _log_error_line(line):
             pass
 
 
+def _close_progress_bars():
+    """End the line of a progress bar left open by the failure, so the final line starts a line of its own."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", None) or []):
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001 - a bar that cannot close must not hide the error being reported
+            pass
+
+
 def _flush_logs():
+    _close_progress_bars()
     for handler in logging.getLogger("paddlevideo").handlers:
         try:
             handler.flush()
