@@ -330,6 +330,19 @@ def test_make_demo_data_output_checks(tmp_path, read_only):
 
 # ---------------------------------------------------------------- model tools
 
+def test_main_output_folder_that_is_a_file_or_read_only(tmp_path, demo_data, read_only):
+    tool = "main.py"
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    args = train_args(demo_data, a_file, epochs=1)
+    assert_one_line_error(run_tool(tool, *args), tool, str(a_file), "is a file")
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    proc = run_tool(tool, *train_args(demo_data, locked, epochs=1), env=read_only(locked))
+    assert_one_line_error(proc, tool, str(locked), "read-only")
+    assert list(locked.iterdir()) == []
+
+
 def test_main_bad_inputs(tmp_path, tiny_files):
     tool = "main.py"
     assert_one_line_error(run_tool(tool, "-c", tmp_path / "none.yaml"), tool, "none.yaml")

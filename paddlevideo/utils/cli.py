@@ -124,6 +124,8 @@ def os_error_message(err):
         return None
     what, advice = _OS_ERRORS[err.errno]
     paths = [p for p in (err.filename, getattr(err, "filename2", None)) if p is not None]
+    if err.errno == errno.EEXIST and paths and os.path.isfile(paths[0]):  # os.makedirs on a file's path
+        what, advice = "is a file, where a folder is needed", "remove the file or give another folder"
     if not paths:
         return f"{what}; {advice}"
     where = " -> ".join(f"'{os.fsdecode(p)}'" for p in paths)
