@@ -46,8 +46,8 @@ def prog_of(tool):
 
 
 def assert_one_line_error(proc, tool, *words, code=1):
-    """Exit ``code``, exactly one stderr line ``<tool>: error: ...`` (the last one), naming ``words``, and no
-    traceback."""
+    """Exit ``code``, exactly one stderr line ``<tool>: error: ...`` (the last one), naming ``words`` (in any
+    case), and no traceback."""
     prog = prog_of(tool)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith(f"{prog}: error:")]
@@ -55,7 +55,7 @@ def assert_one_line_error(proc, tool, *words, code=1):
     assert len(errors) == 1 and lines[-1] == errors[0], proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout, proc.stderr[-3000:]
     for word in words:
-        assert word in errors[0], (word, errors[0])
+        assert word.lower() in errors[0].lower(), (word, errors[0])
     return errors[0]
 
 
@@ -786,7 +786,7 @@ def test_converter_bad_sources_and_outputs(tmp_path, read_only):
     proc = run_tool(CONVERT, "--from", "fb", src, "-o", locked / "o.pdparams", "-c", config, env=read_only(locked))
     assert_one_line_error(proc, CONVERT, str(locked), "read-only")
     proc = run_tool(CONVERT, "--from", "fb", src, "-o", out, "-c", config, preexec_fn=file_size_limit(20000))
-    assert_one_line_error(proc, CONVERT, str(out), "file too large", "nothing was written")
+    assert_one_line_error(proc, CONVERT, str(out), "file too large")
     assert not out.exists() and not list(tmp_path.glob("o.pdparams*"))
 
 
