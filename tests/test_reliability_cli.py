@@ -434,7 +434,19 @@ def test_debug_shows_the_traceback(tmp_path, tiny_files, tool, how):
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "Traceback (most recent call last)" in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(f"{prog_of(tool)}: error: ")
-    assert "--debug" in run_tool(tool, "--help").stdout
+
+
+ENTRY_POINTS = sorted(str(path.relative_to(REPO)) for path in [REPO / "main.py", *(REPO / "tools").rglob("*.py")]
+                      if 'if __name__ == "__main__":' in path.read_text())
+
+
+@pytest.mark.parametrize("tool", ENTRY_POINTS)
+def test_every_entry_point_runs_through_the_wrapper(tool):
+    """A new tool gets the same contract: it runs through cli.run and has --debug."""
+    source = (REPO / tool).read_text()
+    assert "from paddlevideo.utils.cli import" in source and re.search(r"sys\.exit\(run\(", source), tool
+    proc = run_tool(tool, "--help")
+    assert proc.returncode == 0 and "--debug" in proc.stdout, proc.stderr[-2000:]
 
 
 # ---------------------------------------------------------------- the wrapper itself
