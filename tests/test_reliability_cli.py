@@ -408,6 +408,31 @@ def test_demo_stops_at_a_failing_step_with_one_line_of_its_own(tmp_path):
     assert "make_demo_data.py: error: --output" in proc.stderr  # the step's own line comes first
 
 
+def test_demo_passes_an_interrupt_on_to_its_running_step(tmp_path):
+    """SIGTERM to demo.py alone (not its process group): the training step gets it too, stops cleanly and says
+    so, then the demo does."""
+    proc = subprocess.Popen([sys.executable, str(REPO / "tools/demo.py"), "--quick", "--data_dir", str(tmp_path / "d"),
+                             "--output_dir", str(tmp_path / "o"), "--inference_dir", str(tmp_path / "i")], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=BASE_ENV)
+    lines = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    deadline = time.time() + 180
+    while not any("train step:" in line for line in list(lines)):
+        assert proc.poll() is None and time.time() < deadline, "".join(lines[-20:])
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("demo.py did not stop") from None
+    assert proc.returncode == 143, err[-2000:]
+    assert [line for line in err.splitlines() if "interrupted" in line] == ["main.py: interrupted",
+                                                                            "demo.py: interrupted"], err[-2000:]
+    assert "Traceback" not in err
+    assert_checkpoints_loadable(tmp_path / "o")
+
+
 # One bad input per tool: without --debug one line (checked above), with --debug / PADDLEVIDEO_DEBUG=1 also
 # the traceback, and the line still last.
 DEBUG_CASES = {

@@ -107,14 +107,14 @@ def main(argv=None):
         print(f"[demo] using the existing demo data in {data_dir}")
     else:  # missing, incomplete, other settings or made by an older generator
         step(["python", "tools/make_demo_data.py", "--output", data_dir, "--num_train", str(num_train),
-             "--num_val", str(num_val), "--seed", "0"])
+              "--num_val", str(num_val), "--seed", "0"])
     step(["python", "main.py", "-c", CONFIG, "--validate", "--seed", str(args.seed), *overrides])
     best = f"{out_dir}/{MODEL_NAME}_best.pdparams"
     step(["python", "main.py", "--test", "-c", CONFIG, "-w", best, *overrides])
     step(["python", "tools/export_model.py", "-c", CONFIG, "-p", best, "-o", infer_dir])
     step(["python", "tools/predict.py", "-c", CONFIG, "-i", f"{data_dir}/val/000001.avi",
-         "--model_file", f"{infer_dir}/{MODEL_NAME}.pdmodel", "--params_file", f"{infer_dir}/{MODEL_NAME}.pdiparams",
-         "--label_file", f"{data_dir}/label_list.txt", "--top_k", "2"])
+          "--model_file", f"{infer_dir}/{MODEL_NAME}.pdmodel", "--params_file", f"{infer_dir}/{MODEL_NAME}.pdiparams",
+          "--label_file", f"{data_dir}/label_list.txt", "--top_k", "2"])
     print(f"\n[demo] done: weights in {out_dir}, exported model in {infer_dir}")
     return 0
 
