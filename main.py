@@ -15,10 +15,14 @@ import warnings
 # paddle warns about a C++ build cache on import; it is irrelevant to users of this CLI
 warnings.filterwarnings("ignore", message="No ccache found")
 
+from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402  (no paddle import: --help stays fast)
+
+PROG = "main.py"
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        prog="main.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-c", "--config", required=True, help="YAML config file")
     parser.add_argument("-o", "--override", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override config entries, e.g. -o DATASET.batch_size=8 epochs=3 (repeatable)")
@@ -37,6 +41,7 @@ def parse_args(argv=None):
     parser.add_argument("--output_dir", default=None, help="--export: folder for the exported model "
                                                            "(default inference/<model_name>)")
     parser.add_argument("--save_scores", action="store_true", help="--test: also write test_scores.npz")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     _check_combinations(parser, args)
     return args
@@ -65,65 +70,38 @@ def _check_combinations(parser, args):
 
 
 def main(argv=None):
+    """Run the command line ``argv``; errors are raised (``cli.run`` turns them into one line)."""
     args = parse_args(argv)
     from paddlevideo.utils.cpu import configure_cpu
 
     configure_cpu()  # before the first matmul: MKL code path on AMD, malloc reuse (docs/benchmarks.md)
-    from paddlevideo.utils import ConfigError, get_config, setup_logger
+    from paddlevideo.utils import get_config, setup_logger
     from paddlevideo.utils.config import log_config
 
-    try:
-        cfg = get_config(args.config, args.override, show=False)
-        from paddlevideo.tasks.run_files import output_dir_of
+    cfg = get_config(args.config, args.override, show=False)
+    from paddlevideo.tasks.run_files import output_dir_of
 
-        out_dir = output_dir_of(cfg)
-        log_name = "test.log" if args.test else "export.log" if args.export else "train.log"
-        setup_logger(os.path.join(out_dir, log_name), cfg.get("log_level", "INFO"))
-        log_config(cfg)
-        if args.export:
-            from paddlevideo.tasks.export import export_model
+    out_dir = output_dir_of(cfg)
+    log_name = "test.log" if args.test else "export.log" if args.export else "train.log"
+    setup_logger(os.path.join(out_dir, log_name), cfg.get("log_level", "INFO"))
+    log_config(cfg)
+    if args.export:
+        from paddlevideo.tasks.export import export_model
 
-            export_model(cfg, args.weights, args.output_dir or os.path.join("inference", cfg.get("model_name", "model")),
-                         fmt="pdmodel", onnx=False)
-        elif args.test:
-            from paddlevideo.tasks.test import test_model
+        export_model(cfg, args.weights, args.output_dir or os.path.join("inference", cfg.get("model_name", "model")),
+                     fmt="pdmodel", onnx=False)
+    elif args.test:
+        from paddlevideo.tasks.test import test_model
 
-            test_model(cfg, weights=args.weights, save_scores=args.save_scores)
-        else:
-            from paddlevideo.tasks.train import train_model
+        test_model(cfg, weights=args.weights, save_scores=args.save_scores)
+    else:
+        from paddlevideo.tasks.train import train_model
 
-            train_model(cfg, weights=args.weights, validate=args.validate, amp=args.amp,
-                        amp_level=args.amp_level or "O1", max_iters=args.max_iters, resume=args.resume,
-                        seed=args.seed)
-    except KeyboardInterrupt:
-        print("main.py: interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:  # noqa: BLE001 - user-facing errors become one line; bugs keep the traceback
-        if _is_user_error(err, ConfigError):
-            print(f"main.py: error: {err}", file=sys.stderr)
-            return 1
-        raise
+        train_model(cfg, weights=args.weights, validate=args.validate, amp=args.amp,
+                    amp_level=args.amp_level or "O1", max_iters=args.max_iters, resume=args.resume,
+                    seed=args.seed)
     return 0
 
 
-def _is_user_error(err, config_error):
-    """Errors caused by the config, files or the data (one line, no traceback)."""
-    from paddlevideo.tasks.train import TrainingDiverged
-    from paddlevideo.utils.errors import UserError
-
-    user_types = [config_error, FileNotFoundError, TrainingDiverged, UserError]
-    for module, name in (("paddlevideo.modeling.weights", "CheckpointError"),
-                         ("paddlevideo.tasks.export", "ExportError")):
-        try:
-            user_types.append(getattr(__import__(module, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            pass
-    if isinstance(err, tuple(user_types)):
-        return True
-    # registries raise KeyError("unknown ... name ..."), checkpoint reads raise ValueError("checkpoint ...")
-    text = str(err)
-    return (isinstance(err, KeyError) and "unknown" in text) or (isinstance(err, ValueError) and "checkpoint" in text)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(PROG, main))

@@ -5,9 +5,13 @@ from pathlib import Path
 import numpy as np
 import paddle
 
+import pytest
+
 from paddlevideo.loader.builder import build_pipeline
 from paddlevideo.modeling import build_model
+from paddlevideo.utils.cli import run
 from paddlevideo.utils.config import save_config
+from paddlevideo.utils.errors import UserError
 
 from helpers import load_tool
 from test_multiclip import multiclip_cfg, write_index_video
@@ -33,10 +37,15 @@ def test_features_are_view_averaged_cls_and_broken_videos_are_reported(tmp_path,
     (videos / "broken.avi").write_bytes(b"not a video at all" * 10)
     out = tmp_path / "features"
 
-    code = load_tool("tools/extract_features.py").main(["-c", config, "-w", weights, "--input_file", str(videos), "-o", str(out), "--num_clips", "2"])
+    tool = load_tool("tools/extract_features.py")
+    code = run("extract_features.py", tool.main,
+               ["-c", config, "-w", weights, "--input_file", str(videos), "-o", str(out), "--num_clips", "2"])
     assert code == 1  # one video failed
-    logged = capsys.readouterr().out
-    assert "broken.avi" in logged and "skipping broken video" in logged
+    captured = capsys.readouterr()
+    assert "broken.avi" in captured.out and "skipping broken video" in captured.out
+    assert captured.err.strip().splitlines()[-1] == (  # the run ends with one line counting the failures
+        f"extract_features.py: error: 1 of 3 video(s) could not be read and have no features (the others were "
+        f"written): {videos / 'broken.avi'}")
     assert sorted(p.name for p in out.iterdir()) == ["a.npy", "b.npy"]
 
     cfg.PIPELINE.test.decode.num_clips = 2
@@ -61,14 +70,15 @@ def test_single_video_file_succeeds(tmp_path, tiny_cfg):
     assert np.load(out / "clip.npy").shape == (64,)
 
 
-def test_duplicate_stems_and_missing_input_are_clear_errors(tmp_path, tiny_cfg, capsys):
+def test_duplicate_stems_and_missing_input_are_clear_errors(tmp_path, tiny_cfg):
     _, config, weights = _setup(tmp_path, tiny_cfg)
     for sub in ("x", "y"):
         (tmp_path / "v" / sub).mkdir(parents=True)
         write_index_video(tmp_path / "v" / sub / "same.avi", 8)
     tool = load_tool("tools/extract_features.py")
-    assert tool.main(["-c", config, "-w", weights, "--input_file", str(tmp_path / "v"), "-o", str(tmp_path / "o")]) == 1
-    assert "share the name 'same'" in capsys.readouterr().out
+    with pytest.raises(UserError, match="share the name 'same'"):
+        tool.main(["-c", config, "-w", weights, "--input_file", str(tmp_path / "v"), "-o", str(tmp_path / "o")])
     missing = str(tmp_path / "nope")
-    assert tool.main(["-c", config, "-w", weights, "--input_file", missing, "-o", str(tmp_path / "o")]) == 1
-    assert "neither a video file nor a folder" in capsys.readouterr().out
+    with pytest.raises(UserError, match="neither a video file nor a folder"):
+        tool.main(["-c", config, "-w", weights, "--input_file", missing, "-o", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()  # inputs are checked before anything is written

@@ -20,10 +20,14 @@ import numpy as np
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from paddlevideo.loader.builder import build_pipeline  # noqa: E402
-from paddlevideo.loader.decoders import decode_all, open_video  # noqa: E402
+from paddlevideo.loader.decoders import BACKENDS, decode_all, open_video  # noqa: E402
 from paddlevideo.loader.demo_data import write_avi  # noqa: E402
 from paddlevideo.loader.pipelines.decode import VideoDecoder  # noqa: E402
 from paddlevideo.utils import get_config  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
+from paddlevideo.utils.config import ConfigError  # noqa: E402
+
+PROG = "bench_loader.py"
 
 
 class _DecodedReader:
@@ -113,20 +117,29 @@ def run_loader_benchmark(config_path, rounds=3, threads=1, backend="decord", vid
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-c", "--config", default="configs/recognition/timesformer/timesformer_k400_videos.yaml")
     parser.add_argument("--rounds", type=int, default=3, help="clips timed per measurement")
     parser.add_argument("--threads", type=int, default=1, help="threads of the one worker process")
     parser.add_argument("--backends", default="decord,pyav,cv2", help="comma-separated decoders")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
+    for name in ("rounds", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in BACKENDS]
+    if not backends or unknown:
+        parser.error(f"--backends: unknown decoder '{unknown[0] if unknown else args.backends}'; "
+                     f"choose from {','.join(BACKENDS)}")
     if not os.path.isfile(args.config):
-        print(f"error: config '{args.config}' not found", file=sys.stderr)
-        return 2
+        raise ConfigError(f"config '{args.config}' not found; pass an existing YAML with -c")
     from tqdm import tqdm
 
     print("| video | pipeline | backend | sampled frames (clips/s) | full decode (clips/s) | speed-up |")
     print("|---|---|---|---|---|---|")
-    for backend in tqdm(args.backends.split(","), desc="backends", file=sys.stderr):
+    for backend in tqdm(backends, desc="backends", file=sys.stderr):
         for row in run_loader_benchmark(args.config, args.rounds, args.threads, backend):
             print(f"| {row['video']} | {row['mode']} | {row['backend']} | {row['sampled_clips_s']:.2f} | "
                   f"{row['full_clips_s']:.2f} | {row['speedup']:.1f}x |")
@@ -134,4 +147,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(PROG, main))

@@ -43,6 +43,7 @@ if str(REPO) not in sys.path:
 # Only light imports here: worker processes start with "spawn" and import this module again, and the
 # parent must not start an OpenMP runtime of its own (its spinning threads would steal cycles).
 from paddlevideo.utils import ConfigError, get_config, get_logger, setup_logger  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.cpu import CONFIGURE_CPU_SWITCH, configure_cpu, cpu_model_name, cpu_vendor  # noqa: E402
 from paddlevideo.utils.flops import flops_from_config, shape_from_config, timesformer_matmuls  # noqa: E402
 
@@ -773,6 +774,7 @@ def parse_args(argv=None):
     parser.add_argument("--profile", action="store_true", help="also profile forward and a training step by op")
     parser.add_argument("--profile_top", type=int, default=15)
     parser.add_argument("--json", type=Path, default=None, help="write all results to this JSON file")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if not args.config.is_file():
         parser.error(f"config file {args.config} does not exist")
@@ -815,4 +817,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run("benchmark.py", main))

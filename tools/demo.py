@@ -11,8 +11,10 @@ Examples:
 """
 
 import argparse
+import functools
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -21,13 +23,23 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from paddlevideo.loader.demo_data import demo_dataset_is_current  # noqa: E402  (numpy only, no paddle)
+from paddlevideo.utils.cli import Interrupted, add_debug_flag, run  # noqa: E402
+from paddlevideo.utils.errors import UserError  # noqa: E402
 
+PROG = "demo.py"
+# After an interrupt, how long a step may take to stop cleanly (it saves nothing half-written) before it is killed.
+STEP_STOP_TIMEOUT_S = 30
 CONFIG = "configs/recognition/timesformer/timesformer_demo_videos.yaml"
 MODEL_NAME = "TimeSformer_demo"
 
 
+class StepFailed(UserError):
+    """A step of the demo exited non-zero (it printed its own error line above)."""
+
+
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 320 train / 64 val clips, 2 epochs (under a minute)")
     parser.add_argument("--data_dir", default=None, help="demo data folder (default data/demo, data/demo_quick)")
@@ -36,21 +48,48 @@ def parse_args(argv=None):
     parser.add_argument("--inference_dir", default=None,
                         help=f"exported model (default inference/{MODEL_NAME}, inference/{MODEL_NAME}_quick)")
     parser.add_argument("--seed", type=int, default=1234, help="training seed (default 1234)")
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
-def run(cmd):
-    """Print and run one command from the repository root; stop the demo if it fails."""
+def run_step(cmd, debug=False):
+    """Print and run one command from the repository root; stop the demo if it fails.
+
+    On Ctrl-C or SIGTERM the step gets the same signal and up to STEP_STOP_TIMEOUT_S to stop cleanly
+    (it prints its own ``interrupted``), then the demo stops too.
+    """
     print("\n$ " + " ".join(shlex.quote(part) for part in cmd), flush=True)
     tic = time.time()
-    code = subprocess.call([sys.executable if part == "python" else part for part in cmd], cwd=REPO)
+    argv = [sys.executable if part == "python" else part for part in cmd] + (["--debug"] if debug else [])
+    child = subprocess.Popen(argv, cwd=REPO)
+    try:
+        code = child.wait()
+    except Interrupted as interrupt:
+        _stop(child, interrupt.signum)
+        raise
+    except BaseException:
+        _stop(child, signal.SIGTERM)
+        raise
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM):
+        raise Interrupted(abs(code) - 128 if code > 0 else -code)  # the step was stopped by a signal
     if code != 0:
-        sys.exit(f"demo: the step above failed (exit code {code}); see its message")
+        raise StepFailed(f"the step above failed (exit code {code}); see its message")
     print(f"[demo] step finished in {time.time() - tic:.0f} s", flush=True)
+
+
+def _stop(child, signum):
+    if child.poll() is None:
+        child.send_signal(signum)  # a terminal's Ctrl-C reached it already; a `kill` of the demo did not
+        try:
+            child.wait(timeout=STEP_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def main(argv=None):
     args = parse_args(argv)
+    step = functools.partial(run_step, debug=args.debug)
     suffix = "_quick" if args.quick else ""
     data_dir = args.data_dir or f"data/demo{suffix}"
     out_dir = args.output_dir or f"output/{MODEL_NAME}{suffix}"
@@ -67,18 +106,18 @@ def main(argv=None):
     if demo_dataset_is_current(os.path.join(REPO, data_dir), num_train, num_val, seed=0):
         print(f"[demo] using the existing demo data in {data_dir}")
     else:  # missing, incomplete, other settings or made by an older generator
-        run(["python", "tools/make_demo_data.py", "--output", data_dir, "--num_train", str(num_train),
-             "--num_val", str(num_val), "--seed", "0"])
-    run(["python", "main.py", "-c", CONFIG, "--validate", "--seed", str(args.seed), *overrides])
+        step(["python", "tools/make_demo_data.py", "--output", data_dir, "--num_train", str(num_train),
+              "--num_val", str(num_val), "--seed", "0"])
+    step(["python", "main.py", "-c", CONFIG, "--validate", "--seed", str(args.seed), *overrides])
     best = f"{out_dir}/{MODEL_NAME}_best.pdparams"
-    run(["python", "main.py", "--test", "-c", CONFIG, "-w", best, *overrides])
-    run(["python", "tools/export_model.py", "-c", CONFIG, "-p", best, "-o", infer_dir])
-    run(["python", "tools/predict.py", "-c", CONFIG, "-i", f"{data_dir}/val/000001.avi",
-         "--model_file", f"{infer_dir}/{MODEL_NAME}.pdmodel", "--params_file", f"{infer_dir}/{MODEL_NAME}.pdiparams",
-         "--label_file", f"{data_dir}/label_list.txt", "--top_k", "2"])
+    step(["python", "main.py", "--test", "-c", CONFIG, "-w", best, *overrides])
+    step(["python", "tools/export_model.py", "-c", CONFIG, "-p", best, "-o", infer_dir])
+    step(["python", "tools/predict.py", "-c", CONFIG, "-i", f"{data_dir}/val/000001.avi",
+          "--model_file", f"{infer_dir}/{MODEL_NAME}.pdmodel", "--params_file", f"{infer_dir}/{MODEL_NAME}.pdiparams",
+          "--label_file", f"{data_dir}/label_list.txt", "--top_k", "2"])
     print(f"\n[demo] done: weights in {out_dir}, exported model in {infer_dir}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(PROG, main))

@@ -25,6 +25,8 @@ if REPO not in sys.path:
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 from paddlevideo.tasks.export import DEFAULT_OPSET, FORMATS  # noqa: E402
 from paddlevideo.utils import ConfigError, get_config, setup_logger  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
+from paddlevideo.utils.errors import UserError  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -43,6 +45,7 @@ def parse_args(argv=None):
                         help="export untrained random weights when no -p is given (smoke tests only)")
     parser.add_argument("--override", "--opts", dest="override", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --override INFERENCE.num_seg=16 (repeatable)")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if not args.pretrained_params and not args.random_init:
         parser.error("-p WEIGHTS.pdparams is required (or --random_init to export untrained weights)")
@@ -63,9 +66,8 @@ def main(argv=None):
         cfg = get_config(args.config, args.override, show=False)
         written = export_model(cfg, args.pretrained_params, args.output_path, fmt=args.format, onnx=args.onnx,
                                opset=args.opset, random_init=args.random_init)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
-        print(f"export_model.py: error: {err}", file=sys.stderr)
-        return 1
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:  # one line from cli.run
+        raise UserError(str(err)) from err
     for kind in ("model", "params", "onnx"):
         if kind in written:
             print(f"{kind}: {written[kind]}")
@@ -73,4 +75,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("export_model.py", main))

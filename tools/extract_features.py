@@ -2,8 +2,8 @@
 
 Each video runs through the config's test pipeline (num_clips temporal clips x 3 crops) and the
 backbone; the final-LayerNorm CLS features of all views are averaged and written as
-OUT_DIR/<video stem>.npy (float32, shape [embed_dim]). Videos that cannot be read are reported and
-skipped; the exit code is then 1.
+OUT_DIR/<video stem>.npy (float32, shape [embed_dim]), each file written atomically. Videos that cannot be
+read are reported and skipped; the run then ends with one error line counting them and exit code 1.
 
 Examples:
     python tools/extract_features.py -c configs/recognition/timesformer/timesformer_k400_videos.yaml \\
@@ -20,11 +20,20 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 warnings.filterwarnings("ignore", message="No ccache found")
 
+from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
+from paddlevideo.utils.errors import UserError  # noqa: E402
+
+PROG = "extract_features.py"
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
 
 
+class FeatureInputError(UserError, ValueError):
+    """--input_file names no video, or two videos would write the same feature file."""
+
+
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-c", "--config", required=True, help="YAML config (its MODEL and PIPELINE.test are used)")
     parser.add_argument("-w", "--weights", required=True, help="model weights (.pdparams)")
     parser.add_argument("--input_file", required=True, help="a video file, or a folder searched recursively for videos")
@@ -33,6 +42,7 @@ def parse_args(argv=None):
                         help="temporal clips per video (PIPELINE.test.decode.num_clips; default: the config's, 1)")
     parser.add_argument("--override", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override config entries, e.g. --override PIPELINE.test.decode.backend=pyav")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.num_clips is not None and args.num_clips < 1:
         parser.error(f"--num_clips must be at least 1, got {args.num_clips}")
@@ -43,22 +53,22 @@ def list_videos(input_path):
     """The videos to process: ``input_path`` itself, or every video file under the folder (sorted).
 
     Raises:
-        FileNotFoundError: the path does not exist or the folder holds no video.
-        ValueError: two videos share a stem (their features would overwrite each other).
+        FeatureInputError: the path does not exist, the folder holds no video, or two videos share a stem
+            (their features would overwrite each other).
     """
     if os.path.isfile(input_path):
         return [input_path]
     if not os.path.isdir(input_path):
-        raise FileNotFoundError(f"--input_file '{input_path}' is neither a video file nor a folder")
+        raise FeatureInputError(f"--input_file '{input_path}' is neither a video file nor a folder")
     videos = sorted(os.path.join(root, name) for root, _, names in os.walk(input_path) for name in names
                     if name.lower().endswith(VIDEO_EXTENSIONS))
     if not videos:
-        raise FileNotFoundError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) under '{input_path}'")
+        raise FeatureInputError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) under '{input_path}'")
     seen = {}
     for path in videos:
         stem = os.path.splitext(os.path.basename(path))[0]
         if stem in seen:
-            raise ValueError(f"'{seen[stem]}' and '{path}' share the name '{stem}': features are stored by "
+            raise FeatureInputError(f"'{seen[stem]}' and '{path}' share the name '{stem}': features are stored by "
                              "video stem, so extract these folders separately")
         seen[stem] = path
     return videos
@@ -78,7 +88,7 @@ def extract_features(cfg, weights, videos, output_dir):
     logger = get_logger()
     model = build_model_with_weights(cfg.MODEL, weights)
     pipeline = build_pipeline(cfg.PIPELINE.test, section="PIPELINE.test")
-    os.makedirs(output_dir, exist_ok=True)
+    prepare_output_dir(output_dir, "-o")
 
     written, failed = [], []
     for path in tqdm(videos, desc="features", unit="video", dynamic_ncols=True):
@@ -92,32 +102,34 @@ def extract_features(cfg, weights, videos, output_dir):
         with paddle.no_grad():
             feature = model.extract_feature(paddle.to_tensor(imgs[None]))[0].numpy().astype(np.float32)
         out = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + ".npy")
-        np.save(out, feature)
-        written.append(out)
+
+        def write(tmp, feature=feature):
+            with open(tmp, "wb") as handle:  # np.save on a name would append ".npy" to the temporary name
+                np.save(handle, feature)
+
+        written.append(write_atomically(out, write))
     return written, failed
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from paddlevideo.utils import ConfigError, get_config, setup_logger
+    from paddlevideo.utils import get_config, setup_logger
 
     logger = setup_logger()
     overrides = list(args.override)
     if args.num_clips is not None:
         overrides.append(f"PIPELINE.test.decode.num_clips={args.num_clips}")
-    try:
-        cfg = get_config(args.config, overrides, show=False)
-        videos = list_videos(args.input_file)
-        written, failed = extract_features(cfg, args.weights, videos, args.output_dir)
-    except (ConfigError, FileNotFoundError, ValueError, KeyError) as err:  # CheckpointError is a ValueError
-        logger.error("%s", err.args[0] if isinstance(err, KeyError) and err.args else err)
-        return 1
+    cfg = get_config(args.config, overrides, show=False)
+    videos = list_videos(args.input_file)
+    prepare_output_dir(args.output_dir, "-o")  # before the model loads: a bad folder fails at once
+    written, failed = extract_features(cfg, args.weights, videos, args.output_dir)
     logger.info("wrote %d feature file(s) to %s", len(written), args.output_dir)
     if failed:
-        logger.error("%d video(s) could not be read and have no features: %s", len(failed), ", ".join(failed))
-        return 1
+        names = ", ".join(failed[:5]) + (f", ... ({len(failed)} in all)" if len(failed) > 5 else "")
+        raise FeatureInputError(f"{len(failed)} of {len(videos)} video(s) could not be read and have no features "
+                                f"(the others were written): {names}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(PROG, main))

@@ -33,6 +33,8 @@ if REPO not in sys.path:
 
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 from paddlevideo.tasks.predict import BACKENDS, PRECISIONS, VIDEO_EXTENSIONS  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
+from paddlevideo.utils.errors import UserError  # noqa: E402
 
 PROG = "predict.py"
 
@@ -95,6 +97,7 @@ def parse_args(argv=None):
                         help="print the mean preprocess / inference / postprocess time per video at the end")
     device.add_argument("--disable_glog", type=str2bool, default=True,
                         help="silence Paddle Inference's C++ log lines")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.top_k < 1:
         parser.error("--top_k must be >= 1")
@@ -179,9 +182,8 @@ def main(argv=None):
         files = list_videos(args.input_file)
         _resolve_device(args, logger)
         predictor = build_predictor(args)
-    except (ConfigError, PredictError, KeyError, ValueError) as err:
-        _error(err.args[0] if isinstance(err, KeyError) and err.args else err)
-        return 1
+    except (ConfigError, PredictError, KeyError, ValueError) as err:  # one line from cli.run (--debug: traceback)
+        raise UserError(err.args[0] if isinstance(err, KeyError) and err.args else str(err)) from err
 
     progress = files
     if os.path.isdir(args.input_file):
@@ -216,4 +218,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(PROG, main))

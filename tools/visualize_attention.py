@@ -26,6 +26,8 @@ if REPO not in sys.path:
 
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 
+from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
+
 PROG = "visualize_attention.py"
 VIEWS = ("left", "centre", "right")  # paddlevideo.visualization.views.VIEWS (imported late: paddle is slow)
 HEADS = ("mean", "max")  # paddlevideo.visualization.rollout.HEAD_FUSIONS
@@ -48,6 +50,7 @@ def parse_args(argv=None):
                         help="class names, 'id name' per line; without it the list the config names, if any")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value (repeatable)")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.top_k < 1:
         parser.error("--top_k must be >= 1")
@@ -108,28 +111,23 @@ def main(argv=None):
     from paddlevideo.modeling.builder import build_model_with_weights
     from paddlevideo.tasks.predict import (PredictError, config_label_file, first_line, list_videos,
                                            load_label_names)
-    from paddlevideo.utils import ConfigError, get_config
-    from paddlevideo.utils.errors import UserError
+    from paddlevideo.utils import get_config
 
-    try:
-        cfg = get_config(args.config, args.override, show=False)
-        files = list_videos(args.input_file)
-        if not os.path.isfile(args.weights):
-            raise PredictError(f"weights '{args.weights}' not found; pass a .pdparams file with -w")
-        pipeline = build_pipeline(cfg.PIPELINE.test, "test")
-        model = build_model_with_weights(cfg.MODEL, args.weights)
-        label_file = args.label_file or config_label_file(cfg)
-        label_names = None
-        if label_file:
-            try:
-                label_names = load_label_names(label_file)
-            except PredictError as err:
-                if args.label_file:
-                    raise
-                logger.warning("%s (named by the config); using class ids", err)
-    except (UserError, ConfigError, PredictError, KeyError, ValueError) as err:  # ValueError: CheckpointError too
-        _error(err.args[0] if isinstance(err, KeyError) and err.args else first_line(err))
-        return 1
+    cfg = get_config(args.config, args.override, show=False)
+    files = list_videos(args.input_file)
+    if not os.path.isfile(args.weights):
+        raise PredictError(f"weights '{args.weights}' not found; pass a .pdparams file with -w")
+    pipeline = build_pipeline(cfg.PIPELINE.test, "test")
+    model = build_model_with_weights(cfg.MODEL, args.weights)
+    label_file = args.label_file or config_label_file(cfg)
+    label_names = None
+    if label_file:
+        try:
+            label_names = load_label_names(label_file)
+        except PredictError as err:
+            if args.label_file:
+                raise
+            logger.warning("%s (named by the config); using class ids", err)
 
     progress = files
     if len(files) > 1:
@@ -142,11 +140,10 @@ def main(argv=None):
     for path, folder in zip(progress, output_folders(files, args.output)):
         try:
             prediction = visualize_video(path, folder, model, pipeline, args, label_names)
-        except VisualizationError as err:  # the config or the flags, not this video: stop at once
+        except VisualizationError:  # the config or the flags, not this video: stop at once
             if progress is not files:
                 progress.close()
-            _error(err)
-            return 1
+            raise
         except Exception as err:  # a broken video: report it, go on with the others
             failed += 1
             message = first_line(err)
@@ -165,4 +162,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(PROG, main))

@@ -12,6 +12,8 @@ frame counts and indexing can differ slightly: see docs/data.md.
 
 import numpy as np
 
+from ..utils.errors import UserError
+
 BACKENDS = ("decord", "pyav", "cv2")
 
 # Read forward instead of seeking when the next wanted frame is at most this many frames ahead: a seek lands
@@ -23,11 +25,11 @@ _FORWARD_READ_LIMIT = 12
 _INTRA_ONLY_FOURCCS = {"MJPG", "MJPA", "JPEG", "PNG ", "RAW ", "HUFFYUV", "FFV1", "PRORES"}
 
 
-class VideoOpenError(RuntimeError):
+class VideoOpenError(UserError, RuntimeError):
     """A video cannot be opened or has no readable frames."""
 
 
-class VideoDecodeError(RuntimeError):
+class VideoDecodeError(UserError, RuntimeError):
     """A requested frame cannot be decoded."""
 
 

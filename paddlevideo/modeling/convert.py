@@ -22,9 +22,14 @@ import re
 
 import numpy as np
 
+from ..utils.errors import UserError
 from ..utils.logger import get_logger
 
 FORMATS = ("fb", "hf")
+# What the original release's code fixes rather than stores: 64-wide attention heads (ViT-B: 768 / 12) and
+# LayerNorm eps 1e-6. A config that differs loads the fb weights without complaint and computes other logits.
+RELEASE_HEAD_WIDTH = 64
+RELEASE_EPSILON = 1e-6
 
 # Top-level parameters: (ours, hf, fb) module paths; a parameter is the path itself (tokens,
 # embeddings) or the path + ".weight" / ".bias".
@@ -57,8 +62,14 @@ _LINEAR = {"attn.qkv", "attn.proj", "temporal_attn.qkv", "temporal_attn.proj", "
 _PARAM_SUFFIXES = ("", ".weight", ".bias")
 
 
-class ConversionError(ValueError):
+class ConversionError(UserError, ValueError):
     """A checkpoint cannot be converted; the message names the file or keys and what to do."""
+
+
+def _some(names, limit=8):
+    """``a, b, c`` or ``a, b, ... (40 in all)``: enough names to recognise, on one line."""
+    names = list(names)
+    return ", ".join(names) if len(names) <= limit else f"{', '.join(names[:limit])}, ... ({len(names)} in all)"
 
 
 def _check_format(fmt):
@@ -144,8 +155,11 @@ def to_paddle(state, fmt):
         report.append({"src": key, "dst": new_key, "src_shape": list(value.shape),
                        "dst_shape": list(new_value.shape), "transposed": transposed})
     if unmapped:
+        other = [f for f in FORMATS if f != fmt and any(_rename(k, f, "paddle") for k in state)]
+        hint = (f"; its keys look like --from {other[0]}" if other and not converted
+                else "; is this a divided/joint/space-only TimeSformer checkpoint?")
         raise ConversionError(f"{len(unmapped)} {fmt} key(s) have no TimeSformer counterpart: "
-                              f"{', '.join(unmapped)}; is this a divided/joint/space-only TimeSformer checkpoint?")
+                              f"{_some(unmapped)}{hint}")
     return converted, report
 
 
@@ -171,11 +185,12 @@ def from_paddle(state, fmt):
 
 # ---------------------------------------------------------------- model settings
 
-def infer_backbone_settings(state):
+def infer_backbone_settings(state, num_heads=None, epsilon=None):
     """Derive ``MODEL`` settings from a converted (our naming) state dict's shapes.
 
-    ``num_heads`` is not visible in any shape: it is taken as ``embed_dim // 64`` (every released
-    TimeSformer uses 64-wide heads); pass a config to override it.
+    Two settings are in no tensor shape; they take the values every original-release TimeSformer uses
+    (:data:`RELEASE_HEAD_WIDTH`-wide heads, LayerNorm eps :data:`RELEASE_EPSILON`) unless ``num_heads`` /
+    ``epsilon`` say what the source model really used.
 
     Returns ``{"MODEL.backbone.embed_dim": 768, ...}`` (dotted config paths -> values).
     """
@@ -202,17 +217,32 @@ def infer_backbone_settings(state):
         "MODEL.backbone.in_channels": int(patch.shape[1]),
         "MODEL.backbone.img_size": side * int(patch.shape[-1]),
         "MODEL.backbone.depth": depth,
-        "MODEL.backbone.num_heads": max(embed_dim // 64, 1),
+        "MODEL.backbone.num_heads": num_heads or max(embed_dim // RELEASE_HEAD_WIDTH, 1),
+        "MODEL.backbone.epsilon": RELEASE_EPSILON if epsilon is None else float(epsilon),
         "MODEL.backbone.mlp_ratio": state["backbone.blocks.0.mlp.fc1.weight"].shape[1] / embed_dim,
         "MODEL.backbone.qkv_bias": "backbone.blocks.0.attn.qkv.bias" in state,
         "MODEL.backbone.attention_type": attention,
         "MODEL.head.in_channels": embed_dim,
     }
+    if embed_dim % settings["MODEL.backbone.num_heads"]:
+        raise ConversionError(f"embed_dim {embed_dim} is not divisible by {settings['MODEL.backbone.num_heads']} "
+                              "heads; give the source model's head count")
     if "backbone.time_embed" in state:
         settings["MODEL.backbone.num_seg"] = int(state["backbone.time_embed"].shape[1])
     if "head.fc.weight" in state:
         settings["MODEL.head.num_classes"] = int(state["head.fc.weight"].shape[1])
     return settings
+
+
+def _typed(value, kind, name, path):
+    """``value`` as a positive ``kind`` (int or float), or an error naming the key of ``path``."""
+    try:
+        converted = None if isinstance(value, bool) else kind(value)
+    except (TypeError, ValueError):
+        converted = None
+    if converted is None or not converted > 0 or (kind is int and converted != value and not isinstance(value, str)):
+        raise ConversionError(f"'{path}': '{name}' is {value!r}, not a positive {kind.__name__}")
+    return converted
 
 
 def settings_from_hf_config(hf_config, path="config.json"):
@@ -222,10 +252,14 @@ def settings_from_hf_config(hf_config, path="config.json"):
         ConversionError: a setting our model does not implement (e.g. a GELU variant other than
             exact ``gelu``) or a non-square image / patch.
     """
-    def get(name, default=None):
+    if not isinstance(hf_config, dict):
+        raise ConversionError(f"'{path}' holds a JSON {type(hf_config).__name__}, not a TimeSformer config object")
+
+    def get(name, default=None, kind=None):
         if name not in hf_config and default is None:
             raise ConversionError(f"'{path}' has no '{name}'; is it a TimeSformer config.json?")
-        return hf_config.get(name, default)
+        value = hf_config.get(name, default)
+        return value if kind is None else _typed(value, kind, name, path)
 
     if get("model_type", "timesformer") != "timesformer":
         raise ConversionError(f"'{path}' describes a '{hf_config['model_type']}' model, not 'timesformer'")
@@ -239,20 +273,20 @@ def settings_from_hf_config(hf_config, path="config.json"):
             if len(set(value)) != 1:
                 raise ConversionError(f"'{path}': non-square {name} {value} is not supported")
             value = value[0]
-        sizes[name] = int(value)
-    hidden, inner = int(get("hidden_size")), int(get("intermediate_size"))
-    num_labels = len(hf_config["id2label"]) if "id2label" in hf_config else int(get("num_labels", 2))
+        sizes[name] = _typed(value, int, name, path)
+    hidden, inner = get("hidden_size", kind=int), get("intermediate_size", kind=int)
+    num_labels = len(hf_config["id2label"]) if "id2label" in hf_config else get("num_labels", 2, kind=int)
     return {
         "MODEL.backbone.img_size": sizes["image_size"],
         "MODEL.backbone.patch_size": sizes["patch_size"],
-        "MODEL.backbone.in_channels": int(get("num_channels", 3)),
+        "MODEL.backbone.in_channels": get("num_channels", 3, kind=int),
         "MODEL.backbone.embed_dim": hidden,
-        "MODEL.backbone.depth": int(get("num_hidden_layers")),
-        "MODEL.backbone.num_heads": int(get("num_attention_heads")),
+        "MODEL.backbone.depth": get("num_hidden_layers", kind=int),
+        "MODEL.backbone.num_heads": get("num_attention_heads", kind=int),
         "MODEL.backbone.mlp_ratio": inner / hidden,
         "MODEL.backbone.qkv_bias": bool(get("qkv_bias", True)),
-        "MODEL.backbone.epsilon": float(get("layer_norm_eps", 1e-6)),
-        "MODEL.backbone.num_seg": int(get("num_frames")),
+        "MODEL.backbone.epsilon": get("layer_norm_eps", 1e-6, kind=float),
+        "MODEL.backbone.num_seg": get("num_frames", kind=int),
         "MODEL.backbone.attention_type": get("attention_type", "divided_space_time"),
         "MODEL.head.num_classes": num_labels,
         "MODEL.head.in_channels": hidden,
@@ -296,7 +330,12 @@ def _torch_load(path, trust_pickle):
         hint = ("" if trust_pickle else
                 "; if you trust the file, retry with --trust-pickle (it may run code from the file)")
         raise ConversionError(f"'{path}' could not be read as a torch checkpoint "
-                              f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}){hint}") from err
+                              f"({type(err).__name__}: {_first_line(err)}){hint}") from err
+
+
+def _first_line(err):
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(err).__name__
 
 
 def _tensors_to_numpy(state, path):
@@ -320,8 +359,14 @@ def read_fb_checkpoint(path, trust_pickle=False):
     Accepts the release layout (``{"model_state": {...}, "epoch", "cfg", ...}``), a ``state_dict``
     entry, or a bare state dict.
     """
+    if os.path.isdir(path):
+        raise ConversionError(f"'{path}' is a folder; --from fb expects the original release's .pyth file "
+                              "(a transformers save_pretrained folder is --from hf)")
     if not os.path.isfile(path):
         raise ConversionError(f"checkpoint '{path}' not found")
+    if path.endswith((".pdparams", ".pdopt")):
+        raise ConversionError(f"'{path}' is a Paddle file, not a PyTorch checkpoint: .pdparams need no conversion "
+                              "(pass them to -w / MODEL.backbone.pretrained)")
     obj = _torch_load(path, trust_pickle)
     if isinstance(obj, dict):
         for entry in ("model_state", "state_dict", "model"):
@@ -359,7 +404,11 @@ def read_hf_folder(folder, trust_pickle=False):
                                   "pip install safetensors") from err
         state = {}
         for shard in shards:
-            state.update(load_file(shard))
+            try:
+                state.update(load_file(shard))
+            except Exception as err:  # safetensors raises its own error type for a truncated or foreign file
+                raise ConversionError(f"'{shard}' could not be read as safetensors ({_first_line(err)}); "
+                                      "download it again") from err
         return state, hf_config
     bins = sorted(glob.glob(os.path.join(folder, "pytorch_model*.bin")))
     if not bins:
@@ -382,21 +431,36 @@ def log_report(report, logger=None):
 
 # Settings a loaded checkpoint may differ in: load_checkpoint resizes time_embed / pos_embed.
 RESIZABLE_SETTINGS = ("MODEL.backbone.num_seg", "MODEL.backbone.img_size")
-# Not visible in any fb tensor shape (see infer_backbone_settings): a config's value wins.
-GUESSED_SETTINGS = {"fb": ("MODEL.backbone.num_heads",), "hf": ()}
+# Settings in no fb tensor shape: the release's values are assumed (see infer_backbone_settings); a source
+# model that used others says so (tools/convert_checkpoint.py --source-num-heads / --source-epsilon).
+SOURCE_SETTINGS = ("MODEL.backbone.num_heads", "MODEL.backbone.epsilon")
+IMPLIED_BY_RELEASE = {"fb": SOURCE_SETTINGS, "hf": ()}
 
 
-def read_source(src, fmt, trust_pickle=False):
+def read_source(src, fmt, trust_pickle=False, source_settings=None):
     """Read and convert a checkpoint: ``(state, report, settings)``.
 
     ``state``/``report`` as :func:`to_paddle`; ``settings`` are the ``MODEL`` settings the
-    checkpoint implies (from ``config.json`` for ``hf``, from tensor shapes for ``fb``).
+    checkpoint implies (from ``config.json`` for ``hf``, from tensor shapes and the release's fixed values
+    for ``fb``). ``source_settings`` (``{"MODEL.backbone.num_heads": 16, "MODEL.backbone.epsilon": 1e-5}``)
+    states those fixed values for an ``fb`` model that used others; for ``hf`` they must agree with
+    ``config.json``.
     """
     _check_format(fmt)
+    source_settings = {k: v for k, v in (source_settings or {}).items() if v is not None}
+    unknown = sorted(set(source_settings) - set(SOURCE_SETTINGS))
+    if unknown:
+        raise ConversionError(f"source settings {', '.join(unknown)} cannot be given; only "
+                              f"{', '.join(SOURCE_SETTINGS)}")
     if fmt == "hf":
         raw, hf_config = read_hf_folder(src, trust_pickle)
         state, report = to_paddle(raw, fmt)
-        settings = settings_from_hf_config(hf_config, os.path.join(src, "config.json"))
+        config_path = os.path.join(src, "config.json")
+        settings = settings_from_hf_config(hf_config, config_path)
+        for key, value in source_settings.items():
+            if not _same(value, settings[key]):
+                raise ConversionError(f"'{config_path}' gives {key.rsplit('.', 1)[1]} {settings[key]}, not {value}; "
+                                      "a transformers folder states its own settings: drop the override")
         if settings["MODEL.backbone.attention_type"] != "divided_space_time":
             # transformers' space_only classifies every frame separately (no average over T), so
             # only the weights, not the outputs, correspond for that type.
@@ -405,7 +469,8 @@ def read_source(src, fmt, trust_pickle=False):
                                  settings["MODEL.backbone.attention_type"])
     else:
         state, report = to_paddle(read_fb_checkpoint(src, trust_pickle), fmt)
-        settings = infer_backbone_settings(state)
+        settings = infer_backbone_settings(state, source_settings.get("MODEL.backbone.num_heads"),
+                                           source_settings.get("MODEL.backbone.epsilon"))
     return state, report, settings
 
 
@@ -413,27 +478,50 @@ def _config_value(cfg, dotted):
     node = cfg
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
-            return None
+            return _model_default(cfg, dotted)
         node = node[part]
     return node
+
+
+def _model_default(cfg, dotted):
+    """The constructor default of a ``MODEL.backbone.*`` / ``MODEL.head.*`` key the config leaves out."""
+    import inspect
+
+    from .registry import BACKBONES, HEADS
+
+    parts = dotted.split(".")
+    if len(parts) != 3 or parts[0] != "MODEL" or parts[1] not in ("backbone", "head"):
+        return None
+    section = (cfg.get("MODEL") or {}).get(parts[1]) or {}
+    registry = BACKBONES if parts[1] == "backbone" else HEADS
+    if section.get("name") not in registry:
+        return None
+    param = inspect.signature(registry.get(section["name"])).parameters.get(parts[2])
+    return None if param is None or param.default is inspect.Parameter.empty else param.default
+
+
+def _same(have, want):
+    if isinstance(want, float) and not isinstance(have, bool) and isinstance(have, (int, float)):
+        return abs(float(have) - want) <= 1e-12 * max(1.0, abs(want))
+    return have == want
 
 
 def compare_settings(cfg, settings, fmt):
     """Check a user config against the checkpoint's settings.
 
-    Returns ``(conflicts, resized)``: lists of ``"key: config X vs checkpoint Y"``. Conflicts
-    would load wrongly or not at all; resized settings are handled by the embedding resize.
+    A key the config leaves out counts with the model's default. Returns ``(conflicts, resized)``: lists
+    of ``"key: config X vs checkpoint Y"`` (for the settings no fb tensor shows: ``vs the original
+    release's Y``). Conflicts would load wrongly, not at all, or compute other outputs; resized
+    settings are handled by the embedding resize.
     """
     conflicts, resized = [], []
     for key, want in settings.items():
         have = _config_value(cfg, key)
-        if key in GUESSED_SETTINGS[fmt]:
+        if _same(have, want):
             continue
-        if key == "MODEL.backbone.attention_type" and have is None:
-            have = "divided_space_time"
-        same = have == want or (isinstance(want, float) and have is not None and abs(float(have) - want) < 1e-12)
-        if not same:
-            (resized if key in RESIZABLE_SETTINGS else conflicts).append(f"{key}: config {have} vs checkpoint {want}")
+        origin = "the original release's" if key in IMPLIED_BY_RELEASE[fmt] else "checkpoint"
+        item = f"{key}: config {have} vs {origin} {want}"
+        (resized if key in RESIZABLE_SETTINGS else conflicts).append(item)
     return conflicts, resized
 
 
@@ -456,3 +544,100 @@ def verify_in_model(state, model_cfg):
     load_checkpoint(model, {k: paddle.to_tensor(v) for k, v in state.items()})
     model.eval()
     return model
+
+
+# ---------------------------------------------------------------- parity with the source model
+
+# Both models run in float64, where the two implementations agree to ~1e-12; a setting that differs
+# (a LayerNorm eps of 1e-5 instead of 1e-6 moves ViT-B logits by ~1e-4, a head count by ~1) is far above this.
+LOGITS_RTOL = 1e-7
+
+
+class SourceModelUnavailable(Exception):
+    """The source model cannot be run here (no torch / transformers, an unsupported variant)."""
+
+
+def source_model(src, fmt, settings, state):
+    """The checkpoint's own model in PyTorch: ``transformers``' TimeSformer, float64, eval mode.
+
+    ``hf``: the folder as ``from_pretrained`` reads it (its ``config.json``, not our reading of it);
+    ``fb``: the original release's architecture with ``settings`` (shapes, plus the release's head width and
+    LayerNorm eps or the source settings given), loaded with the checkpoint's tensors.
+
+    Raises:
+        SourceModelUnavailable: torch or transformers is not installed, or the variant has no
+            output-equivalent there (``space_only``: transformers classifies every frame separately).
+    """
+    if settings.get("MODEL.backbone.attention_type", "divided_space_time") == "space_only":
+        raise SourceModelUnavailable("transformers' space_only model classifies each frame, unlike the original")
+    if "MODEL.head.num_classes" not in settings:
+        raise SourceModelUnavailable("the checkpoint has no classifier")
+    try:
+        import torch
+        import transformers
+        from transformers import TimesformerConfig, TimesformerForVideoClassification
+    except ImportError as err:
+        raise SourceModelUnavailable(f"{err.name or 'torch / transformers'} is not installed "
+                                     "(pip install torch transformers to compare logits)") from None
+    transformers.logging.set_verbosity_error()
+    if fmt == "hf":
+        model = TimesformerForVideoClassification.from_pretrained(src)
+    else:
+        dim = settings["MODEL.backbone.embed_dim"]
+        config = TimesformerConfig(
+            image_size=settings["MODEL.backbone.img_size"], patch_size=settings["MODEL.backbone.patch_size"],
+            num_channels=settings["MODEL.backbone.in_channels"], num_frames=settings["MODEL.backbone.num_seg"],
+            hidden_size=dim, num_hidden_layers=settings["MODEL.backbone.depth"],
+            num_attention_heads=settings["MODEL.backbone.num_heads"],
+            intermediate_size=int(round(settings["MODEL.backbone.mlp_ratio"] * dim)), hidden_act="gelu",
+            layer_norm_eps=settings["MODEL.backbone.epsilon"], qkv_bias=settings["MODEL.backbone.qkv_bias"],
+            attention_type=settings["MODEL.backbone.attention_type"], num_labels=settings["MODEL.head.num_classes"])
+        model = TimesformerForVideoClassification(config)
+        hf_state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in from_paddle(state, "hf").items()}
+        missing, unexpected = model.load_state_dict(hf_state, strict=False)
+        if missing or unexpected:
+            raise ConversionError(f"the checkpoint does not fill transformers' TimeSformer (missing: "
+                                  f"{', '.join(missing) or '-'}; unexpected: {', '.join(unexpected) or '-'})")
+    return model.double().eval()
+
+
+def compare_logits(state, settings, model_cfg, fmt, src, seed=0):
+    """Logits of the source model (:func:`source_model`) and of our model built from ``model_cfg`` and
+    loaded with ``state``, on one random clip at the checkpoint's own frame count and image size, in float64.
+
+    ``model_cfg``'s ``num_seg`` / ``img_size`` are replaced by the checkpoint's (a config that resizes the
+    embeddings is checked at the source's size; the resize itself is exact interpolation, tested apart).
+
+    Returns:
+        ``{"max_abs_diff", "max_abs_logit", "tolerance", "matches"}``.
+    Raises:
+        SourceModelUnavailable: see :func:`source_model`.
+    """
+    import copy
+
+    import paddle
+
+    from . import build_model, load_checkpoint
+
+    reference = source_model(src, fmt, settings, state)
+    frames, size = settings["MODEL.backbone.num_seg"], settings["MODEL.backbone.img_size"]
+    clip = np.random.RandomState(seed).standard_normal((1, settings["MODEL.backbone.in_channels"], frames, size,
+                                                        size))
+    import torch
+
+    with torch.no_grad():
+        expected = reference(pixel_values=torch.from_numpy(clip.transpose(0, 2, 1, 3, 4).copy())).logits.numpy()
+
+    model_cfg = copy.deepcopy(model_cfg)
+    model_cfg["backbone"].update(pretrained="", num_seg=frames, img_size=size)
+    model_cfg["runtime_cfg"] = {"test": {"num_seg": frames, "avg_type": "score"}}
+    model = build_model(model_cfg)
+    load_checkpoint(model, {k: paddle.to_tensor(v) for k, v in state.items()})
+    model.eval()
+    model.to(dtype="float64")
+    with paddle.no_grad():
+        got = model(paddle.to_tensor(clip), mode="infer").numpy()
+    scale = float(np.abs(expected).max())
+    diff = float(np.abs(got - expected).max()) if got.shape == expected.shape else float("inf")
+    tolerance = LOGITS_RTOL * max(1.0, scale)
+    return {"max_abs_diff": diff, "max_abs_logit": scale, "tolerance": tolerance, "matches": diff <= tolerance}

@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 
+from ..utils.errors import UserError
 from ..utils.logger import get_logger
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov")
@@ -27,7 +28,7 @@ LABEL_FILE_KEYS = (("INFERENCE", "label_file"), ("label_file",), ("DATASET", "la
 ONEDNN_BROKEN_PASS = "operator_reshape_onednn_fuse_pass"
 
 
-class PredictError(RuntimeError):
+class PredictError(UserError, RuntimeError):
     """A file cannot be predicted (missing, not a video, unreadable model); one line naming the file."""
 
 

@@ -34,7 +34,7 @@ from .loaders import build_loader
 from .meters import AverageMeter, epoch_end_line, train_step_line
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(UserError, RuntimeError):
     """The loss became NaN or infinite; the message names the step."""
 
 

@@ -9,6 +9,14 @@ class ConfigKeyError(ConfigError, TypeError):
     """A config entry the named class does not accept (a ``TypeError`` too, as Python raises it)."""
 
 
+class RegistryNameError(ConfigError, KeyError):
+    """A config names a class no registry holds, or lacks the ``name`` entry (a ``KeyError`` too, as
+    before); the message lists the known names."""
+
+    def __str__(self):  # KeyError would print the message in quotes
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
 class Registry:
     """A mapping from a config ``name`` to a class or function.
 
@@ -39,10 +47,11 @@ class Registry:
         return _add if obj is None else _add(obj)
 
     def get(self, name):
-        """Return the item called ``name``; an unknown name raises KeyError listing the known ones."""
+        """Return the item called ``name``; an unknown name raises RegistryNameError naming the known ones."""
         if name not in self._items:
             known = ", ".join(sorted(self._items)) or "(none)"
-            raise KeyError(f"unknown {self.kind} name '{name}'; known {self.kind}s: {known}")
+            raise RegistryNameError(f"unknown {self.kind} name '{name}'; known {self.kind}s: {known}; check the "
+                                   "config's 'name' entry")
         return self._items[name]
 
     def __contains__(self, name):
@@ -58,7 +67,7 @@ def build_from_config(cfg, registry, key="name", **extra):
     ``cfg`` is not modified. A config entry the class does not accept is reported by key.
     """
     if cfg is None or key not in cfg:
-        raise KeyError(f"{registry.kind} config needs a '{key}' entry, got {dict(cfg or {})}")
+        raise RegistryNameError(f"{registry.kind} config needs a '{key}' entry, got {dict(cfg or {})}")
     kwargs = copy.deepcopy(dict(cfg))
     name = kwargs.pop(key)
     obj = registry.get(name)

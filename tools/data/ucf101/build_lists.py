@@ -17,54 +17,83 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
 from paddlevideo.loader.list_files import write_label_list, write_list_file  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
+from paddlevideo.utils.errors import UserError  # noqa: E402
+
+PROG = "build_lists.py"
+
+
+class AnnotationError(UserError, ValueError):
+    """A UCF-101 annotation file is missing or malformed; the message names file:line."""
+
+
+def _lines(path, what):
+    """``(number, stripped line)`` of a text file (a BOM and CRLF line ends are fine); blank lines skipped."""
+    if not os.path.isfile(path):
+        raise AnnotationError(f"{what} '{path}' not found; --annotations must be the ucfTrainTestlist folder "
+                              "(classInd.txt, trainlist0N.txt, testlist0N.txt)")
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            lines = [(number, line.strip()) for number, line in enumerate(handle, 1)]
+    except UnicodeDecodeError as err:
+        raise AnnotationError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    return [(number, line) for number, line in lines if line]
 
 
 def read_class_index(path):
     """classInd.txt -> {class name: 0-based id}."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"class index '{path}' not found")
     classes = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            parts = line.split()
-            if len(parts) != 2 or not parts[0].isdigit():
-                raise ValueError(f"{path}:{number}: expected '<1-based id> <ClassName>', got '{line.strip()}'")
-            classes[parts[1]] = int(parts[0]) - 1
+    for number, line in _lines(path, "class index"):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) < 1:
+            raise AnnotationError(f"{path}:{number}: expected '<1-based id> <ClassName>', got '{line}'")
+        if parts[1] in classes:
+            raise AnnotationError(f"{path}:{number}: class '{parts[1]}' is listed twice")
+        classes[parts[1]] = int(parts[0]) - 1
+    if not classes:
+        raise AnnotationError(f"{path}: no classes; it needs one '<1-based id> <ClassName>' line per class")
     if sorted(classes.values()) != list(range(len(classes))):
-        raise ValueError(f"{path}: class ids must run 1..{len(classes)} without gaps")
+        raise AnnotationError(f"{path}: class ids must run 1..{len(classes)} once each, without gaps")
     return classes
 
 
 def read_split(path, classes):
     """trainlist / testlist -> [(relative path, 0-based label)]; the label comes from the class folder."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"split file '{path}' not found")
     items = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            relative = parts[0]
-            folder = relative.replace("\\", "/").split("/")[0]
-            if folder not in classes:
-                raise ValueError(f"{path}:{number}: class folder '{folder}' is not in classInd.txt")
-            label = classes[folder]
-            if len(parts) > 1 and int(parts[1]) - 1 != label:
-                raise ValueError(f"{path}:{number}: label {parts[1]} disagrees with classInd for '{folder}'")
-            items.append((relative, label))
+    for number, line in _lines(path, "split file"):
+        parts = line.split()
+        relative = parts[0]
+        folder = relative.replace("\\", "/").split("/")[0]
+        if len(parts) > 2 or "/" not in relative.replace("\\", "/"):
+            raise AnnotationError(f"{path}:{number}: expected 'ClassName/v_name.avi [1-based label]', got '{line}'")
+        if folder not in classes:
+            raise AnnotationError(f"{path}:{number}: class folder '{folder}' is not in classInd.txt")
+        label = classes[folder]
+        if len(parts) == 2:
+            if not parts[1].isdigit():
+                raise AnnotationError(f"{path}:{number}: label '{parts[1]}' is not a 1-based class id")
+            if int(parts[1]) - 1 != label:
+                raise AnnotationError(f"{path}:{number}: label {parts[1]} disagrees with classInd for '{folder}' "
+                                      f"({label + 1})")
+        items.append((relative, label))
+    if not items:
+        raise AnnotationError(f"{path}: no videos listed")
     return items
 
 
 def build_lists(annotations, split, output, video_dir=None, progress=True):
-    """Write the lists of ``split`` (1, 2 or 3); returns a summary dict (counts and missing clips)."""
+    """Write the lists of ``split`` (1, 2 or 3); returns a summary dict (counts and missing clips).
+
+    Every input is read and checked before the first file is written; each file is written atomically.
+    """
     classes = read_class_index(os.path.join(annotations, "classInd.txt"))
-    os.makedirs(output, exist_ok=True)
+    splits = {target: read_split(os.path.join(annotations, f"{source}0{split}.txt"), classes)
+              for source, target in (("trainlist", "train"), ("testlist", "val"))}
+    if video_dir and not os.path.isdir(video_dir):
+        raise AnnotationError(f"--video_dir '{video_dir}' is not a folder; pass the UCF-101 video folder")
+    prepare_output_dir(output)
     summary = {"classes": len(classes), "missing": []}
-    for source, target in (("trainlist", "train"), ("testlist", "val")):
-        items = read_split(os.path.join(annotations, f"{source}0{split}.txt"), classes)
+    for target, items in splits.items():
         if progress:
             from tqdm import tqdm
 
@@ -75,24 +104,24 @@ def build_lists(annotations, split, output, video_dir=None, progress=True):
                 summary["missing"].append(f"{target} {relative}")
                 continue
             lines.append((relative, label))
-        write_list_file(os.path.join(output, f"{target}_split{split}.list"), lines)
+        write_atomically(os.path.join(output, f"{target}_split{split}.list"),
+                         lambda tmp, lines=lines: write_list_file(tmp, lines))
         summary[target] = len(lines)
-    write_label_list(os.path.join(output, "ucf101_label_list.txt"), {index: name for name, index in classes.items()})
+    names = {index: name for name, index in classes.items()}
+    write_atomically(os.path.join(output, "ucf101_label_list.txt"), lambda tmp: write_label_list(tmp, names))
     return summary
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--annotations", required=True, help="folder with classInd.txt, trainlist0N.txt, testlist0N.txt")
     parser.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="official split (default 1)")
     parser.add_argument("--output", default="data/ucf101", help="folder for the lists (default data/ucf101)")
     parser.add_argument("--video_dir", default=None, help="UCF-101 video folder; report clips missing from it")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
-    try:
-        summary = build_lists(args.annotations, args.split, args.output, args.video_dir)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    summary = build_lists(args.annotations, args.split, args.output, args.video_dir)
     print(f"{summary['classes']} classes; split {args.split}: train {summary['train']} clips, "
           f"val {summary['val']} clips written to {args.output}")
     if args.video_dir:
@@ -103,4 +132,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(PROG, main))

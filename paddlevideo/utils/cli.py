@@ -1,0 +1,471 @@
+"""The one wrapper every command-line entry point runs through (``main.py`` and ``tools/*.py``).
+
+Usage, at the bottom of a tool::
+
+    def main(argv=None):
+        parser = argparse.ArgumentParser(prog=PROG, ...)
+        add_debug_flag(parser)
+        args = parser.parse_args(argv)
+        ...                       # raise a UserError for anything the user can fix
+        return 0
+
+    if __name__ == "__main__":
+        sys.exit(run(PROG, main))
+
+What the user sees, whatever the tool (exit code in brackets):
+
+- success: the tool's own output [0];
+- a :class:`~paddlevideo.utils.errors.UserError` (bad config, list, file, flag value):
+  ``<prog>: error: <message>``, one line [1];
+- a bad flag: argparse's usage line and ``<prog>: error: ...`` [2];
+- a file-system error (disk full, read-only, no permission, a file where a folder belongs, ...):
+  ``<prog>: error: '<path>': <what>; <what to do>`` [1]; out of memory: one line too [1];
+- Ctrl-C or SIGTERM, at any moment: ``<prog>: interrupted`` [130 or 143];
+- a bug (any other exception): ``<prog>: error: unexpected <Type>: <message> (a bug: its traceback is in
+  <file>; rerun with --debug to print it, and please report it)`` [1];
+- stdout closed early by its reader (``| head``): nothing [141].
+
+``--debug`` (every tool has it) or ``PADDLEVIDEO_DEBUG=1`` also prints the traceback, before the line.
+
+Bugs: the user gets the same single line as for any error, so the console stays readable, but the
+traceback is never lost: it is written to the run's log file (``train.log`` etc., when the tool has one)
+or else to a file in the temporary folder, and the line names that file, asks to rerun with ``--debug``
+and to report it. Nobody has to rerun a long training just to see where it failed.
+
+Interrupts: the first SIGINT or SIGTERM raises :class:`Interrupted` (a ``KeyboardInterrupt``) in the
+main thread, so ``finally`` blocks and context managers clean up (loaders stop, temporary files go).
+The handler also records the signal, so an interrupt that Paddle's C++ code wraps into another exception
+type (a Ctrl-C landing in a custom PyLayer's backward surfaces as a ``RuntimeError``/``ValueError``
+carrying the ``KeyboardInterrupt``) still ends as ``interrupted`` with 130 / 143. Signals repeated within
+:data:`FORCE_AFTER_S` of the first are absorbed, so a held key or a supervisor's repeated ``kill``
+cannot break that cleanup; one arriving later ends the process at once (``os._exit``), with the same
+line and code, for a cleanup that hangs. Checkpoints are written atomically, so even that leaves every
+checkpoint loadable. Importing ``paddle`` installs a C++ SIGTERM handler (a stack dump) when its
+``paddle.base`` part is imported; the handler here is put back right after that. (The Python interpreter's
+own start-up, before the tool's first line runs, is the one moment not covered.)
+"""
+
+import datetime
+import errno
+import importlib.abc
+import importlib.util
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+from .errors import UserError
+
+DEBUG_ENV = "PADDLEVIDEO_DEBUG"
+DEBUG_FLAG = "--debug"
+# A second signal sooner than this after the first is absorbed (cleanup keeps running); a later one forces.
+FORCE_AFTER_S = 1.0
+EXIT_ERROR = 1
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+_MAX_MESSAGE = 2000  # characters of a message kept on the one line
+
+# errno -> (what happened, what to do). Used for OSErrors that reach the wrapper.
+_OS_ERRORS = {
+    errno.ENOSPC: ("no space left on the device", "free some space or write to another disk"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space or write to another disk"),
+    errno.EFBIG: ("file too large for this file system or the file-size limit",
+                  "raise the limit (ulimit -f) or write to another disk"),
+    errno.EROFS: ("read-only file system", "write to a writable folder instead"),
+    errno.EACCES: ("permission denied", "fix its permissions or use another path"),
+    errno.EPERM: ("operation not permitted", "fix its permissions or use another path"),
+    errno.EISDIR: ("is a folder, not a file", "give a file path"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "check the path"),
+    errno.ENOENT: ("no such file or folder", "check the path"),
+    errno.EEXIST: ("already exists", "remove it or use another path"),
+    errno.ENAMETOOLONG: ("file name too long", "use a shorter path"),
+    errno.ENOTEMPTY: ("folder is not empty", "empty it or use another path"),
+    errno.EMFILE: ("too many open files", "raise the limit (ulimit -n) or use fewer loader workers"),
+}
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised by the signal handler of :func:`run` for SIGINT and SIGTERM; ``signum`` says which."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def add_debug_flag(parser):
+    """Add ``--debug`` to an ``argparse`` parser (:func:`run` reads it from the command line itself)."""
+    parser.add_argument(DEBUG_FLAG, action="store_true",
+                        help=f"on an error, also print the full traceback (or set {DEBUG_ENV}=1)")
+    return parser
+
+
+def debug_requested(argv=None):
+    """True when ``--debug`` is among the arguments or ``PADDLEVIDEO_DEBUG`` is set to a true value."""
+    argv = sys.argv[1:] if argv is None else argv
+    env = os.environ.get(DEBUG_ENV, "").strip().lower()
+    return DEBUG_FLAG in argv or env not in ("", "0", "false", "no", "off")
+
+
+def os_error_reason(err):
+    """``(what happened, what to do)`` for an ``OSError``, e.g. ``("read-only file system", "write to a
+    writable folder instead")``; unknown errnos give their ``strerror`` and a generic advice."""
+    if isinstance(err, OSError) and err.errno in _OS_ERRORS:
+        return _OS_ERRORS[err.errno]
+    return (getattr(err, "strerror", None) or str(err) or type(err).__name__), "check the path and the disk"
+
+
+def os_error_message(err):
+    """One line for an ``OSError``: ``'<path>': <what>; <what to do>``, or ``None`` for an errno this
+    module does not explain (such an error is then treated as a bug)."""
+    if not isinstance(err, OSError) or err.errno not in _OS_ERRORS:
+        return None
+    what, advice = _OS_ERRORS[err.errno]
+    paths = [p for p in (err.filename, getattr(err, "filename2", None)) if p is not None]
+    if err.errno == errno.EEXIST and paths and os.path.isfile(paths[0]):  # os.makedirs on a file's path
+        what, advice = "is a file, where a folder is needed", "remove the file or give another folder"
+    if not paths:
+        return f"{what}; {advice}"
+    where = " -> ".join(f"'{os.fsdecode(p)}'" for p in paths)
+    return f"{where}: {what}; {advice}"
+
+
+def error_message(err):
+    """The one-line message for a user-facing error, or ``None`` when ``err`` is a bug."""
+    if isinstance(err, UserError):
+        if isinstance(err, KeyError) and len(err.args) == 1 and isinstance(err.args[0], str):
+            text = err.args[0]  # str(KeyError) would quote it
+        else:
+            text = str(err)
+        return _one_line(text) or type(err).__name__
+    if isinstance(err, FileNotFoundError) and err.errno is None and str(err):
+        # raised by project code with its own message (``FileNotFoundError("list file 'x' not found ...")``)
+        return _one_line(str(err))
+    if isinstance(err, MemoryError):
+        detail = _one_line(str(err))
+        return ("out of memory" + (f" ({detail})" if detail else "")
+                + "; use a smaller batch_size, fewer num_workers or a smaller model")
+    return os_error_message(err)
+
+
+def _lost_peer_message(err):
+    """A collective of a multi-process run failed because another process stopped (interrupted, or failed
+    with its own error): say so instead of calling it a bug of this one."""
+    if int(os.environ.get("PADDLE_TRAINERS_NUM", "1") or 1) < 2 or not isinstance(err, (RuntimeError, OSError)):
+        return None
+    text = str(err)
+    if "gloo" not in text.lower() and "nccl" not in text.lower():
+        return None
+    return (f"another process of this distributed run stopped, so a collective operation failed here "
+            f"({_one_line(text, first_only=True)[:300]}); the reason is in the first failing worker's log")
+
+
+class OutputError(UserError):
+    """An output folder or file cannot be created or written (the message names it and says why)."""
+
+
+def prepare_output_dir(path, flag="--output"):
+    """Create the output folder ``path`` (named on the command line by ``flag``) and check that a file can
+    be written in it, before any work starts; raises :class:`OutputError` naming the path otherwise."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise OutputError(f"{flag} '{path}' is a file, not a folder; give a folder path")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):  # permissions, read-only mounts, quotas: try for real
+            pass
+    except OSError as err:
+        what, advice = os_error_reason(err)
+        raise OutputError(f"{flag} '{path}' cannot be written ({what}); {advice}") from err
+    return path
+
+
+def write_atomically(path, write):
+    """Call ``write(tmp_path)``, then rename the temporary file onto ``path``: a reader never sees a
+    half-written file under the final name (a tool stopped by an error, a full disk or Ctrl-C leaves the
+    previous file, or none). Returns ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = None
+    try:
+        handle, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
+        os.close(handle)
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would surprise: give the usual mode
+        os.replace(tmp, path)
+    except BaseException as err:
+        if tmp is not None:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+        if isinstance(err, OSError) and not isinstance(err, UserError):
+            # a write error carries no file name (ENOSPC, EFBIG, EDQUOT): name the file meant
+            what, advice = os_error_reason(err)
+            raise OutputError(f"cannot write '{path}' ({what}); {advice}; any earlier file of that name is "
+                              "left as it was") from err
+        raise
+    return path
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _one_line(text, first_only=False):
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    text = (lines[0] if first_only and lines else " ".join(lines))
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + " ..."
+
+
+def _print_line(line):
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr itself is gone; the exit code still says it
+        pass
+
+
+# ------------------------------------------------------------------ signals
+
+class _SignalGuard:
+    """SIGINT/SIGTERM handling for one :func:`run` (see the module docstring)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, prog):
+        self.prog = prog
+        self.signum = None
+        self.first_at = None
+        self.raising = True
+        self.pid = os.getpid()
+        self.saved = {}
+        self.hook = None
+
+    def install(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self  # signal handlers can only be set from the main thread
+        for signum in self.SIGNALS:
+            self.saved[signum] = signal.getsignal(signum)
+        self._set_handlers()
+        if "paddle.base" not in sys.modules:
+            # paddle.base installs Paddle's C++ SIGTERM handler while it is imported (first thing in an
+            # `import paddle`): put this one back right after, and once more when paddle is complete
+            self.hook = _AfterImport(("paddle.base", "paddle"), self._set_handlers)
+            sys.meta_path.insert(0, self.hook)
+        return self
+
+    def _set_handlers(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame):
+        if os.getpid() != self.pid:
+            # A forked child (e.g. a loader worker) inherited this handler: behave as Python's defaults do.
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        if self.signum is None:
+            self.signum, self.first_at = signum, time.monotonic()
+            if self.raising:
+                raise Interrupted(signum)
+            return
+        if time.monotonic() - self.first_at >= FORCE_AFTER_S:
+            _print_line(f"{self.prog}: interrupted")
+            os._exit(128 + self.signum)
+
+    def quiet(self):
+        """From now on signals are only recorded (the wrapper is reporting; nothing is left to stop)."""
+        self.raising = False
+
+    def restore(self):
+        """Put the previous handlers back, unless the run was interrupted: the process then only exits, and
+        further SIGINT / SIGTERM are ignored (Python's shutdown would reset them to their defaults, and one
+        arriving while Paddle tears down would kill the process without its exit code)."""
+        if self.hook is not None and self.hook in sys.meta_path:
+            sys.meta_path.remove(self.hook)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum, handler in self.saved.items():
+            if self.signum is not None:
+                handler = signal.SIG_IGN
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Calls ``callback`` right after each of the modules ``names`` has been imported; then leaves."""
+
+    def __init__(self, names, callback):
+        self.waiting, self.callback = set(names), callback
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in self.waiting:
+            return None
+        for finder in sys.meta_path:  # the normal finders find it; this one only wraps its loader
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None:
+            spec.loader = _CallbackLoader(spec.loader, lambda: self._done(fullname))
+        return spec
+
+    def _done(self, fullname):
+        self.waiting.discard(fullname)
+        if not self.waiting and self in sys.meta_path:
+            sys.meta_path.remove(self)
+        self.callback()
+
+
+class _CallbackLoader(importlib.abc.Loader):
+    def __init__(self, inner, callback):
+        self._inner, self._callback = inner, callback
+
+    def create_module(self, spec):
+        return self._inner.create_module(spec)
+
+    def exec_module(self, module):
+        try:
+            self._inner.exec_module(module)
+        finally:
+            self._callback()
+
+    def __getattr__(self, name):  # get_resource_reader, is_package, ... of the real loader
+        return getattr(self._inner, name)
+
+
+# ------------------------------------------------------------------ reporting
+
+def _log_file_paths():
+    """Files the project logger writes to (the run's ``train.log`` etc.)."""
+    logger = logging.getLogger("paddlevideo")
+    return [h.baseFilename for h in logger.handlers if isinstance(h, logging.FileHandler)]
+
+
+def _save_traceback(prog, err):
+    """Append the traceback to the run's log file, or write it to a temporary file; returns the path."""
+    text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    stamp = datetime.datetime.now().strftime("%Y/%m/%d %H:%M:%S")
+    for path in _log_file_paths():
+        try:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(f"[{stamp}] ERROR: {prog} stopped on an unexpected error:\n{text}")
+            return path
+        except OSError:
+            continue
+    try:
+        handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", delete=False,
+                                             prefix=f"paddlevideo-{os.path.splitext(prog)[0]}-",
+                                             suffix=".traceback.txt")
+        with handle:
+            handle.write(f"{prog} {' '.join(sys.argv[1:])}\n{text}")
+        return handle.name
+    except OSError:
+        return None
+
+
+def _log_error_line(line):
+    """Put the final line into the run's log file too, so a log shows why the run ended."""
+    stamp = datetime.datetime.now().strftime("%Y/%m/%d %H:%M:%S")
+    for path in _log_file_paths():
+        try:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(f"[{stamp}] ERROR: {line}\n")
+        except OSError:
+            pass
+
+
+def _close_progress_bars():
+    """End the line of a progress bar left open by the failure, so the final line starts a line of its own."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", None) or []):
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001 - a bar that cannot close must not hide the error being reported
+            pass
+
+
+def _flush_logs():
+    _close_progress_bars()
+    for handler in logging.getLogger("paddlevideo").handlers:
+        try:
+            handler.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _report(prog, err, guard, debug, message=None):
+    """Print what ended the run and return its exit code (``message``: the line for ``err``, if known)."""
+    _flush_logs()
+    if guard.signum is not None or isinstance(err, KeyboardInterrupt):
+        if debug:
+            traceback.print_exception(type(err), err, err.__traceback__)
+        _print_line(f"{prog}: interrupted")
+        signum = guard.signum or getattr(err, "signum", signal.SIGINT)
+        return 128 + signum
+    if isinstance(err, BrokenPipeError) and err.filename is None:
+        # stdout was closed by the reader (``| head``): stop quietly, as shell tools do.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_BROKEN_PIPE
+    message = message or error_message(err) or _lost_peer_message(err)
+    if debug:
+        traceback.print_exception(type(err), err, err.__traceback__)
+    if message is not None:
+        line = f"{prog}: error: {message}"
+        _log_error_line(line)
+        _print_line(line)
+        return EXIT_ERROR
+    summary = _one_line(str(err), first_only=True)
+    summary = f"{type(err).__name__}: {summary}" if summary else type(err).__name__
+    if debug:
+        _print_line(f"{prog}: error: unexpected {summary} (a bug: the traceback is above; please report it)")
+        return EXIT_ERROR
+    saved = _save_traceback(prog, err)
+    where = f"its traceback is in {saved}" if saved else "no traceback could be saved"
+    line = (f"{prog}: error: unexpected {summary} (a bug: {where}; rerun with {DEBUG_FLAG} to print it, "
+            "and please report it)")
+    _log_error_line(line)
+    _print_line(line)
+    return EXIT_ERROR
+
+
+def run(prog, main, argv=None):
+    """Run ``main(argv)`` as the command-line program ``prog``; return the process exit code.
+
+    ``main`` returns an ``int`` exit code (``None`` or any other value means 0) or raises. ``SystemExit``
+    with a number (argparse's ``--help`` and usage errors) passes through unchanged; ``sys.exit("message")``
+    is reported like a UserError. See the module docstring for what each kind of failure prints.
+    """
+    debug = debug_requested(argv)
+    guard = _SignalGuard(prog).install()
+    try:
+        try:
+            code = main(argv)
+        finally:
+            guard.quiet()
+        if guard.signum is not None:  # a signal arrived as main returned
+            return _report(prog, KeyboardInterrupt(), guard, debug)
+        return code if isinstance(code, int) and not isinstance(code, bool) else 0
+    except SystemExit as exit_request:
+        if guard.signum is not None:
+            return _report(prog, KeyboardInterrupt(), guard, debug)
+        if isinstance(exit_request.code, str):  # sys.exit("message"): Python would print it bare
+            return _report(prog, exit_request, guard, debug, message=_one_line(exit_request.code))
+        raise
+    except BaseException as err:  # noqa: BLE001 - this is the one place that turns every failure into a line
+        guard.quiet()
+        return _report(prog, err, guard, debug)
+    finally:
+        guard.restore()
