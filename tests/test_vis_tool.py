@@ -118,7 +118,9 @@ def test_bad_inputs_are_one_line_errors(tool, videos, tmp_path, capsys, change, 
     weights, _ = random_weights(tmp_path)
     args = {"-c": str(DEMO_CONFIG), "-w": str(weights), "-i": str(videos / "val"), "-o": str(tmp_path / "out")}
     args.update(change)
-    assert tool.main([part for pair in args.items() for part in pair]) == 1
+    from paddlevideo.utils.cli import run
+
+    assert run(tool.PROG, tool.main, [part for pair in args.items() for part in pair]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("visualize_attention.py: error:") and message in err[0], err
 
