@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Classify videos with an exported TimeSformer (Paddle Inference or ONNX Runtime).
+"""Classify videos with an exported TimeSformer (Paddle Inference, ONNX Runtime or OpenVINO).
 
 Examples::
 
@@ -9,6 +9,8 @@ Examples::
         --params_file inference/TimeSformer/TimeSformer.pdiparams
     python tools/predict.py --input_file videos/ --config CONFIG --backend onnxruntime \\
         --onnx_file inference/TimeSformer/TimeSformer.onnx --output json
+    python tools/predict.py --input_file videos/ --config CONFIG --backend openvino --precision int8 \
+        --model_file inference/TimeSformer/TimeSformer.pdmodel      # after tools/quantize.py
 
 Prints per video (text)::
 
@@ -72,9 +74,11 @@ def parse_args(argv=None):
     model = parser.add_argument_group("model and backend")
     model.add_argument("--backend", choices=BACKENDS, default="paddle",
                        help="paddle: Paddle Inference on --model_file/--params_file; "
-                            "onnxruntime: ONNX Runtime on --onnx_file")
+                            "onnxruntime: ONNX Runtime on --onnx_file; "
+                            "openvino: OpenVINO on --model_file (.pdmodel, .json, .onnx or .xml), CPU fp32/bf16/int8")
     model.add_argument("--model_file", default=None,
-                       help="exported program: <model_name>.pdmodel or the PIR <model_name>.json (backend paddle)")
+                       help="exported program: <model_name>.pdmodel or the PIR <model_name>.json (backends paddle, openvino; "
+                            "openvino also reads <model_name>.onnx and OpenVINO .xml)")
     model.add_argument("--params_file", default=None,
                        help="exported weights <model_name>.pdiparams (default: next to --model_file)")
     model.add_argument("--onnx_file", default=None, help="exported <model_name>.onnx (backend onnxruntime)")
@@ -85,7 +89,9 @@ def parse_args(argv=None):
     device.add_argument("--use_tensorrt", type=str2bool, default=False,
                         help="TensorRT subgraphs (backend paddle, needs --use_gpu=True and a TensorRT build)")
     device.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="TensorRT precision; the CPU always computes fp32")
+                        help="TensorRT precision on GPU; on CPU with --backend openvino: bf16 (fp16 means bf16, "
+                             "as in PaddleVideo; fp32 with a note on CPUs without bf16) or int8 (the model "
+                             "tools/quantize.py wrote next to --model_file)")
     device.add_argument("--gpu_mem", type=int, default=8000, help="initial GPU memory pool in MB (backend paddle)")
     device.add_argument("--enable_mkldnn", type=str2bool, default=True,
                         help="oneDNN kernels on CPU (backend paddle); the fast path, on by default")
@@ -107,6 +113,10 @@ def parse_args(argv=None):
         parser.error("--cpu_threads must be >= 1")
     if args.backend == "paddle" and not args.model_file:
         parser.error("--backend paddle needs --model_file (and --params_file), as written by tools/export_model.py")
+    if args.backend == "openvino" and not args.model_file:
+        if not args.onnx_file:
+            parser.error("--backend openvino needs --model_file (.pdmodel, .json, .onnx or .xml)")
+        args.model_file = args.onnx_file
     if args.backend == "onnxruntime" and not args.onnx_file:
         parser.error("--backend onnxruntime needs --onnx_file, as written by tools/export_model.py --onnx")
     return args
@@ -139,14 +149,28 @@ def _resolve_device(args, logger):
     if args.use_tensorrt and (not args.use_gpu or args.backend != "paddle"):
         logger.warning("--use_tensorrt needs --use_gpu=True on a GPU with backend paddle; ignored")
         args.use_tensorrt = False
-    if args.precision != "fp32" and not args.use_tensorrt:
+    if args.use_gpu and args.backend == "openvino":
+        logger.warning("--backend openvino runs on the CPU here; --use_gpu ignored")
+        args.use_gpu = False
+    if args.precision != "fp32" and not args.use_tensorrt and args.use_gpu:
         logger.warning("--precision %s applies to TensorRT only; computing fp32", args.precision)
         args.precision = "fp32"
+    elif args.precision != "fp32" and not args.use_gpu:
+        from paddlevideo.tasks.predict import resolve_cpu_precision
+
+        args.precision, note = resolve_cpu_precision(args.backend, args.precision)
+        if note:
+            logger.warning("%s", note)
 
 
 def build_predictor(args):
     from paddlevideo.tasks.predict import OnnxPredictor, PaddlePredictor
 
+    if args.backend == "openvino":
+        from paddlevideo.tasks.openvino_backend import OpenVINOPredictor
+
+        return OpenVINOPredictor(args.model_file, args.precision, cpu_threads=args.cpu_threads,
+                                 params_file=args.params_file)
     if args.backend == "onnxruntime":
         return OnnxPredictor(args.onnx_file, use_gpu=args.use_gpu, cpu_threads=args.cpu_threads)
     return PaddlePredictor(args.model_file, args.params_file, use_gpu=args.use_gpu,

@@ -1,4 +1,4 @@
-"""Predict video classes with an exported model: Paddle Inference or ONNX Runtime backends.
+"""Predict video classes with an exported model: Paddle Inference, ONNX Runtime or OpenVINO backends.
 
 Library side of ``tools/predict.py``: finding the videos, the predictor backends, batching, softmax
 and top-k. Preprocessing is the config's test pipeline (``build_pipeline(cfg.PIPELINE.test)``), the
@@ -21,8 +21,8 @@ from ..utils.errors import UserError
 from ..utils.logger import get_logger
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov")
-PRECISIONS = ("fp32", "fp16", "int8")
-BACKENDS = ("paddle", "onnxruntime")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+BACKENDS = ("paddle", "onnxruntime", "openvino")  # openvino: tasks/openvino_backend.py (fp32, bf16, int8 on CPU)
 # Config keys that may name the class-name list (``id name`` per line), first found wins.
 LABEL_FILE_KEYS = (("INFERENCE", "label_file"), ("label_file",), ("DATASET", "label_file"))
 ONEDNN_BROKEN_PASS = "operator_reshape_onednn_fuse_pass"
@@ -105,6 +105,47 @@ def top_k(probs, k):
     k = max(1, min(int(k), probs.shape[-1]))
     ids = np.argsort(-probs, kind="stable")[:k]
     return [int(i) for i in ids], [float(probs[i]) for i in ids]
+
+
+def resolve_cpu_precision(backend, precision, flags=None):
+    """The precision a CPU run computes for ``--backend``/``--precision``, and a note for the user (or None).
+
+    ``fp16`` on a CPU means bf16, as in PaddleVideo's predictor. bf16 needs bf16 hardware
+    (:func:`~paddlevideo.utils.cpu_features.has_bf16`); without it the run is fp32 and the note says so
+    (an emulated bf16 would be slower than fp32). Only OpenVINO has CPU bf16 and int8 here.
+
+    Raises:
+        PredictError: ``paddle`` or ``onnxruntime`` asked for bf16 / int8 (one line saying what works).
+    """
+    from ..utils.cpu_features import cpu_flags, has_bf16
+
+    note = None
+    if precision == "fp16":
+        precision, note = "bf16", "--precision fp16 on a CPU means bf16 (as in PaddleVideo)"
+    if precision == "fp32" or backend == "openvino" and precision == "int8":
+        return precision, note
+    if backend == "paddle":
+        if precision == "int8":
+            raise PredictError("--backend paddle has no CPU int8; quantize with tools/quantize.py and run "
+                               "--backend openvino --precision int8")
+        raise PredictError("--backend paddle cannot run bf16 on a CPU (Paddle Inference's oneDNN bf16 fails on this "
+                           "model, docs/deploy.md); use --backend openvino --precision bf16")
+    if backend == "onnxruntime":
+        raise PredictError(f"--backend onnxruntime has no {precision} model; use --backend openvino --precision "
+                           f"{precision}" + (" after tools/quantize.py" if precision == "int8" else ""))
+    flags = cpu_flags() if flags is None else flags
+    if not has_bf16(flags, _openvino_capabilities() if not flags else None):
+        return "fp32", "this CPU has no bf16 (no avx512_bf16 / amx_bf16): computing fp32, which is faster than emulated bf16"
+    return "bf16", note
+
+
+def _openvino_capabilities():
+    try:
+        import openvino
+
+        return openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # no OpenVINO, or no CPU plugin: no evidence of bf16
+        return ()
 
 
 # --- backends -----------------------------------------------------------------------------------
@@ -211,8 +252,18 @@ def _native_stdout_to_stderr():
         os.dup2(stderr_fd, stdout_fd)
         yield
     finally:
+        _flush_c_stdio()  # C/C++ lines still buffered belong to stderr too
         os.dup2(saved, stdout_fd)
         os.close(saved)
+
+
+def _flush_c_stdio():
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library handle (not POSIX)
+        pass
 
 
 class PaddlePredictor:
