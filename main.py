@@ -3,6 +3,7 @@
 Examples:
     python main.py -c configs/recognition/timesformer/timesformer_demo_videos.yaml --validate
     python main.py --test -c CONFIG -w output/TimeSformer/TimeSformer_best.pdparams
+    python main.py --test -c CONFIG --model_file inference/TimeSformer/TimeSformer.pdmodel --precision int8
     python -m paddle.distributed.launch --nproc_per_node 2 main.py -c CONFIG --validate
     python main.py --export -c CONFIG -w best.pdparams --output_dir inference
 """
@@ -41,6 +42,14 @@ def parse_args(argv=None):
     parser.add_argument("--output_dir", default=None, help="--export: folder for the exported model "
                                                            "(default inference/<model_name>)")
     parser.add_argument("--save_scores", action="store_true", help="--test: also write test_scores.npz")
+    exported = parser.add_argument_group("--test on an exported model (instead of -w)")
+    exported.add_argument("--model_file", default=None,
+                          help="exported model to evaluate: .pdmodel / PIR .json (params next to it), .onnx or "
+                               "OpenVINO .xml")
+    exported.add_argument("--backend", choices=("paddle", "onnxruntime", "openvino"), default=None,
+                          help="default: openvino for .xml and for bf16/int8, onnxruntime for .onnx, else paddle")
+    exported.add_argument("--precision", choices=("fp32", "fp16", "bf16", "int8"), default="fp32",
+                          help="CPU precision (openvino: bf16, fp16 meaning bf16, int8 from tools/quantize.py)")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     _check_combinations(parser, args)
@@ -55,8 +64,12 @@ def _check_combinations(parser, args):
         used = [flag for flag, on in train_only.items() if on]
         if used:
             parser.error(f"{', '.join(used)} only apply to training, not to {mode}")
-    if args.test and not args.weights:
-        parser.error("--test needs the weights to evaluate: -w path/to/model.pdparams")
+    if args.test and not args.weights and not args.model_file:
+        parser.error("--test needs the weights to evaluate: -w path/to/model.pdparams (or --model_file EXPORTED)")
+    if args.model_file and (not args.test or args.weights):
+        parser.error("--model_file is for --test, instead of -w")
+    if (args.backend or args.precision != "fp32") and not args.model_file:
+        parser.error("--backend and --precision apply to --test --model_file")
     if args.output_dir and not args.export:
         parser.error("--output_dir is for --export; set the training output folder with -o output_dir=PATH")
     if args.save_scores and not args.test:
@@ -93,7 +106,8 @@ def main(argv=None):
     elif args.test:
         from paddlevideo.tasks.test import test_model
 
-        test_model(cfg, weights=args.weights, save_scores=args.save_scores)
+        test_model(cfg, weights=args.weights, save_scores=args.save_scores,
+                   model=_exported_model(args) if args.model_file else None)
     else:
         from paddlevideo.tasks.train import train_model
 
@@ -101,6 +115,20 @@ def main(argv=None):
                     amp_level=args.amp_level or "O1", max_iters=args.max_iters, resume=args.resume,
                     seed=args.seed)
     return 0
+
+
+def _exported_model(args):
+    """The exported model of ``--model_file`` as the test loop's model (one log line says what runs)."""
+    from paddlevideo.tasks.exported_model import ExportedModel, build_predictor, default_backend
+    from paddlevideo.tasks.predict import resolve_cpu_precision
+    from paddlevideo.utils.logger import get_logger
+
+    backend = args.backend or default_backend(args.model_file, args.precision)
+    precision, note = resolve_cpu_precision(backend, args.precision)
+    if note:
+        get_logger().warning("%s", note)
+    get_logger().info("testing exported model %s on %s in %s", args.model_file, backend, precision)
+    return ExportedModel(build_predictor(args.model_file, backend, precision))
 
 
 if __name__ == "__main__":

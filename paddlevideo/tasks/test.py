@@ -16,7 +16,7 @@ SHOW_NAMES = 20  # skipped clips named in the report
 
 
 @paddle.no_grad()
-def test_model(cfg, weights, save_scores=False, scores_path=None):
+def test_model(cfg, weights, save_scores=False, scores_path=None, model=None):
     """Evaluate ``weights`` on ``DATASET.test`` with the test pipeline (e.g. 3 crops per clip).
 
     Each process scores its shard; the metric gathers scores from all processes and de-duplicates
@@ -28,6 +28,8 @@ def test_model(cfg, weights, save_scores=False, scores_path=None):
         weights: a ``.pdparams`` full checkpoint.
         save_scores: write ``indices``, ``labels``, ``scores [N, num_classes]`` to ``scores_path``
             (default ``<output_dir>/test_scores.npz``) on rank 0.
+        model: score with this callable instead of building the model from ``weights``, e.g. an exported
+            model (``tasks.exported_model.ExportedModel``); called as ``model(batch, mode='test')``.
     Returns:
         the metric's result dict (``top1``, ``top5``, ``num_clips``, ``num_failed``, ...).
     Raises:
@@ -39,7 +41,7 @@ def test_model(cfg, weights, save_scores=False, scores_path=None):
     logger = get_logger()
     dist.init_distributed()
     rank = dist.get_rank()
-    model = build_model_with_weights(cfg.MODEL, weights)
+    model = model if model is not None else build_model_with_weights(cfg.MODEL, weights)
     loader, dataset = build_loader(cfg, "test")
     log_interval = int(cfg.get("log_interval", 10))
     metric = build_metric(cfg.get("METRIC") or {"name": "CenterCropMetric"}, data_size=len(dataset),
