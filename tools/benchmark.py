@@ -45,12 +45,14 @@ if str(REPO) not in sys.path:
 from paddlevideo.utils import ConfigError, get_config, get_logger, setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.cpu import CONFIGURE_CPU_SWITCH, configure_cpu, cpu_model_name, cpu_vendor  # noqa: E402
+from paddlevideo.utils.cpu_features import isa_summary  # noqa: E402
 from paddlevideo.utils.flops import flops_from_config, shape_from_config, timesformer_matmuls  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_k400_videos.yaml"
 MODES = ("infer", "train", "loader")
 SGEMM_SIZE = 2048  # large enough to reach the BLAS peak, small enough to run in ~0.1 s
 IDLE_BETWEEN_RUNS_S = 0.3
+CALIB_CLIPS = 4  # random calibration clips for the openvino_int8 contender
 # Rows of the tables: contender name -> (kind, options). "ref" marks the ratio baseline.
 # "default_env": no CPU set-up in the worker (no AMD MKL variable, no malloc tuning, Paddle's strided views
 # on: PADDLEVIDEO_CONFIGURE_CPU=0), and the model switched to Paddle's own Linear, LayerNorm, GELU and softmax
@@ -71,6 +73,11 @@ INFER_CONTENDERS = {
     "paddle_inference_pir": ("paddle_inference", {"onednn": True, "format": "pir"}),
     "paddle_inference_mkl": ("paddle_inference", {"onednn": False}),
     "onnxruntime": ("onnxruntime", {}),
+    # OpenVINO on the .pdmodel export (tools/predict.py --backend openvino --precision ...); int8 is the model
+    # tools/quantize.py would write, calibrated here on random clips (timing does not depend on the ranges).
+    "openvino_fp32": ("openvino", {"precision": "fp32"}),
+    "openvino_bf16": ("openvino", {"precision": "bf16"}),
+    "openvino_int8": ("openvino", {"precision": "int8"}),
     "hf_torch": ("hf_torch", {}),
     # Not a model: only its matrix products (a ceiling, see MatmulsRunner).
     "matmuls_only": ("matmuls", {}),
@@ -213,6 +220,27 @@ class ExportedRunner:
     output = run
 
 
+class OpenVINORunner:
+    """The ``.pdmodel`` export on OpenVINO (``tools/predict.py --backend openvino``) in fp32, bf16 or int8.
+    bf16 on a CPU without bf16 hardware is reported unavailable (predict.py would run fp32 instead)."""
+
+    def __init__(self, spec):
+        from paddlevideo.tasks.openvino_backend import OpenVINOPredictor
+        from paddlevideo.tasks.predict import resolve_cpu_precision
+
+        precision, note = resolve_cpu_precision("openvino", spec["options"]["precision"])
+        if precision != spec["options"]["precision"]:
+            raise RuntimeError(note)
+        cfg = _load_cfg(spec)
+        self.predictor = OpenVINOPredictor(spec["exported"]["pdmodel"], precision, cpu_threads=spec["threads"])
+        self.x, _ = _inputs(spec, cfg)
+
+    def run(self):
+        return self.predictor(self.x)
+
+    output = run
+
+
 class HFTorchRunner:
     """HF transformers' TimesformerForVideoClassification (random weights, same shape), PyTorch eager."""
 
@@ -298,6 +326,7 @@ RUNNERS = {
     "dygraph": DygraphRunner,
     "paddle_inference": ExportedRunner,
     "onnxruntime": ExportedRunner,
+    "openvino": OpenVINORunner,
     "hf_torch": HFTorchRunner,
 }
 
@@ -382,6 +411,28 @@ def _export(cfg, spec):
         written = export_model(cfg, spec["weights"], folder["pir"], fmt="pir", num_views=spec["views"])
     result["pir"] = written["model"]
     return result
+
+
+def _quantize_worker(spec, conn):
+    """Write ``<model>.int8.xml`` next to the ``.pdmodel`` export (NNCF, as tools/quantize.py), calibrated on
+    ``CALIB_CLIPS`` random clips: in its own process, so no contender's peak RSS includes quantization."""
+    _setup_worker_env(spec)
+    try:
+        import numpy as np
+        import openvino as ov
+
+        from paddlevideo.tasks.openvino_backend import int8_model_path
+        from paddlevideo.tasks.quantize import quantize_ov_model, save_atomically
+
+        model_file = spec["exported"]["pdmodel"]
+        cfg = _load_cfg(spec)
+        shape = _inputs(dict(spec, batch_size=1), cfg)[0].shape
+        clips = [np.random.RandomState(seed).standard_normal(shape).astype("float32") for seed in range(CALIB_CLIPS)]
+        quantized, _ = quantize_ov_model(ov.Core().read_model(model_file), clips, CALIB_CLIPS)
+        save_atomically(ov, quantized, int8_model_path(model_file))
+        conn.send({"int8": int8_model_path(model_file)})
+    except Exception as exc:
+        conn.send({"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]})
 
 
 def _profile_worker(spec, conn):
@@ -560,7 +611,7 @@ def run_model_benchmark(args, mode, logger):
 
     workdir = tempfile.mkdtemp(prefix="tsf_bench_")
     base = _base_spec(args, mode)
-    needs_export = any(table[n][0] in ("paddle_inference", "onnxruntime") for n in names)
+    needs_export = any(table[n][0] in ("paddle_inference", "onnxruntime", "openvino") for n in names)
     logger.info("preparing weights%s in %s", " and exported models" if needs_export else "", workdir)
     prepared = _spawn_and_wait(ctx, _prepare_worker, dict(base, weights=os.path.join(workdir, "weights.pdparams"),
                                                           export=needs_export, workdir=workdir))
@@ -568,6 +619,12 @@ def run_model_benchmark(args, mode, logger):
         raise SystemExit(f"cannot build the model from {args.config}: {prepared['error']}")
     if prepared.get("exported", {}).get("onnx_error"):
         logger.warning("ONNX export failed: %s", prepared["exported"]["onnx_error"])
+
+    if "openvino_int8" in names and prepared.get("exported", {}).get("pdmodel"):
+        logger.info("quantizing the export to int8 for openvino_int8 (NNCF, %d random clips)", CALIB_CLIPS)
+        quantized = _spawn_and_wait(ctx, _quantize_worker, dict(base, exported=prepared["exported"]))
+        if "error" in quantized:
+            logger.warning("int8 quantization failed: %s", quantized["error"])
 
     contenders = [Contender(ctx, "sgemm", dict(base, kind="sgemm"))]
     for name in names:
@@ -605,6 +662,7 @@ def run_model_benchmark(args, mode, logger):
     shutil.rmtree(workdir, ignore_errors=True)  # weights and exported models of this run only
     report = _report(contenders, table, flops, diffs, mode, args)
     report["executed_flops_per_iter"] = executed if mode == "infer" else {"dygraph": executed["dygraph"]}
+    report["low_precision_vs_fp32"] = low_precision_ratios(report["rows"])
     return report
 
 
@@ -697,6 +755,25 @@ def print_model_report(report):
               f"{row['gflops']:>8.1f} {row['pct_peak']:>5.0f}% "
               f"{row['pct_peak_best']:>9.0f}% {row['setup_rss_mb'] or 0:>7.0f}MB {row['peak_rss_mb'] or 0:>7.0f}MB "
               f"{'' if diff is None else f'{diff:.1e}':>9}")
+    ratios = low_precision_ratios(report["rows"])
+    if ratios:
+        print(f"   vs the fastest fp32 path ({ratios['fp32']}, median): "
+              + ", ".join(f"{name} {value:.2f}x" for name, value in ratios["speedup"].items()))
+
+
+# Contenders that are not one of the project's fp32 deployment paths: lower precision, another library, a ceiling.
+NOT_FP32_PATHS = ("openvino_bf16", "openvino_int8", "hf_torch", "matmuls_only")
+
+
+def low_precision_ratios(rows):
+    """``{'fp32': fastest fp32 contender, 'speedup': {bf16/int8 contender: its median speed-up}}``, or None."""
+    timed = {row["name"]: row["median_ms"] for row in rows if "error" not in row}
+    fp32 = {name: ms for name, ms in timed.items() if name not in NOT_FP32_PATHS}
+    low = {name: ms for name, ms in timed.items() if name in ("openvino_bf16", "openvino_int8")}
+    if not fp32 or not low:
+        return None
+    best = min(fp32, key=fp32.get)
+    return {"fp32": best, "speedup": {name: fp32[best] / ms for name, ms in low.items()}}
 
 
 def run_profile(args, logger):
@@ -739,7 +816,7 @@ def environment_summary(args):
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
-    for dist in ("paddlepaddle", "onnxruntime", "paddle2onnx", "torch", "transformers", "numpy"):
+    for dist in ("paddlepaddle", "onnxruntime", "paddle2onnx", "openvino", "nncf", "torch", "transformers", "numpy"):
         try:
             versions[dist] = version(dist)
         except PackageNotFoundError:
@@ -750,6 +827,7 @@ def environment_summary(args):
         "vendor": cpu_vendor(),
         "logical_cpus": os.cpu_count(),
         "threads": args.threads,
+        "isa": isa_summary(),
         "python": platform.python_version(),
         "versions": versions,
         "command": "python tools/benchmark.py " + " ".join(sys.argv[1:]),
@@ -799,6 +877,7 @@ def main(argv=None):
     env["configure_cpu"] = applied
     print(f"machine: {env['cpu']} ({env['vendor']}), {env['logical_cpus']} logical CPUs, {args.threads} threads; "
           f"configure_cpu sets {applied} + malloc tuning; {env['versions']}")
+    print(env["isa"])
     results = {"environment": env}
     modes = ("infer", "train", "loader") if args.mode == "all" else (args.mode,)
     for mode in modes:

@@ -139,14 +139,7 @@ def quantize_model(cfg, model_file, calib_list, num_clips=DEFAULT_NUM_CLIPS, dat
     ov_model = read_model(ov.Core(), model_file, params_file)
     _, first = clips.first_readable()
     check_input_shape(ov_model, first, model_file)
-    try:
-        import nncf
-    except ImportError:
-        raise QuantizeError("tools/quantize.py needs NNCF: pip install nncf") from None
-    float_scope = head_matmuls(ov_model) if FLOAT_HEAD else []
-    quantized = nncf.quantize(ov_model, nncf.Dataset(clips), preset=nncf.QuantizationPreset.MIXED,
-                              model_type=nncf.ModelType.TRANSFORMER, subset_size=int(num_clips),
-                              ignored_scope=nncf.IgnoredScope(names=float_scope) if float_scope else None)
+    quantized, float_scope = quantize_ov_model(ov_model, clips, num_clips)
     if clips.skipped:
         logger.warning("%d calibration clip(s) could not be read and were skipped: %s", len(clips.skipped),
                        ", ".join(clips.skipped[:20]) + (" ..." if len(clips.skipped) > 20 else ""))
@@ -158,6 +151,21 @@ def quantize_model(cfg, model_file, calib_list, num_clips=DEFAULT_NUM_CLIPS, dat
     save_atomically(ov, quantized, path)
     logger.info("int8 model written to %s (calibrated on %d clip(s), %d skipped)", path, used, len(clips.skipped))
     return {"model": path, "clips": used, "skipped": list(clips.skipped), "float_scope": float_scope}
+
+
+def quantize_ov_model(ov_model, clips, num_clips):
+    """NNCF's int8 post-training quantization of ``ov_model`` on the iterable ``clips`` (``[1, 3, V*T, H, W]``
+    arrays, up to ``num_clips`` read) with the settings of the module docstring.
+    Returns ``(quantized model, names of the ops kept in float on purpose)``."""
+    try:
+        import nncf
+    except ImportError:
+        raise QuantizeError("int8 quantization needs NNCF: pip install nncf") from None
+    float_scope = head_matmuls(ov_model) if FLOAT_HEAD else []
+    quantized = nncf.quantize(ov_model, nncf.Dataset(clips), preset=nncf.QuantizationPreset.MIXED,
+                              model_type=nncf.ModelType.TRANSFORMER, subset_size=int(num_clips),
+                              ignored_scope=nncf.IgnoredScope(names=float_scope) if float_scope else None)
+    return quantized, float_scope
 
 
 def save_atomically(ov, model, path):
