@@ -67,8 +67,12 @@ def read_model(core, model_file, params_file=None):
     try:
         if ext == ".json":
             return _read_pir_json(core, model_file, params_file)
-        if ext == ".pdmodel" and params_file:
-            return core.read_model(model_file, params_file)
+        if ext == ".pdmodel":
+            from .predict import _check_program_file
+
+            _check_program_file(model_file)  # a corrupt program can crash a parser: reject it first
+            if params_file:
+                return core.read_model(model_file, params_file)
         return core.read_model(model_file)
     except PredictError:
         raise

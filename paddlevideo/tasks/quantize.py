@@ -14,6 +14,7 @@ view averaging, and the classification head (:data:`FLOAT_HEAD`, an ignored scop
 ``openvino`` and ``nncf`` are imported inside the functions only.
 """
 
+import contextlib
 import os
 import sys
 
@@ -161,10 +162,16 @@ def quantize_ov_model(ov_model, clips, num_clips):
         import nncf
     except ImportError:
         raise QuantizeError("int8 quantization needs NNCF: pip install nncf") from None
+    import logging
+
+    nncf.set_log_level(logging.WARNING)  # its INFO lines go to stdout; the kept-float ops are logged below
     float_scope = head_matmuls(ov_model) if FLOAT_HEAD else []
-    quantized = nncf.quantize(ov_model, nncf.Dataset(clips), preset=nncf.QuantizationPreset.MIXED,
-                              model_type=nncf.ModelType.TRANSFORMER, subset_size=int(num_clips),
-                              ignored_scope=nncf.IgnoredScope(names=float_scope) if float_scope else None)
+    get_logger().info("kept in float (ignored scope): %s", ", ".join(float_scope) or "nothing")
+    # NNCF draws its progress bars on stdout, which carries the tool's result lines.
+    with contextlib.redirect_stdout(sys.stderr):
+        quantized = nncf.quantize(ov_model, nncf.Dataset(clips), preset=nncf.QuantizationPreset.MIXED,
+                                  model_type=nncf.ModelType.TRANSFORMER, subset_size=int(num_clips),
+                                  ignored_scope=nncf.IgnoredScope(names=float_scope) if float_scope else None)
     return quantized, float_scope
 
 
