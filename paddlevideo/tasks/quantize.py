@@ -5,11 +5,11 @@ made by the config's test pipeline through the project's ``VideoDataset`` (the c
 so the int8 ranges see exactly what inference sees. A clip that cannot be read is skipped and named.
 
 NNCF is called with ``preset=MIXED`` (symmetric int8 weights, asymmetric activations) and
-``model_type=TRANSFORMER``. With these settings NNCF quantizes the inputs of the matrix products
-(patch embedding, q/k/v, attention scores and values, projections, MLP) and leaves in float (run in fp32 by
-``openvino_backend.INT8_FLOAT_PRECISION``): softmax, LayerNorm, GELU, the residual additions, the temporal /
-view averaging, and the classification head (:data:`FLOAT_HEAD`, an ignored scope found by
-:func:`head_matmuls`). ``docs/deploy.md`` lists which layers ended up in int8.
+``model_type=TRANSFORMER``. With these settings NNCF quantizes the inputs of the patch-embedding
+convolution, of every Linear and of the attention scores ``q @ k^T``, and leaves in float (run in fp32 by
+``openvino_backend.INT8_FLOAT_PRECISION``): softmax and the product of its output with ``v``, LayerNorm, GELU,
+the residual additions, the view averaging, and the classification head (:data:`FLOAT_HEAD`, an ignored
+scope found by :func:`head_matmuls`). ``docs/deploy.md`` has the counts for ViT-B.
 
 ``openvino`` and ``nncf`` are imported inside the functions only.
 """
