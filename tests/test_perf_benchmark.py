@@ -30,7 +30,8 @@ def benchmark_module():
 def test_infer_contenders_agree_and_report(benchmark_module, tmp_path):
     argv = ["--mode", "infer", "--rounds", "2", "--warmup", "0", "--batch_size", "2", "--threads", "1",
             "--contenders",
-            "dygraph_default_env,dygraph,dygraph_library,paddle_inference,paddle_inference_pir,onnxruntime,matmuls_only",
+            "dygraph_default_env,dygraph,dygraph_library,paddle_inference,paddle_inference_pir,onnxruntime,matmuls_only,"
+            "openvino_fp32",
             "--json", str(tmp_path / "r.json")]
     for item in TINY_OVERRIDES:
         argv += ["-o", item]
@@ -41,9 +42,10 @@ def test_infer_contenders_agree_and_report(benchmark_module, tmp_path):
     assert report["reference"] == "dygraph_default_env"
     rows = {row["name"]: row for row in report["rows"]}
     assert set(rows) == {"dygraph_default_env", "dygraph", "dygraph_library", "paddle_inference",
-                         "paddle_inference_pir", "onnxruntime", "matmuls_only"}
+                         "paddle_inference_pir", "onnxruntime", "matmuls_only", "openvino_fp32"}
     # Every path that runs the model (the exports users get included) computes the reference's scores.
-    for name in ("dygraph", "dygraph_library", "paddle_inference", "paddle_inference_pir", "onnxruntime"):
+    for name in ("dygraph", "dygraph_library", "paddle_inference", "paddle_inference_pir", "onnxruntime",
+                 "openvino_fp32"):
         assert "error" not in rows[name] and len(rows[name]["times_ms"]) == 2, rows[name]
         assert rows[name]["max_abs_diff_vs_ref"] is not None and rows[name]["max_abs_diff_vs_ref"] < 1e-5, name
     assert rows["matmuls_only"]["max_abs_diff_vs_ref"] is None  # not a model: no scores
@@ -52,6 +54,17 @@ def test_infer_contenders_agree_and_report(benchmark_module, tmp_path):
     assert 0 < optimised["setup_rss_mb"] <= optimised["peak_rss_mb"]
     assert report["sgemm_peak_gflops"] > 0
     assert (tmp_path / "r.json").is_file()
+    assert results["environment"]["isa"].startswith("ISA: ")
+
+
+def test_low_precision_ratios_use_the_fastest_fp32_path(benchmark_module):
+    rows = [{"name": "dygraph", "median_ms": 900.0}, {"name": "paddle_inference", "median_ms": 600.0},
+            {"name": "hf_torch", "median_ms": 500.0}, {"name": "openvino_fp32", "median_ms": 650.0},
+            {"name": "openvino_bf16", "median_ms": 300.0}, {"name": "openvino_int8", "median_ms": 200.0},
+            {"name": "onnxruntime", "error": "unavailable"}]
+    ratios = benchmark_module.low_precision_ratios(rows)
+    assert ratios == {"fp32": "paddle_inference", "speedup": {"openvino_bf16": 2.0, "openvino_int8": 3.0}}
+    assert benchmark_module.low_precision_ratios(rows[:2]) is None
 
 
 def test_unknown_contender_is_a_clear_error(benchmark_module):
