@@ -76,6 +76,7 @@ def main(argv=None):
 
     configure_cpu()  # before the first matmul: MKL code path on AMD, malloc reuse (docs/benchmarks.md)
     from paddlevideo.utils import get_config, setup_logger
+    from paddlevideo.config.access import setting
     from paddlevideo.utils.config import log_config
 
     cfg = get_config(args.config, args.override, show=False)
@@ -83,12 +84,12 @@ def main(argv=None):
 
     out_dir = output_dir_of(cfg)
     log_name = "test.log" if args.test else "export.log" if args.export else "train.log"
-    setup_logger(os.path.join(out_dir, log_name), cfg.get("log_level", "INFO"))
+    setup_logger(os.path.join(out_dir, log_name), setting(cfg, "log_level"))
     log_config(cfg)
     if args.export:
         from paddlevideo.tasks.export import export_model
 
-        export_model(cfg, args.weights, args.output_dir or os.path.join("inference", cfg.get("model_name", "model")),
+        export_model(cfg, args.weights, args.output_dir or os.path.join("inference", setting(cfg, "model_name")),
                      fmt="pdmodel", onnx=False)
     elif args.test:
         from paddlevideo.tasks.test import test_model

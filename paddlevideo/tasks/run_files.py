@@ -22,6 +22,7 @@ import re
 import socket
 import sys
 
+from ..config.access import setting
 from ..utils.errors import UserError
 from ..utils.logger import get_logger
 from ..utils.save_load import TMP_PATTERN, describe_os_error, load, save
@@ -39,7 +40,7 @@ class ResumeError(UserError):
 
 def output_dir_of(cfg):
     """``cfg.output_dir`` if set, else ``output/<model_name>``."""
-    return cfg.get("output_dir") or os.path.join("output", cfg.get("model_name", "model"))
+    return setting(cfg, "output_dir") or os.path.join("output", setting(cfg, "model_name"))
 
 
 def epoch_prefix(output_dir, model_name, epoch):

@@ -7,6 +7,7 @@ from tqdm import tqdm
 
 from ..metrics import build_metric
 from ..metrics.center_crop import MetricError
+from ..config.access import require, setting
 from ..utils import dist
 from ..utils.logger import get_logger
 from .loaders import build_loader, clip_name
@@ -36,14 +37,15 @@ def test_model(cfg, weights, save_scores=False, scores_path=None):
     """
     from ..modeling.builder import build_model_with_weights
 
+    require(cfg, ("MODEL", "DATASET.test", "PIPELINE.test"), "--test")
     logger = get_logger()
     dist.init_distributed()
     rank = dist.get_rank()
     model = build_model_with_weights(cfg.MODEL, weights)
     loader, dataset = build_loader(cfg, "test")
-    log_interval = int(cfg.get("log_interval", 10))
+    log_interval = int(setting(cfg, "log_interval"))
     metric = build_metric(cfg.get("METRIC") or {"name": "CenterCropMetric"}, data_size=len(dataset),
-                          batch_size=cfg.DATASET.get("test_batch_size", 1), log_interval=log_interval)
+                          batch_size=setting(cfg, "DATASET.test_batch_size"), log_interval=log_interval)
     bar = tqdm(loader, desc="test", unit="batch", disable=rank != 0, dynamic_ncols=True)
     for batch_id, data in enumerate(bar):
         if int(data[0].shape[0]) == 0:  # every clip of this batch failed to decode

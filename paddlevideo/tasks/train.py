@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import paddle
 
+from ..config.access import require, setting
 from ..utils import dist
 from ..utils.config import ConfigError
 from ..utils.errors import UserError
@@ -112,7 +113,7 @@ class Run:
 
     @property
     def epochs(self):
-        return int(self.cfg.get("epochs", 1))
+        return int(setting(self.cfg, "epochs"))
 
     @property
     def out_dir(self):
@@ -120,7 +121,7 @@ class Run:
 
     @property
     def model_name(self):
-        return self.cfg.get("model_name", "model")
+        return setting(self.cfg, "model_name")
 
     @property
     def batch_size(self):
@@ -146,6 +147,8 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level="O1", ma
         TrainingDiverged: NaN/inf loss. ConfigError, RunDirError, ResumeError and the loader's errors
         (all UserError): inputs that need fixing. The output dir lock is released on every exit.
     """
+    require(cfg, ("MODEL", "OPTIMIZER", "DATASET.train", "PIPELINE.train")
+            + (("DATASET.valid", "PIPELINE.valid") if validate else ()), "training")
     world = dist.init_distributed()
     out_dir = run_files.output_dir_of(cfg)
     is_main = dist.get_rank() == 0
@@ -199,7 +202,7 @@ def build_run(cfg, weights, validate, amp, amp_level, max_iters, seed, world):
     train_loader, train_set = build_loader(cfg, "train")
     valid_loader = build_loader(cfg, "valid")[0] if validate else None
     updates_per_epoch = _updates_per_epoch(len(train_loader), accum)
-    optimizer, lr_sched = build_optimizer(cfg.OPTIMIZER, model, updates_per_epoch, int(cfg.get("epochs", 1)))
+    optimizer, lr_sched = build_optimizer(cfg.OPTIMIZER, model, updates_per_epoch, int(setting(cfg, "epochs")))
     scaler = paddle.amp.GradScaler(init_loss_scaling=amp_cfg.init_loss_scaling) if amp_cfg.use_scaler else None
     if amp_cfg.decorate:
         model, optimizer = paddle.amp.decorate(models=model, optimizers=optimizer, level=amp_cfg.level,
@@ -377,7 +380,7 @@ def _optimizer_step(run, progress):
 
 
 def _log_interval(run):
-    return max(int(run.cfg.get("log_interval", 10)), 1)
+    return int(setting(run.cfg, "log_interval"))
 
 
 def _log_step(run, epoch, step, mean, batch_cost, reader_cost):
@@ -407,7 +410,7 @@ def validate_epoch(run, epoch, progress):
 def save_epoch(run, epoch, progress):
     """Rank 0 writes epoch ``epoch`` (0-based)'s ``.pdopt`` + ``.pdparams`` every ``save_interval`` epochs and
     after the last one."""
-    save_interval = max(int(run.cfg.get("save_interval", 1)), 1)
+    save_interval = int(setting(run.cfg, "save_interval"))
     if run.rank != 0 or not ((epoch + 1) % save_interval == 0 or epoch + 1 == run.epochs):
         return
     model = _unwrap(run.model)
