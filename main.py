@@ -85,7 +85,8 @@ def main(argv=None):
     out_dir = output_dir_of(cfg)
     log_name = "test.log" if args.test else "export.log" if args.export else "train.log"
     setup_logger(os.path.join(out_dir, log_name), setting(cfg, "log_level"))
-    log_config(cfg)
+    if args.test or args.export:
+        log_config(cfg)  # training logs it once it owns the output folder (a refused run must not write there)
     if args.export:
         from paddlevideo.tasks.export import export_model
 

@@ -25,7 +25,7 @@ import paddle
 
 from ..config.access import require, setting
 from ..utils import dist
-from ..utils.config import ConfigError
+from ..utils.config import ConfigError, log_config
 from ..utils.errors import UserError
 from ..utils.logger import get_logger
 from ..utils.save_load import save
@@ -156,6 +156,7 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level="O1", ma
         run_files.prepare_output_dir(out_dir)
     with run_files.RunLock(out_dir, enabled=is_main):
         if is_main:
+            log_config(cfg)
             run_files.remove_leftover_tmp(out_dir)
         run = build_run(cfg, weights, validate, amp, amp_level, max_iters, seed, world)
         progress = restore(run, resume)
