@@ -1,10 +1,11 @@
 """The README quick start in one command: demo data -> train (--validate) -> test -> export -> predict.
 
 Each step runs as the command a user would type (printed before it runs), so the output doubles as a
-tutorial. It leaves pictures to look at: the training curves, the test report's confusion matrix and a
-prediction drawn on its video (docs/visualization.md). The full run trains the recipe in configs/recognition/timesformer/timesformer_demo_videos.yaml
+tutorial. The full run trains the recipe in configs/recognition/timesformer/timesformer_demo_videos.yaml
 (about 2.5 minutes on 2 CPU cores); --quick is a CI-sized smoke run of every step (accuracy not
-meaningful).
+meaningful). It leaves pictures to look at in the output folder: training_curves.png, the test report's
+test_report/confusion_matrix.png and predictions/<clip>.mp4, a prediction drawn on its video
+(docs/visualization.md).
 
 Examples:
     python tools/demo.py
