@@ -39,7 +39,11 @@ def parse_args(argv=None):
     parser.add_argument("--resume", action="store_true",
                         help="continue from the latest <model_name>_epoch_*.pdparams/.pdopt in the output dir")
     parser.add_argument("--output_dir", default=None, help="--export: folder for the exported model "
-                                                           "(default inference/<model_name>)")
+                                                           "(default inference/<model_name>); --test: folder for "
+                                                           "test.log, test_scores.npz and test_report/ (default: "
+                                                           "the report next to the weights)")
+    parser.add_argument("--use_vdl", action="store_true",
+                        help="training: also write VisualDL logs to <output_dir>/vdl (as config use_visualdl: True)")
     parser.add_argument("--save_scores", action="store_true", help="--test: also write test_scores.npz")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
@@ -57,8 +61,10 @@ def _check_combinations(parser, args):
             parser.error(f"{', '.join(used)} only apply to training, not to {mode}")
     if args.test and not args.weights:
         parser.error("--test needs the weights to evaluate: -w path/to/model.pdparams")
-    if args.output_dir and not args.export:
-        parser.error("--output_dir is for --export; set the training output folder with -o output_dir=PATH")
+    if args.output_dir and not (args.export or args.test):
+        parser.error("--output_dir is for --export and --test; set the training output folder with -o output_dir=PATH")
+    if args.use_vdl and (args.test or args.export):
+        parser.error("--use_vdl only applies to training")
     if args.save_scores and not args.test:
         parser.error("--save_scores only applies to --test")
     if args.amp_level and not args.amp:
@@ -67,6 +73,12 @@ def _check_combinations(parser, args):
         parser.error("--resume continues from the output dir's last epoch; do not combine it with -w")
     if args.max_iters is not None and args.max_iters <= 0:
         parser.error("--max_iters must be a positive number of batches")
+
+
+def _test_report_dir(args):
+    """--test's report folder: ``<--output_dir>/test_report``, else ``test_report`` beside the tested model."""
+    model = args.weights or getattr(args, "model_file", None)  # (an exported model, when --test takes one)
+    return os.path.join(args.output_dir or os.path.dirname(os.path.abspath(model)), "test_report")
 
 
 def main(argv=None):
@@ -82,7 +94,7 @@ def main(argv=None):
     cfg = get_config(args.config, args.override, show=False)
     from paddlevideo.tasks.run_files import output_dir_of
 
-    out_dir = output_dir_of(cfg)
+    out_dir = args.output_dir if args.test and args.output_dir else output_dir_of(cfg)
     log_name = "test.log" if args.test else "export.log" if args.export else "train.log"
     setup_logger(os.path.join(out_dir, log_name), setting(cfg, "log_level"))
     if args.test or args.export:
@@ -95,13 +107,15 @@ def main(argv=None):
     elif args.test:
         from paddlevideo.tasks.test import test_model
 
-        test_model(cfg, weights=args.weights, save_scores=args.save_scores)
+        test_model(cfg, weights=args.weights, save_scores=args.save_scores,
+                   scores_path=args.output_dir and os.path.join(args.output_dir, "test_scores.npz"),
+                   report_dir=_test_report_dir(args))
     else:
         from paddlevideo.tasks.train import train_model
 
         train_model(cfg, weights=args.weights, validate=args.validate, amp=args.amp,
                     amp_level=args.amp_level or "O1", max_iters=args.max_iters, resume=args.resume,
-                    seed=args.seed)
+                    seed=args.seed, use_visualdl=args.use_vdl)
     return 0
 
 
