@@ -51,6 +51,11 @@ def test_two_processes_equal_one_process_with_accumulation(tmp_path):
     val_top1 = [r["top1"] for r in records if r["kind"] == "epoch"]
     logged = [float(v) for v in re.findall(r"END epoch:\d+\s+val\s+loss_avg: \S+ top1_avg: (\S+)", text)]
     assert len(val_top1) == 2 and np.allclose(val_top1, logged, atol=5e-6), (val_top1, logged)
+    # every validation clip counted once: the 2-process top-1 over 9 clips is the 1-process one (a padded
+    # shard would count one clip twice, 1/10 steps instead of 1/9)
+    one_text = (tmp_path / "one" / "train.log").read_text()
+    one_logged = [float(v) for v in re.findall(r"END epoch:\d+\s+val\s+loss_avg: \S+ top1_avg: (\S+)", one_text)]
+    assert np.allclose(one_logged, logged, atol=1e-4), (one_logged, logged)
     assert (tmp_path / "two" / "training_curves.png").is_file()
 
     # --test over 2 processes: every clip scored once (the sampler pads 9 clips to 10), same scores
