@@ -126,10 +126,12 @@ def test_leftover_tmp_files_are_removed_and_reported(data_dir, tmp_path, capture
     out.mkdir()
     leftover = out / f"{NAME}_epoch_00001.pdparams.ab3d_9xZ.tmp"
     leftover.write_bytes(b"half a checkpoint")
+    curves = out / ".training_curves.12345.partial.png"  # a picture a killed run was drawing
+    curves.write_bytes(b"half a png")
     mine = out / "notes.tmp"  # not a name our saves use: kept
     mine.write_text("user file")
     train_model(demo_cfg(data_dir, out, "epochs=1", *ONE_UPDATE_EPOCHS), seed=1)
-    assert not leftover.exists() and mine.read_text() == "user file"
+    assert not leftover.exists() and not curves.exists() and mine.read_text() == "user file"
     assert any("ab3d_9xZ.tmp" in r.getMessage() and "interrupted save" in r.getMessage()
                for r in capture_logs.records)
     assert not [p for p in os.listdir(out) if p.endswith(".tmp") and p != "notes.tmp"]
