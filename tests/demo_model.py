@@ -1,24 +1,21 @@
 """The demo model trained by the README recipe, once per test session, for slow tests that need a trained model.
 
-Use it from a test module by importing the fixture::
-
-    from demo_model import demo_recipe  # noqa: F401  (a pytest fixture)
+The session fixture ``demo_recipe`` (``tests/conftest.py``) calls :func:`train_demo_recipe`; tests ask for it
+by name::
 
     @pytest.mark.slow
     def test_something(demo_recipe):
-        demo_recipe.weights, demo_recipe.config, demo_recipe.data_dir, demo_recipe.overrides
+        demo_recipe.weights, demo_recipe.config, demo_recipe.data_dir, demo_recipe.overrides, demo_recipe.output_dir
 
 The recipe runs as a user types it (``tools/make_demo_data.py``, then ``main.py --validate``), in
-subprocesses, into the session's temporary folder; modules that import the fixture share one training
-(a marker file records a finished run, so a second fixture instance finds it).
+subprocesses, into the session's temporary folder; every test of the session shares that one training (its
+``training_records.jsonl`` holds the validation top-1 of every epoch; a marker file records a finished run).
 """
 
 import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_demo_videos.yaml"
@@ -61,11 +58,3 @@ def train_demo_recipe(root):
     assert result.weights.is_file(), f"training finished without {result.weights}"
     done.write_text("ok\n")
     return result
-
-
-@pytest.fixture(scope="session")
-def demo_recipe(tmp_path_factory):
-    """The README demo recipe's data and trained weights (``SimpleNamespace``: ``data_dir``, ``output_dir``,
-    ``config``, ``overrides``, ``weights``)."""
-    return train_demo_recipe(tmp_path_factory.getbasetemp() / "demo_recipe")
-

@@ -1,21 +1,24 @@
 """Acceptance: on the motion-only demo data divided space-time attention reaches >= 0.95 validation
 top-1, and the same recipe with space_only (blind to frame order) gets the motion direction at chance.
 
-Both runs are the README demo recipe itself (2000 clips, 16 epochs = 2000 updates, seed 1234). The demo
-classes are right / left / down / up: a clip's *set* of frames shows the motion axis (horizontal or
+The divided run is the README demo recipe itself (2000 clips, 16 epochs = 2000 updates, seed 1234), the
+session's one ``demo_recipe`` training (tests/conftest.py), shared with the other slow tests: its best
+validation top-1 is read from the run's training records and checked against what train.log announced.
+The space_only run is that recipe with ``MODEL.backbone.attention_type=space_only`` on the same data. The
+demo classes are right / left / down / up: a clip's *set* of frames shows the motion axis (horizontal or
 vertical) but not the direction, which only frame order tells. An order-blind model can therefore learn
 the axis (top-1 up to 0.5) and no more: among the clips whose axis it gets right, it picks the direction
 at chance (0.5). docs/benchmarks.md "Demo training" has the numbers for six seeds.
 """
 
+import re
+
 import numpy as np
 import pytest
 
-from engine_helpers import demo_cfg, make_data
+from engine_helpers import demo_cfg
 
-# The README recipe (configs/recognition/timesformer/timesformer_demo_videos.yaml, epochs 16).
-NUM_TRAIN, NUM_VAL = 2000, 200
-EPOCHS = 16
+EPOCHS = 16  # the README recipe (configs/recognition/timesformer/timesformer_demo_videos.yaml)
 DIVIDED_BAR = 0.95           # the issue's bar; measured 1.0 on every seed tried
 SPACE_ONLY_TOP1_MAX = 0.62   # the order-blind cap is 0.5 (axis only); best of 16 noisy validations
 DIRECTION_CHANCE_MAX = 0.65  # direction given the right axis, last epoch: chance 0.5, ~200 clips: 4 sigma
@@ -37,17 +40,24 @@ def test_axis_and_direction_accuracy_counts_by_hand():
 
 
 @pytest.mark.slow
-def test_demo_divided_learns_motion_and_space_only_does_not(tmp_path):
+def test_demo_divided_learns_motion(demo_recipe):
+    from paddlevideo.visualization.records import read_records
+
+    records = read_records(demo_recipe.output_dir / "training_records.jsonl")
+    val_top1 = [r["top1"] for r in records if r["kind"] == "epoch" and r["split"] == "val"]
+    assert len(val_top1) == EPOCHS, val_top1
+    assert max(val_top1) >= DIVIDED_BAR, val_top1
+    log = (demo_recipe.output_dir / "train.log").read_text()
+    announced = [float(v) for v in re.findall(r"Already save the best model \(top1 acc\)([0-9.]+)", log)]
+    assert announced and announced[-1] == pytest.approx(max(val_top1), abs=5e-5)
+
+
+@pytest.mark.slow
+def test_demo_space_only_gets_the_direction_at_chance(demo_recipe, tmp_path):
     from paddlevideo.tasks.test import test_model
     from paddlevideo.tasks.train import train_model
 
-    data = tmp_path / "data"
-    make_data(data, num_train=NUM_TRAIN, num_val=NUM_VAL)
-    divided = train_model(demo_cfg(data, tmp_path / "divided", f"epochs={EPOCHS}", "log_interval=50"),
-                          validate=True, seed=1234)
-    assert divided["best_top1"] >= DIVIDED_BAR, divided["best_top1"]
-
-    space_cfg = demo_cfg(data, tmp_path / "space", f"epochs={EPOCHS}", "log_interval=50",
+    space_cfg = demo_cfg(demo_recipe.data_dir, tmp_path / "space", f"epochs={EPOCHS}", "log_interval=50",
                          "MODEL.backbone.attention_type=space_only")
     space = train_model(space_cfg, validate=True, seed=1234)
     assert space["best_top1"] <= SPACE_ONLY_TOP1_MAX, space["best_top1"]

@@ -60,6 +60,8 @@ def _main(*args):
     (["-c", "x.yaml", "--test", "-w", "a", "--validate"], "--validate only apply to training"),
     (["-c", "x.yaml", "--amp_level", "O2"], "--amp_level needs --amp"),
     (["-c", "x.yaml", "--resume", "-w", "a"], "--resume"),
+    (["-c", "x.yaml", "--test", "-w", "a", "--use_vdl"], "--use_vdl only applies to training"),
+    (["-c", "x.yaml", "--output_dir", "d"], "--output_dir is for --export and --test"),
 ])
 def test_cli_rejects_bad_flags(args, words):
     proc = _main(*args)

@@ -1,5 +1,6 @@
 """The README quick start's main command, ``python tools/demo.py``, in its --quick size: every step
-(generate data, train with --validate, test, export, predict) runs as a subprocess and succeeds."""
+(generate data, train with --validate, test, export, predict) runs as a subprocess and succeeds, and
+leaves the pictures docs/visualization.md shows: training curves, the test report, an annotated prediction."""
 
 import subprocess
 import sys
@@ -23,3 +24,16 @@ def test_demo_quick_runs_every_step(tmp_path):
     assert "Current video file:" in proc.stdout and "top-2 class name:" in proc.stdout  # demo.py asks --top_k 2
     assert (out / "TimeSformer_demo_best.pdparams").is_file()
     assert (infer / "TimeSformer_demo.pdmodel").is_file() and (infer / "TimeSformer_demo.pdiparams").is_file()
+    # the pictures: curves drawn from this run's records, the report with class names, the annotated clip
+    from paddlevideo.loader.decoders import open_video
+    from paddlevideo.visualization.curves import read_curve_data
+    from paddlevideo.visualization.records import read_records
+
+    records = read_records(out / "training_records.jsonl")
+    assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [1, 2]
+    drawn = read_curve_data(out / "training_curves.png")
+    assert drawn["validation/top-1"]["y"] == [r["top1"] for r in records if r["kind"] == "epoch"]
+    report = (out / "test_report" / "per_class_accuracy.csv").read_text().splitlines()
+    assert [row.split(",")[1] for row in report[1:]] == ["right", "left", "down", "up"]
+    with open_video(str(out / "predictions" / "000001.avi.mp4"), "pyav") as reader:
+        assert reader.num_frames == 8 and reader.get_frames([0]).shape == (1, 256, 256, 3)  # 32 px x 8

@@ -105,10 +105,15 @@ def test_cli_second_training_on_the_same_folder_refuses(data_dir, tmp_path):
         for line in first.stdout:
             if "train step:" in line:
                 break
+        log_before = (out / "train.log").read_text()
         second = run_main(["-c", str(DEMO_CONFIG), "-o", *data_overrides(data_dir), f"output_dir={out}",
                            "epochs=1", *ONE_UPDATE_EPOCHS], timeout=240)
         line = error_line(second)
         assert f"is in use by another training run (pid {first.pid} on" in line and "epochs=500" in line
+        # The refused run wrote nothing into the running one's log (not even its config dump).
+        log_after = (out / "train.log").read_text()
+        assert log_after.startswith(log_before) and "epochs: 1\n" not in log_after[len(log_before):]
+        assert log_before.count("epochs: 500") == 1
         assert first.poll() is None  # the first run goes on
     finally:
         first.send_signal(signal.SIGINT)
@@ -121,10 +126,12 @@ def test_leftover_tmp_files_are_removed_and_reported(data_dir, tmp_path, capture
     out.mkdir()
     leftover = out / f"{NAME}_epoch_00001.pdparams.ab3d_9xZ.tmp"
     leftover.write_bytes(b"half a checkpoint")
+    curves = out / ".training_curves.12345.partial.png"  # a picture a killed run was drawing
+    curves.write_bytes(b"half a png")
     mine = out / "notes.tmp"  # not a name our saves use: kept
     mine.write_text("user file")
     train_model(demo_cfg(data_dir, out, "epochs=1", *ONE_UPDATE_EPOCHS), seed=1)
-    assert not leftover.exists() and mine.read_text() == "user file"
+    assert not leftover.exists() and not curves.exists() and mine.read_text() == "user file"
     assert any("ab3d_9xZ.tmp" in r.getMessage() and "interrupted save" in r.getMessage()
                for r in capture_logs.records)
     assert not [p for p in os.listdir(out) if p.endswith(".tmp") and p != "notes.tmp"]

@@ -18,7 +18,7 @@ uniform.
 import numpy as np
 import pytest
 
-from demo_model import DEMO_CONFIG, demo_recipe  # noqa: F401  (demo_recipe is a fixture)
+from demo_model import DEMO_CONFIG
 
 NUM_CLIPS = 50
 SHAPE_THRESHOLD = 110.0  # between the background (60) and the darkest shape channel (160)
@@ -123,7 +123,7 @@ def test_space_only_share_is_uniform_and_order_blind(untrained_data):
 
 
 @pytest.fixture(scope="module")
-def demo_model(demo_recipe):  # noqa: F811  (the imported fixture)
+def demo_model(demo_recipe):
     from paddlevideo.modeling.builder import build_model_with_weights
     from paddlevideo.utils import get_config
 

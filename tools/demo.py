@@ -3,7 +3,9 @@
 Each step runs as the command a user would type (printed before it runs), so the output doubles as a
 tutorial. The full run trains the recipe in configs/recognition/timesformer/timesformer_demo_videos.yaml
 (about 2.5 minutes on 2 CPU cores); --quick is a CI-sized smoke run of every step (accuracy not
-meaningful).
+meaningful). It leaves pictures to look at in the output folder: training_curves.png, the test report's
+test_report/confusion_matrix.png and predictions/<clip>.mp4, a prediction drawn on its video
+(docs/visualization.md).
 
 Examples:
     python tools/demo.py
@@ -110,12 +112,16 @@ def main(argv=None):
               "--num_val", str(num_val), "--seed", "0"])
     step(["python", "main.py", "-c", CONFIG, "--validate", "--seed", str(args.seed), *overrides])
     best = f"{out_dir}/{MODEL_NAME}_best.pdparams"
-    step(["python", "main.py", "--test", "-c", CONFIG, "-w", best, *overrides])
+    step(["python", "main.py", "--test", "-c", CONFIG, "-w", best, *overrides,
+          f"label_file={data_dir}/label_list.txt"])  # class names in test_report/
     step(["python", "tools/export_model.py", "-c", CONFIG, "-p", best, "-o", infer_dir])
     step(["python", "tools/predict.py", "-c", CONFIG, "-i", f"{data_dir}/val/000001.avi",
           "--model_file", f"{infer_dir}/{MODEL_NAME}.pdmodel", "--params_file", f"{infer_dir}/{MODEL_NAME}.pdiparams",
-          "--label_file", f"{data_dir}/label_list.txt", "--top_k", "2"])
+          "--label_file", f"{data_dir}/label_list.txt", "--top_k", "2",
+          "--visualize", f"{out_dir}/predictions", "--visualize_scale", "8"])
     print(f"\n[demo] done: weights in {out_dir}, exported model in {infer_dir}")
+    print(f"[demo] pictures: {out_dir}/training_curves.png, {out_dir}/test_report/confusion_matrix.png, "
+          f"{out_dir}/predictions/000001.avi.mp4 (docs/visualization.md)")
     return 0
 
 

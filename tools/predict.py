@@ -68,6 +68,11 @@ def parse_args(argv=None):
                     help="text: PaddleVideo's lines per video; json: one JSON object per video and line "
                          "(file, class_ids, class_names, scores)")
     io.add_argument("--batch_size", type=int, default=1, help="videos per model call")
+    io.add_argument("--visualize", default=None, metavar="OUT",
+                    help="also write each video with its top-k classes and scores drawn on every frame to "
+                         "OUT/<video file name>.mp4 (a GIF if no MP4 encoder works)")
+    io.add_argument("--visualize_scale", type=int, default=1,
+                    help="with --visualize: enlarge the frames this many times first (legible text on tiny videos)")
     io.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config value (repeatable)")
 
@@ -109,6 +114,8 @@ def parse_args(argv=None):
         parser.error("--top_k must be >= 1")
     if args.batch_size < 1:
         parser.error("--batch_size must be >= 1")
+    if args.visualize_scale < 1:
+        parser.error("--visualize_scale must be >= 1")
     if args.cpu_threads is not None and args.cpu_threads < 1:
         parser.error("--cpu_threads must be >= 1")
     if args.backend == "paddle" and not args.model_file:
@@ -180,6 +187,20 @@ def build_predictor(args):
                            batch_size=args.batch_size)
 
 
+def _visualize(result, args, cfg, emit):
+    """--visualize: write the annotated video; False (after one error line) if it cannot be written."""
+    from paddlevideo.visualization.annotate import annotate_prediction
+    from paddlevideo.visualization.files import VisualizationError
+
+    backend = (cfg.PIPELINE.test.get("decode") or {}).get("backend", "decord")
+    try:
+        annotate_prediction(result, args.visualize, args.visualize_scale, backend)
+    except (VisualizationError, OSError) as err:
+        emit(f"{PROG}: error: {result['file']}: annotated video not written ({err})", sys.stderr)
+        return False
+    return True
+
+
 def main(argv=None):
     args = parse_args(argv)
     logger = _setup_logging()
@@ -204,6 +225,10 @@ def main(argv=None):
                     raise
                 logger.warning("%s (named by the config); printing class ids only", err)
         files = list_videos(args.input_file)
+        if args.visualize:
+            from paddlevideo.utils.cli import prepare_output_dir
+
+            prepare_output_dir(args.visualize, "--visualize")
         _resolve_device(args, logger)
         predictor = build_predictor(args)
     except (ConfigError, PredictError, KeyError, ValueError) as err:  # one line from cli.run (--debug: traceback)
@@ -219,7 +244,7 @@ def main(argv=None):
         # tqdm.write keeps the progress bar below the printed lines.
         (progress.write if progress is not files else print)(line, file=stream)
 
-    timer, failed = {}, 0
+    timer, failed, unwritten = {}, 0, 0
     for result in predict_videos(progress, pipeline, predictor, args.batch_size, args.top_k, label_names, timer):
         if "error" in result:
             failed += 1
@@ -228,6 +253,8 @@ def main(argv=None):
             emit(format_json(result))
         elif "error" not in result:
             emit(format_text(result))
+        if args.visualize and "error" not in result:
+            unwritten += not _visualize(result, args, cfg, emit)
     if progress is not files:
         progress.close()
     if args.enable_benchmark:
@@ -237,6 +264,9 @@ def main(argv=None):
         print(f"[benchmark] {args.backend}, {done} video(s), mean per video: {parts}", file=sys.stderr)
     if failed:
         _error(f"{failed} of {len(files)} video(s) could not be predicted")
+        return 1
+    if unwritten:
+        _error(f"{unwritten} annotated video(s) could not be written to {args.visualize}")
         return 1
     return 0
 

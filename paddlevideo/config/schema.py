@@ -263,7 +263,7 @@ def _top_level():
         "log_level": Field(r.choice(*LOG_LEVELS), "INFO", "console and log-file level"),
         "output_dir": Field(r.optional(r.string(nonempty=True)), None, "checkpoints and logs; default output/<model_name>"),
         "resume_epoch": Field(r.integer(ge=0), 0, "resume from this epoch's checkpoint (0: --resume takes the latest)"),
-        "use_visualdl": Field(r.boolean(), False, "write VisualDL logs"),
+        "use_visualdl": Field(r.boolean(), False, "write VisualDL logs to <output_dir>/vdl (as main.py --use_vdl)"),
         "label_file": Field(r.string(), doc="class names for tools/predict.py (after INFERENCE.label_file)"),
     })
 

@@ -74,9 +74,14 @@ def build_dataloader(dataset, batch_size, num_workers=0, shuffle=False, drop_las
 
     if distributed is None:
         distributed = dist.get_world_size() > 1
-    if distributed:
+    if distributed and mode == "train":
         sampler = paddle.io.DistributedBatchSampler(dataset, batch_size=batch_size, shuffle=shuffle,
                                                     drop_last=drop_last)
+    elif distributed:
+        # Paddle's DistributedBatchSampler pads the dataset to a multiple of the world size by repeating
+        # clips, which would count them twice in a validation metric: evaluation shards without padding.
+        sampler = paddle.io.BatchSampler(sampler=_EvalShard(len(dataset), dist.get_rank(), dist.get_world_size()),
+                                         batch_size=batch_size, drop_last=drop_last)
     else:
         sampler = paddle.io.BatchSampler(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
     get_logger("loader").debug("%s loader: %d videos, batch %d, %d workers%s", mode, len(dataset), batch_size,
@@ -89,6 +94,20 @@ def build_dataloader(dataset, batch_size, num_workers=0, shuffle=False, drop_las
                                   return_list=True, use_shared_memory=not test,
                                   worker_init_fn=_quiet_worker if num_workers else None)
     return GuardedLoader(loader)
+
+
+class _EvalShard:
+    """Indices ``rank, rank + world, ...`` of ``[0, size)``: every clip on exactly one process, no padding
+    (shards differ in length by at most one clip; metrics weight by clip count)."""
+
+    def __init__(self, size, rank, world):
+        self.indices = list(range(rank, size, world))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self):
+        return len(self.indices)
 
 
 def _quiet_worker(worker_id):

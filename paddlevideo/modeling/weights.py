@@ -36,9 +36,11 @@ def _shape(value):
     return list(value.shape)
 
 
-def _refuse_optimizer_state(path, state):
+def _refuse_optimizer_state(path, state=None):
     """A CheckpointError naming the ``.pdparams`` to pass when ``path`` / ``state`` is an optimizer state
-    (this project's ``{'optimizer': ...}`` or PaddleVideo's bare accumulators and ``LR_Scheduler``)."""
+    (this project's ``{'optimizer': ...}`` or PaddleVideo's bare accumulators and ``LR_Scheduler``).
+    With ``state`` None only the file name is judged (before reading a file that may not even load)."""
+    state = state if state is not None else {}
     accumulators = [key for key in state if _OPTIMIZER_KEY.search(key)]
     if not (path.endswith(".pdopt") or isinstance(state.get("optimizer"), dict) or "LR_Scheduler" in state
             or (accumulators and len(accumulators) == len(state))):
@@ -81,6 +83,7 @@ def load_pretrained_vit(backbone, path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"pretrained image ViT '{path}' not found; download it there or set "
                                 "MODEL.backbone.pretrained to another path (\"\" trains from scratch)")
+    _refuse_optimizer_state(path)
     state = load(path)
     _refuse_optimizer_state(path, state)
     if state and all(key.startswith(("backbone.", "head.")) for key in state):
@@ -119,6 +122,7 @@ def load_checkpoint(model, path_or_state_dict):
     if isinstance(path_or_state_dict, dict):
         source, state = "state dict", path_or_state_dict
     else:
+        _refuse_optimizer_state(str(path_or_state_dict))
         source, state = f"checkpoint '{path_or_state_dict}'", load(path_or_state_dict)
         _refuse_optimizer_state(str(path_or_state_dict), state)
     own = model.state_dict()

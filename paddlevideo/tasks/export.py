@@ -7,13 +7,16 @@ three ``UniformCrop`` views back to back on the time axis, ``num_seg`` and ``tar
 ``INFERENCE`` section; ``N`` is dynamic) and returns the view-averaged logits ``[N, num_classes]``
 (the model's ``infer`` mode). Softmax is left to the caller.
 
-Paddle 3.3 facts this module works around (spec 5):
+What is traced is :func:`~paddlevideo.modeling.inference.prepare_for_inference` of the trained model (a
+copy: q/k/v split with the scale folded, ``temporal_fc`` merged, plain matmul-softmax-matmul attention);
+nothing else here is model-specific.
+
+Paddle 3.3 facts this module works around:
 - ``paddle.jit.save`` writes the PIR ``.json`` by default; the seed's ``.pdmodel`` (read by Paddle
   Inference 2.6 and 3.x) comes from tracing under ``paddle.pir_utils.OldIrGuard``.
 - Under the old IR, the APIs Paddle 3.3 routes straight to C++ (``paddle.matmul``, ``F.gelu``, ...)
   reject the old graph's variables; :func:`_old_ir_ops` appends the equivalent old-IR operators
-  while tracing. ``F.scaled_dot_product_attention`` has no old-IR form, so the export uses the
-  backbone's ``attention_impl: plain`` (the same function, spelled as matmul-softmax-matmul).
+  while tracing (``F.scaled_dot_product_attention`` has no old-IR form at all, hence the plain attention).
 - ``paddle2onnx`` converts the PIR program (its own ``.pdmodel`` -> PIR translation crashes), so an
   ONNX export always traces the PIR form, in a temporary folder when the user asked for ``.pdmodel``.
 """

@@ -1,7 +1,9 @@
 """Build the train / valid / test loaders of a config (the one place the engine meets the data package)."""
 
 from ..utils import dist
-from ..utils.config import ConfigError
+from ..config.access import require, setting
+
+PURPOSE = {"train": "training", "valid": "--validate", "test": "--test"}
 
 
 def build_loader(cfg, mode):
@@ -18,14 +20,13 @@ def build_loader(cfg, mode):
     """
     from ..loader.builder import build_dataloader, build_dataset, build_pipeline
 
-    if mode not in cfg.get("PIPELINE", {}) or mode not in cfg.get("DATASET", {}):
-        raise ConfigError(f"the config needs PIPELINE.{mode} and DATASET.{mode} sections for {mode}")
+    require(cfg, (f"DATASET.{mode}", f"PIPELINE.{mode}", "MODEL"), PURPOSE[mode])
     pipeline = build_pipeline(cfg.PIPELINE[mode], section=f"PIPELINE.{mode}")
     dataset = build_dataset(cfg.DATASET[mode], pipeline, mode, num_classes=_num_classes(cfg),
                             expected_shape=_expected_shape(cfg, pipeline))
-    batch_size = cfg.DATASET.batch_size if mode == "train" else cfg.DATASET.get(
-        "test_batch_size" if mode == "test" else "valid_batch_size", cfg.DATASET.batch_size)
-    loader = build_dataloader(dataset, batch_size=int(batch_size), num_workers=int(cfg.DATASET.get("num_workers", 0)),
+    batch_size = setting(cfg, {"train": "DATASET.batch_size", "valid": "DATASET.valid_batch_size",
+                               "test": "DATASET.test_batch_size"}[mode])
+    loader = build_dataloader(dataset, batch_size=int(batch_size), num_workers=int(setting(cfg, "DATASET.num_workers")),
                               shuffle=mode == "train", drop_last=mode == "train", mode=mode,
                               distributed=True if mode == "train" else dist.get_world_size() > 1)
     return loader, dataset

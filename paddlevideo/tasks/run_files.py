@@ -22,9 +22,10 @@ import re
 import socket
 import sys
 
+from ..config.access import setting
 from ..utils.errors import UserError
 from ..utils.logger import get_logger
-from ..utils.save_load import TMP_PATTERN, describe_os_error, load, save
+from ..utils.save_load import describe_os_error, is_leftover_tmp, load, save
 
 LOCK_NAME = "run.lock"
 
@@ -39,7 +40,7 @@ class ResumeError(UserError):
 
 def output_dir_of(cfg):
     """``cfg.output_dir`` if set, else ``output/<model_name>``."""
-    return cfg.get("output_dir") or os.path.join("output", cfg.get("model_name", "model"))
+    return setting(cfg, "output_dir") or os.path.join("output", setting(cfg, "model_name"))
 
 
 def epoch_prefix(output_dir, model_name, epoch):
@@ -174,7 +175,7 @@ def remove_leftover_tmp(output_dir):
     removed = []
     for name in sorted(os.listdir(output_dir)):
         path = os.path.join(output_dir, name)
-        if TMP_PATTERN.match(name) and os.path.isfile(path):
+        if is_leftover_tmp(name) and os.path.isfile(path):
             os.remove(path)
             removed.append(name)
     if removed:

@@ -1,4 +1,5 @@
-"""The test loop behind ``main.py --test``: multi-view scores, CenterCropMetric, skipped-file report."""
+"""The test loop behind ``main.py --test``: multi-view scores, CenterCropMetric, skipped-file report, and the
+test report (per-class accuracy, confusion matrix, most confused pairs, skipped clips)."""
 
 import os
 
@@ -7,6 +8,7 @@ from tqdm import tqdm
 
 from ..metrics import build_metric
 from ..metrics.center_crop import MetricError
+from ..config.access import require, setting
 from ..utils import dist
 from ..utils.logger import get_logger
 from .loaders import build_loader, clip_name
@@ -16,7 +18,7 @@ SHOW_NAMES = 20  # skipped clips named in the report
 
 
 @paddle.no_grad()
-def test_model(cfg, weights, save_scores=False, scores_path=None, model=None):
+def test_model(cfg, weights, save_scores=False, scores_path=None, report_dir=None, model=None):
     """Evaluate ``weights`` on ``DATASET.test`` with the test pipeline (e.g. 3 crops per clip).
 
     Each process scores its shard; the metric gathers scores from all processes and de-duplicates
@@ -28,6 +30,7 @@ def test_model(cfg, weights, save_scores=False, scores_path=None, model=None):
         weights: a ``.pdparams`` full checkpoint.
         save_scores: write ``indices``, ``labels``, ``scores [N, num_classes]`` to ``scores_path``
             (default ``<output_dir>/test_scores.npz``) on rank 0.
+        report_dir: write the test report there (rank 0; :func:`write_report`); None writes none.
         model: score with this callable instead of building the model from ``weights``, e.g. an exported
             model (``tasks.exported_model.ExportedModel``); called as ``model(batch, mode='test')``.
     Returns:
@@ -38,14 +41,15 @@ def test_model(cfg, weights, save_scores=False, scores_path=None, model=None):
     """
     from ..modeling.builder import build_model_with_weights
 
+    require(cfg, ("MODEL", "DATASET.test", "PIPELINE.test"), "--test")
     logger = get_logger()
     dist.init_distributed()
     rank = dist.get_rank()
     model = model if model is not None else build_model_with_weights(cfg.MODEL, weights)
     loader, dataset = build_loader(cfg, "test")
-    log_interval = int(cfg.get("log_interval", 10))
+    log_interval = int(setting(cfg, "log_interval"))
     metric = build_metric(cfg.get("METRIC") or {"name": "CenterCropMetric"}, data_size=len(dataset),
-                          batch_size=cfg.DATASET.get("test_batch_size", 1), log_interval=log_interval)
+                          batch_size=setting(cfg, "DATASET.test_batch_size"), log_interval=log_interval)
     bar = tqdm(loader, desc="test", unit="batch", disable=rank != 0, dynamic_ncols=True)
     for batch_id, data in enumerate(bar):
         if int(data[0].shape[0]) == 0:  # every clip of this batch failed to decode
@@ -66,7 +70,45 @@ def test_model(cfg, weights, save_scores=False, scores_path=None, model=None):
         path = scores_path or os.path.join(output_dir_of(cfg), "test_scores.npz")
         metric.save_scores(path)
         logger.info("test scores written to %s", path)
+    if report_dir and rank == 0:
+        write_report(report_dir, result, cfg, [clip_name(dataset, i) for i in result["failed_indices"]])
     return result
+
+
+def write_report(folder, result, cfg, skipped):
+    """The test report (:mod:`paddlevideo.visualization.report`) of a metric ``result`` in ``folder``, with
+    class names from the label list the config names (as tools/predict.py finds it), else class ids.
+
+    A report that cannot be written (read-only folder, full disk) is one warning line: the metrics above
+    are right and already printed, so the test itself does not fail. Returns the folder, or None then.
+    """
+    from ..utils.cli import os_error_reason
+    from ..visualization.report import write_test_report
+
+    logger = get_logger()
+    try:
+        write_test_report(folder, result["labels"], result["scores"], _class_names(cfg), skipped)
+    except OSError as err:
+        logger.warning("test report not written to %s (%s); pass --output_dir with a writable folder",
+                       folder, os_error_reason(err)[0])
+        return None
+    logger.info("test report (per-class accuracy, confusion matrix, most confused pairs, skipped clips) in %s",
+                folder)
+    return folder
+
+
+def _class_names(cfg):
+    """``{id: name}`` from the config's label list, or None (ids) when it names none or it cannot be read."""
+    from .predict import PredictError, config_label_file, load_label_names
+
+    path = config_label_file(cfg)
+    if not path:
+        return None
+    try:
+        return load_label_names(path)
+    except PredictError as err:
+        get_logger().warning("%s (named by the config); the test report shows class ids", err)
+        return None
 
 
 def _names(dataset, indices):

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import paddle
 
+from ..config.access import require, setting
 from ..utils import dist
-from ..utils.config import ConfigError
+from ..utils.config import ConfigError, log_config
 from ..utils.errors import UserError
 from ..utils.logger import get_logger
 from ..utils.save_load import save
-from . import run_files
+from . import recording, run_files
 from .amp import amp_settings
 from .loaders import build_loader
 from .meters import AverageMeter, epoch_end_line, train_step_line
@@ -104,6 +105,7 @@ class Run:
     total_iters: int = 0
     started: float = field(default_factory=time.time)
     losses: list = field(default_factory=list)  # per-micro-batch losses of this process (for tests)
+    recorder: object = None  # TrainingRecorder (disabled off rank 0); None outside train_model
 
     @property
     def usable_iters(self):
@@ -112,7 +114,7 @@ class Run:
 
     @property
     def epochs(self):
-        return int(self.cfg.get("epochs", 1))
+        return int(setting(self.cfg, "epochs"))
 
     @property
     def out_dir(self):
@@ -120,7 +122,7 @@ class Run:
 
     @property
     def model_name(self):
-        return self.cfg.get("model_name", "model")
+        return setting(self.cfg, "model_name")
 
     @property
     def batch_size(self):
@@ -128,7 +130,7 @@ class Run:
 
 
 def train_model(cfg, weights=None, validate=False, amp=False, amp_level="O1", max_iters=None, resume=False,
-                seed=1234):
+                seed=1234, use_visualdl=False):
     """Train ``cfg.MODEL`` on ``DATASET.train`` for ``cfg.epochs`` epochs.
 
     Args:
@@ -139,6 +141,9 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level="O1", ma
         max_iters: stop after this many micro-batches in total (for benchmarks and tests).
         resume: continue from the latest epoch checkpoint in the output dir.
         seed: base seed; epoch ``e`` (0-based) runs with ``seed + e``.
+        use_visualdl: ``--use_vdl``: VisualDL logs in ``<output_dir>/vdl`` (also on with the config's
+            ``use_visualdl``). ``training_records.jsonl`` and ``training_curves.png`` are always written
+            (rank 0; :mod:`paddlevideo.tasks.recording`).
     Returns:
         dict with ``best_top1``, ``epochs_done``, ``global_step``, ``output_dir``, ``train_loss``
         (list of per-micro-batch losses of this process, as floats, for tests).
@@ -146,6 +151,8 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level="O1", ma
         TrainingDiverged: NaN/inf loss. ConfigError, RunDirError, ResumeError and the loader's errors
         (all UserError): inputs that need fixing. The output dir lock is released on every exit.
     """
+    require(cfg, ("MODEL", "OPTIMIZER", "DATASET.train", "PIPELINE.train")
+            + (("DATASET.valid", "PIPELINE.valid") if validate else ()), "training")
     world = dist.init_distributed()
     out_dir = run_files.output_dir_of(cfg)
     is_main = dist.get_rank() == 0
@@ -153,32 +160,42 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level="O1", ma
         run_files.prepare_output_dir(out_dir)
     with run_files.RunLock(out_dir, enabled=is_main):
         if is_main:
+            log_config(cfg)
             run_files.remove_leftover_tmp(out_dir)
         run = build_run(cfg, weights, validate, amp, amp_level, max_iters, seed, world)
         progress = restore(run, resume)
-        if world > 1:
-            run.model = paddle.DataParallel(run.model)
-        _log_plan(run, progress)
-        run.total_iters = (run.epochs - progress.epoch) * run.usable_iters
-        if max_iters:
-            run.total_iters = min(run.total_iters, int(max_iters))
-        run.started = time.time()
-        for epoch in range(progress.epoch, run.epochs):
-            if not train_one_epoch(run, epoch, progress):
-                get_logger().info("stopping after --max_iters %d iterations (epoch %d not completed, no "
-                                  "checkpoint)", max_iters, epoch + 1)
-                break
-            if getattr(run.lr_sched, "step_unit", None) == "epoch":
-                run.lr_sched.step()
-            if validate:
-                validate_epoch(run, epoch, progress)
-            save_epoch(run, epoch, progress)
-            dist.barrier()
-            progress.epoch = epoch + 1
-            if run.max_iters and run.iters_done >= run.total_iters:
-                break
+        run.recorder = recording.open_recorder(out_dir, run.rank, progress.epoch * run.usable_iters, progress.epoch,
+                                               recording.use_visualdl(cfg, use_visualdl))
+        try:
+            _train_epochs(run, progress, validate, max_iters)
+        finally:  # the records are complete and the VisualDL log flushed however training ends
+            recording.close_recorder(run.recorder, run.model_name)
     return {"best_top1": progress.best_top1, "epochs_done": progress.epoch, "global_step": progress.global_step,
             "output_dir": out_dir, "train_loss": run.losses}
+
+
+def _train_epochs(run, progress, validate, max_iters):
+    if run.world > 1:
+        run.model = paddle.DataParallel(run.model)
+    _log_plan(run, progress)
+    run.total_iters = (run.epochs - progress.epoch) * run.usable_iters
+    if max_iters:
+        run.total_iters = min(run.total_iters, int(max_iters))
+    run.started = time.time()
+    for epoch in range(progress.epoch, run.epochs):
+        if not train_one_epoch(run, epoch, progress):
+            get_logger().info("stopping after --max_iters %d iterations (epoch %d not completed, no "
+                              "checkpoint)", max_iters, epoch + 1)
+            break
+        if getattr(run.lr_sched, "step_unit", None) == "epoch":
+            run.lr_sched.step()
+        if validate:
+            validate_epoch(run, epoch, progress)
+        save_epoch(run, epoch, progress)
+        dist.barrier()
+        progress.epoch = epoch + 1
+        if run.max_iters and run.iters_done >= run.total_iters:
+            break
 
 
 def build_run(cfg, weights, validate, amp, amp_level, max_iters, seed, world):
@@ -199,7 +216,7 @@ def build_run(cfg, weights, validate, amp, amp_level, max_iters, seed, world):
     train_loader, train_set = build_loader(cfg, "train")
     valid_loader = build_loader(cfg, "valid")[0] if validate else None
     updates_per_epoch = _updates_per_epoch(len(train_loader), accum)
-    optimizer, lr_sched = build_optimizer(cfg.OPTIMIZER, model, updates_per_epoch, int(cfg.get("epochs", 1)))
+    optimizer, lr_sched = build_optimizer(cfg.OPTIMIZER, model, updates_per_epoch, int(setting(cfg, "epochs")))
     scaler = paddle.amp.GradScaler(init_loss_scaling=amp_cfg.init_loss_scaling) if amp_cfg.use_scaler else None
     if amp_cfg.decorate:
         model, optimizer = paddle.amp.decorate(models=model, optimizers=optimizer, level=amp_cfg.level,
@@ -377,14 +394,18 @@ def _optimizer_step(run, progress):
 
 
 def _log_interval(run):
-    return max(int(run.cfg.get("log_interval", 10)), 1)
+    return int(setting(run.cfg, "log_interval"))
 
 
 def _log_step(run, epoch, step, mean, batch_cost, reader_cost):
     elapsed = time.time() - run.started
     eta = elapsed / run.iters_done * (run.total_iters - run.iters_done)
-    get_logger().info(train_step_line(epoch + 1, run.epochs, step, mean[0], run.optimizer.get_lr(), mean[1], mean[2],
-                                      batch_cost, reader_cost, run.batch_size / max(batch_cost, 1e-9), eta))
+    lr, ips = run.optimizer.get_lr(), run.batch_size / max(batch_cost, 1e-9)
+    get_logger().info(train_step_line(epoch + 1, run.epochs, step, mean[0], lr, mean[1], mean[2],
+                                      batch_cost, reader_cost, ips, eta))
+    if run.recorder is not None:  # the numbers of the line above, unrounded
+        run.recorder.log_step(epoch * run.usable_iters + step + 1, loss=mean[0], top1=mean[1], top5=mean[2], lr=lr,
+                              ips=ips)
 
 
 def _log_epoch_end(run, epoch, meter):
@@ -396,7 +417,11 @@ def _log_epoch_end(run, epoch, meter):
 
 def validate_epoch(run, epoch, progress):
     """``--validate``: evaluate after epoch ``epoch`` (0-based); a new best top-1 is saved (rank 0)."""
-    top1 = evaluate(run.model, run.valid_loader, epoch + 1, run.amp_cfg)
+    metrics = evaluate(run.model, run.valid_loader, epoch + 1, run.amp_cfg)
+    top1 = metrics["top1"]
+    if run.recorder is not None:
+        run.recorder.log_epoch(epoch + 1, split="val", **metrics)
+        recording.draw_curves(run.recorder, run.model_name)
     if top1 > progress.best_top1:
         progress.best_top1 = top1
         if run.rank == 0:
@@ -407,7 +432,7 @@ def validate_epoch(run, epoch, progress):
 def save_epoch(run, epoch, progress):
     """Rank 0 writes epoch ``epoch`` (0-based)'s ``.pdopt`` + ``.pdparams`` every ``save_interval`` epochs and
     after the last one."""
-    save_interval = max(int(run.cfg.get("save_interval", 1)), 1)
+    save_interval = int(setting(run.cfg, "save_interval"))
     if run.rank != 0 or not ((epoch + 1) % save_interval == 0 or epoch + 1 == run.epochs):
         return
     model = _unwrap(run.model)
@@ -422,7 +447,7 @@ def save_epoch(run, epoch, progress):
 def evaluate(model, loader, epoch, amp_cfg):
     """Mean loss / top-1 / top-5 over the valid loader (clip-weighted, all processes); logs ``END epoch``.
 
-    Returns the top-1 accuracy as a float.
+    Returns ``{"loss", "top1", "top5"}`` (floats; the numbers of the ``END epoch`` line, unrounded).
     Raises:
         ValidationError: no clip was evaluated (a top-1 of nothing is not 0).
     """
@@ -447,4 +472,4 @@ def evaluate(model, loader, epoch, amp_cfg):
     model.train()
     if not math.isfinite(loss):
         get_logger().warning("validation loss is not finite at epoch %d", epoch)
-    return top1
+    return {"loss": loss, "top1": top1, "top5": top5}

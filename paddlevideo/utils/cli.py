@@ -58,6 +58,7 @@ import threading
 import time
 import traceback
 
+from . import dist
 from .errors import UserError
 
 DEBUG_ENV = "PADDLEVIDEO_DEBUG"
@@ -153,7 +154,7 @@ def error_message(err):
 def _lost_peer_message(err):
     """A collective of a multi-process run failed because another process stopped (interrupted, or failed
     with its own error): say so instead of calling it a bug of this one."""
-    if int(os.environ.get("PADDLE_TRAINERS_NUM", "1") or 1) < 2 or not isinstance(err, (RuntimeError, OSError)):
+    if dist.get_world_size() < 2 or not isinstance(err, (RuntimeError, OSError)):
         return None
     text = str(err)
     if "gloo" not in text.lower() and "nccl" not in text.lower():

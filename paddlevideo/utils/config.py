@@ -55,6 +55,10 @@ class ConfigError(UserError, ValueError):
     """A config file or override is wrong; the message names the file or key."""
 
 
+class MissingKeyError(ConfigError, AttributeError):
+    """A key the code reads is absent from the config (an AttributeError too, so ``hasattr`` still works)."""
+
+
 class AttrDict(dict):
     """A dict whose keys are also attributes: ``cfg.MODEL.backbone.name``."""
 
@@ -62,7 +66,8 @@ class AttrDict(dict):
         try:
             return self[key]
         except KeyError:
-            raise AttributeError(f"config has no key '{key}'") from None
+            raise MissingKeyError(f"the config has no key '{key}' where it is needed; add it to the config "
+                                  "(see configs/recognition/timesformer/ for complete ones)") from None
 
     def __setattr__(self, key, value):
         self[key] = value

@@ -17,12 +17,12 @@ import numpy as np
 
 def get_rank():
     """This process's rank (0 in a single-process run)."""
-    return int(os.environ.get("PADDLE_TRAINER_ID", "0"))
+    return int(os.environ.get("PADDLE_TRAINER_ID") or 0)
 
 
 def get_world_size():
     """Number of processes in the run (1 in a single-process run)."""
-    return int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
+    return int(os.environ.get("PADDLE_TRAINERS_NUM") or 1)
 
 
 def is_main_process():

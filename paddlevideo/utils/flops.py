@@ -109,22 +109,17 @@ def timesformer_flops(train=False, **shape):
 def shape_from_config(model_cfg, num_frames=None):
     """The keyword arguments of :func:`timesformer_matmuls` for a ``MODEL`` config section.
 
-    ``num_frames`` defaults to ``backbone.num_seg``. Missing keys take the VisionTransformer defaults.
+    ``num_frames`` defaults to ``backbone.num_seg``. Missing keys take the constructors' defaults.
     """
-    backbone = model_cfg["backbone"]
-    head = model_cfg.get("head") or {}
-    return dict(
-        img_size=backbone.get("img_size", 224),
-        patch_size=backbone.get("patch_size", 16),
-        in_channels=backbone.get("in_channels", 3),
-        embed_dim=backbone.get("embed_dim", 768),
-        depth=backbone.get("depth", 12),
-        num_heads=backbone.get("num_heads", 12),
-        mlp_ratio=backbone.get("mlp_ratio", 4),
-        num_frames=num_frames or backbone.get("num_seg", 8),
-        attention_type=backbone.get("attention_type", "divided_space_time"),
-        num_classes=head.get("num_classes", 400),
-    )
+    from ..config.access import component_setting
+
+    cfg = {"MODEL": model_cfg}
+    backbone = {key: component_setting(cfg, f"MODEL.backbone.{key}") for key in (
+        "img_size", "patch_size", "in_channels", "embed_dim", "depth", "num_heads", "mlp_ratio", "num_seg",
+        "attention_type")}
+    backbone["num_frames"] = num_frames or backbone.pop("num_seg")
+    backbone.pop("num_seg", None)
+    return dict(backbone, num_classes=component_setting(cfg, "MODEL.head.num_classes"))
 
 
 def flops_from_config(model_cfg, num_frames=None, train=False, **counting):

@@ -67,8 +67,28 @@ def _file_handler(log_file):
                            "folder")
     try:
         os.makedirs(folder, exist_ok=True)
-        return logging.FileHandler(log_file, mode="a", encoding="utf-8")
+        return _LogFileHandler(log_file, mode="a", encoding="utf-8")
     except OSError as err:
         reason = err.strerror or type(err).__name__
         raise LogFileError(f"cannot write the log file '{log_file}' ({reason}); set output_dir to a folder "
                            "you can write") from None
+
+
+class _LogFileHandler(logging.FileHandler):
+    """A log file that, when it can no longer be written (disk full, file-size limit), says so once on
+    stderr and stops writing, instead of printing logging's traceback for every later record; the console
+    keeps every line, and the run's own file writes (checkpoints) report their failures themselves."""
+
+    def handleError(self, record):
+        err = sys.exc_info()[1]
+        if not isinstance(err, OSError):
+            super().handleError(record)
+            return
+        reason = err.strerror or type(err).__name__
+        sys.stderr.write(f"warning: cannot write the log file '{self.baseFilename}' ({reason}); "
+                         "logging to the console only from here on\n")
+        logging.getLogger(LOGGER_NAME).removeHandler(self)
+        try:
+            self.close()
+        except OSError:
+            pass

@@ -15,6 +15,21 @@ from .errors import UserError
 
 # "<name>.<8 random chars>.tmp", the names tempfile.mkstemp gives in save()
 TMP_PATTERN = re.compile(r"^.+\.[A-Za-z0-9_]{8}\.tmp$")
+# ".<name>.<pid>.partial<ext>", the names visualization.files.atomic_output gives (pictures and videos keep
+# their extension: matplotlib and the video writers choose the format by it)
+PARTIAL_PATTERN = re.compile(r"^\..+\.\d+\.partial(\.\w+)?$")
+
+
+def partial_name(path):
+    """The temporary name :data:`PARTIAL_PATTERN` describes for ``path`` (same folder, same extension)."""
+    folder, name = os.path.split(os.fspath(path))
+    base, ext = os.path.splitext(name)
+    return os.path.join(folder, f".{base}.{os.getpid()}.partial{ext}")
+
+
+def is_leftover_tmp(name):
+    """True for the file names of unfinished atomic writes (checkpoints and pictures alike)."""
+    return bool(TMP_PATTERN.match(name) or PARTIAL_PATTERN.match(name))
 
 
 class CheckpointWriteError(UserError, OSError):

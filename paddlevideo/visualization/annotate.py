@@ -182,3 +182,25 @@ def write_annotated_video(video, output, labels, scores, encoder="auto", backend
             continue
         return {"path": path, "encoder": name, "num_frames": num_frames, "size": size, "fps": fps}
     raise VisualizationError(f"cannot write an annotated video for {video} ({'; '.join(reasons)})")
+
+
+def annotated_path(out_dir, video):
+    """Where :func:`annotate_prediction` writes ``video``: ``<out_dir>/<video's file name>.mp4`` (the full
+    name, so ``a.avi`` and ``a.mp4`` of one folder do not collide and an input is never overwritten)."""
+    return os.path.join(os.fspath(out_dir), os.path.basename(os.fspath(video)) + ".mp4")
+
+
+def annotate_prediction(result, out_dir, scale=1, backend="decord"):
+    """Write a prediction's video with its top-k classes drawn on it (``tools/predict.py --visualize``).
+
+    Args:
+        result: a prediction of :func:`paddlevideo.tasks.predict.predict_videos` (``file``, ``class_ids``,
+            ``class_names`` or None, ``scores``).
+        out_dir: output folder (created); the file is :func:`annotated_path` (``.gif`` if no encoder works).
+        scale, backend: as for :func:`write_annotated_video`.
+    Returns:
+        :func:`write_annotated_video`'s dict.
+    """
+    labels = result.get("class_names") or [str(i) for i in result["class_ids"]]
+    return write_annotated_video(result["file"], annotated_path(out_dir, result["file"]), labels, result["scores"],
+                                 backend=backend, scale=scale)

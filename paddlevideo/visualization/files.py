@@ -4,6 +4,7 @@ import contextlib
 import os
 
 from ..utils.errors import UserError
+from ..utils.save_load import partial_name
 
 
 class VisualizationError(UserError, ValueError):
@@ -18,8 +19,7 @@ def atomic_output(path):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    base, ext = os.path.splitext(os.path.basename(path))
-    tmp = os.path.join(folder, f".{base}.{os.getpid()}.partial{ext}")
+    tmp = partial_name(os.path.join(folder, os.path.basename(path)))
     try:
         yield tmp
         os.replace(tmp, path)

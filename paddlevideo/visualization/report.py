@@ -123,6 +123,29 @@ def _plot_confusion(path, matrix, names, classes, title):
         fig.savefig(tmp, format="png")
 
 
+def _write_tables(path, matrix, names, accuracy):
+    """per_class_accuracy.csv, confusion_matrix.csv and most_confused.csv from the ``[C, C]`` count matrix."""
+    clips, correct = matrix.sum(axis=1), np.diag(matrix)
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    rows = [["class_id", "class_name", "clips", "correct", "accuracy", "most_confused_with", "confused_clips"]]
+    for c in range(len(names)):
+        worst = int(np.argmax(off[c])) if off[c].any() else None
+        rows.append([c, names[c], int(clips[c]), int(correct[c]),
+                     "" if clips[c] == 0 else f"{accuracy[c]:.6f}",
+                     "" if worst is None else names[worst], 0 if worst is None else int(off[c, worst])])
+    write_text(path["per_class_accuracy.csv"], _csv(rows))
+
+    header = ["true \\ predicted"] + names
+    write_text(path["confusion_matrix.csv"],
+               _csv([header] + [[names[c]] + [int(v) for v in matrix[c]] for c in range(len(names))]))
+
+    pair_rows = [["true_id", "true_name", "predicted_id", "predicted_name", "clips", "share_of_true_class"]]
+    for true, pred, count in most_confused_pairs(matrix):
+        pair_rows.append([true, names[true], pred, names[pred], count, f"{count / clips[true]:.6f}"])
+    write_text(path["most_confused.csv"], _csv(pair_rows))
+
+
 def write_test_report(folder, labels, scores, class_names=None, skipped=()):
     """Write the test report (module docstring) into ``folder`` and return its summary dict.
 
@@ -152,25 +175,7 @@ def write_test_report(folder, labels, scores, class_names=None, skipped=()):
         "summary.json", "per_class_accuracy.csv", "confusion_matrix.csv", "confusion_matrix.png",
         "most_confused.csv", "skipped.txt")}
 
-    off = matrix.copy()
-    np.fill_diagonal(off, 0)
-    rows = [["class_id", "class_name", "clips", "correct", "accuracy", "most_confused_with", "confused_clips"]]
-    for c in range(num_classes):
-        worst = int(np.argmax(off[c])) if off[c].any() else None
-        rows.append([c, names[c], int(clips[c]), int(correct[c]),
-                     "" if clips[c] == 0 else f"{accuracy[c]:.6f}",
-                     "" if worst is None else names[worst], 0 if worst is None else int(off[c, worst])])
-    write_text(path["per_class_accuracy.csv"], _csv(rows))
-
-    header = ["true \\ predicted"] + names
-    write_text(path["confusion_matrix.csv"],
-               _csv([header] + [[names[c]] + [int(v) for v in matrix[c]] for c in range(num_classes)]))
-
-    pair_rows = [["true_id", "true_name", "predicted_id", "predicted_name", "clips", "share_of_true_class"]]
-    for true, pred, count in most_confused_pairs(matrix):
-        pair_rows.append([true, names[true], pred, names[pred], count, f"{count / clips[true]:.6f}"])
-    write_text(path["most_confused.csv"], _csv(pair_rows))
-
+    _write_tables(path, matrix, names, accuracy)
     write_text(path["skipped.txt"], "".join(f"{name}\n" for name in skipped))
 
     if num_classes <= WHOLE_MATRIX_MAX:
