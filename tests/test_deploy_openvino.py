@@ -185,3 +185,12 @@ def test_bf16_needs_the_hardware_and_fp16_means_bf16():
 
     flags = cpu_flags()  # this machine: the header line names its level
     assert isa_summary(flags).startswith(f"ISA: {isa_level(flags)} (")
+
+
+def test_openvino_and_nncf_stay_out_of_the_test_process():
+    # Loaded here they crash later tests that fork (see the module docstring); the library imports them lazily.
+    import paddlevideo.tasks.exported_model  # noqa: F401
+    import paddlevideo.tasks.openvino_backend  # noqa: F401
+    import paddlevideo.tasks.quantize  # noqa: F401
+
+    assert "openvino" not in sys.modules and "nncf" not in sys.modules
