@@ -122,7 +122,7 @@ def main(argv=None):
 
         test_model(cfg, weights=args.weights, save_scores=args.save_scores,
                    scores_path=args.output_dir and os.path.join(args.output_dir, "test_scores.npz"),
-                   report_dir=_test_report_dir(args), model=_exported_model(args) if args.model_file else None)
+                   report_dir=_test_report_dir(args), model=_exported_model(args, cfg) if args.model_file else None)
     else:
         from paddlevideo.tasks.train import train_model
 
@@ -132,9 +132,10 @@ def main(argv=None):
     return 0
 
 
-def _exported_model(args):
+def _exported_model(args, cfg):
     """The exported model of ``--model_file`` as the test loop's model (one log line says what runs)."""
     from paddlevideo.tasks.exported_model import ExportedModel, build_predictor, default_backend
+    from paddlevideo.tasks.model_input import check_model_input
     from paddlevideo.tasks.predict import resolve_cpu_precision
     from paddlevideo.utils.logger import get_logger
 
@@ -142,6 +143,7 @@ def _exported_model(args):
     precision, note = resolve_cpu_precision(backend, args.precision)
     if note:
         get_logger().warning("%s", note)
+    check_model_input(args.model_file, cfg)
     get_logger().info("testing exported model %s on %s in %s", args.model_file, backend, precision)
     return ExportedModel(build_predictor(args.model_file, backend, precision))
 

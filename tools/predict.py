@@ -209,6 +209,7 @@ def main(argv=None):
 
     configure_cpu(args.cpu_threads)
     from paddlevideo.loader.builder import build_pipeline
+    from paddlevideo.tasks.model_input import check_model_input
     from paddlevideo.tasks.predict import (PredictError, config_label_file, format_json, format_text, list_videos,
                                            load_label_names, predict_videos)
 
@@ -230,6 +231,7 @@ def main(argv=None):
 
             prepare_output_dir(args.visualize, "--visualize")
         _resolve_device(args, logger)
+        check_model_input(args.onnx_file if args.backend == "onnxruntime" else args.model_file, cfg)
         predictor = build_predictor(args)
     except (ConfigError, PredictError, KeyError, ValueError) as err:  # one line from cli.run (--debug: traceback)
         raise UserError(err.args[0] if isinstance(err, KeyError) and err.args else str(err)) from err

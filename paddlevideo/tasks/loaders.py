@@ -23,7 +23,7 @@ def build_loader(cfg, mode):
     require(cfg, (f"DATASET.{mode}", f"PIPELINE.{mode}", "MODEL"), PURPOSE[mode])
     pipeline = build_pipeline(cfg.PIPELINE[mode], section=f"PIPELINE.{mode}")
     dataset = build_dataset(cfg.DATASET[mode], pipeline, mode, num_classes=_num_classes(cfg),
-                            expected_shape=_expected_shape(cfg, pipeline))
+                            expected_shape=expected_shape(cfg, pipeline))
     batch_size = setting(cfg, {"train": "DATASET.batch_size", "valid": "DATASET.valid_batch_size",
                                "test": "DATASET.test_batch_size"}[mode])
     loader = build_dataloader(dataset, batch_size=int(batch_size), num_workers=int(setting(cfg, "DATASET.num_workers")),
@@ -37,7 +37,7 @@ def _num_classes(cfg):
     return head.get("num_classes")
 
 
-def _expected_shape(cfg, pipeline):
+def expected_shape(cfg, pipeline):
     """The pipeline's output shape, its open frame size filled in with the model's input size."""
     size = ((cfg.get("MODEL") or {}).get("backbone") or {}).get("img_size")
     spec = pipeline.spec
