@@ -369,6 +369,28 @@ def test_predict_and_export_bad_inputs(tmp_path, tiny_files):
     assert_one_line_error(run_tool(export, "-c", tiny_files["config"]), export, "-p", code=2)
 
 
+def test_export_on_a_full_disk_is_one_line_and_leaves_no_model(tmp_path, tiny_files):
+    """Paddle's writer truncates .pdiparams silently at a file-size limit; the export must notice, say so, and
+    leave nothing in the folder that looks like a model (an earlier export there stays as it was)."""
+    export = "tools/export_model.py"
+    out = tmp_path / "inf"
+    proc = run_tool(export, "-c", tiny_files["config"], "-p", tiny_files["weights"], "-o", out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    params = [name for name in before if name.endswith(".pdiparams")]
+    assert params and any(name.endswith(".pdmodel") for name in before)
+    limit = len(before[params[0]]) // 2
+    proc = run_tool(export, "-c", tiny_files["config"], "-p", tiny_files["weights"], "-o", out, "--onnx",
+                    preexec_fn=file_size_limit(limit))
+    assert_one_line_error(proc, export, str(out), "cannot write the exported model", "nothing was written")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no staging folder, no new file
+    fresh = tmp_path / "fresh"
+    proc = run_tool(export, "-c", tiny_files["config"], "-p", tiny_files["weights"], "-o", fresh,
+                    preexec_fn=file_size_limit(limit))
+    assert_one_line_error(proc, export, "written incomplete")
+    assert list(fresh.iterdir()) == []
+
+
 def test_extract_features_bad_inputs(tmp_path, tiny_files):
     tool = "tools/extract_features.py"
     base = ["-c", tiny_files["config"], "-w", tiny_files["weights"]]

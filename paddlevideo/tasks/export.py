@@ -22,13 +22,17 @@ Paddle 3.3 facts this module works around:
 """
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 
+import numpy as np
 import paddle
 
 from ..utils.config import ConfigError
 from ..utils.logger import get_logger
+from ..utils.save_load import describe_os_error
 
 FORMATS = ("pdmodel", "pir")
 # The test pipeline's UniformCrop yields 3 spatial views per clip (PaddleVideo's 1 clip x 3 crops).
@@ -134,8 +138,27 @@ def export_model(cfg, weights_path, output_dir, fmt="pdmodel", onnx=False, opset
     shape = export_input_shape(cfg, num_views)
     _check_output_dir(output_dir)
     model_name = cfg.get("model_name") or "model"
-    prefix = os.path.join(output_dir, model_name)
     model = build_export_model(cfg, weights_path, random_init)
+    # Everything is written into a hidden folder first and moved in only when complete and checked: a failed
+    # or killed export leaves no file that looks like a model (a killed one leaves only the hidden folder).
+    staging = tempfile.mkdtemp(prefix=f".{model_name}.export-", dir=output_dir)
+    try:
+        staged = _write_formats(model, os.path.join(staging, model_name), shape, fmt, onnx, opset)
+        _verify_written(staged, model, shape)
+        written = _move_in(staging, staged, output_dir)
+    except OSError as err:
+        raise ExportError(f"cannot write the exported model into '{output_dir}' ({describe_os_error(err)}); free "
+                          "some space or pass another folder with -o; nothing was written there") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info("exported %s + %s (input %s '%s')", written["model"], written["params"], shape, INPUT_NAME)
+    if onnx:
+        logger.info("exported %s (opset %d, dynamic batch)", written["onnx"], int(opset or DEFAULT_OPSET))
+    return written
+
+
+def _write_formats(model, prefix, shape, fmt, onnx, opset):
+    """Trace ``model`` to ``prefix``.{pdmodel|json} + .pdiparams (+ .onnx); returns the paths by kind."""
     spec = [paddle.static.InputSpec(list(shape), "float32", INPUT_NAME)]
     written = {"params": prefix + ".pdiparams"}
     if fmt == "pdmodel":
@@ -145,20 +168,40 @@ def export_model(cfg, weights_path, output_dir, fmt="pdmodel", onnx=False, opset
     else:
         paddle.jit.save(model, prefix, input_spec=spec)
         written["model"] = prefix + ".json"
-    logger.info("exported %s + %s (input %s '%s')", written["model"], written["params"], shape, INPUT_NAME)
-
     if onnx:
         written["onnx"] = prefix + ".onnx"
         opset = int(opset or DEFAULT_OPSET)
         if fmt == "pir":
             _to_onnx(written["model"], written["params"], written["onnx"], opset)
         else:
-            with tempfile.TemporaryDirectory(prefix="pir_export_") as tmp:
-                tmp_prefix = os.path.join(tmp, model_name)
+            with tempfile.TemporaryDirectory(prefix="pir_export_", dir=os.path.dirname(prefix)) as tmp:
+                tmp_prefix = os.path.join(tmp, os.path.basename(prefix))
                 paddle.jit.save(InferenceModel(model.model), tmp_prefix, input_spec=spec)
                 _to_onnx(tmp_prefix + ".json", tmp_prefix + ".pdiparams", written["onnx"], opset)
-        logger.info("exported %s (opset %d, dynamic batch)", written["onnx"], opset)
     return written
+
+
+def _verify_written(written, model, shape):
+    """Raise ``OSError(EIO)`` unless every file is complete. Paddle's C++ writer does not report a short write
+    (a full disk or a file-size limit leaves a truncated ``.pdiparams`` and no error), so the files are
+    checked: each program file must declare the traced input, the weights files must hold every parameter."""
+    from .model_input import declared_input_shape
+
+    param_bytes = sum(int(np.prod(p.shape)) * p.element_size() for p in model.state_dict().values())
+    for kind, path in written.items():
+        if kind in ("model", "onnx") and declared_input_shape(path) != list(shape):
+            raise OSError(errno.EIO, f"'{os.path.basename(path)}' was written incomplete")
+        if kind in ("params", "onnx") and os.path.getsize(path) < param_bytes:
+            raise OSError(errno.EIO, f"'{os.path.basename(path)}' was written incomplete ({os.path.getsize(path)} of "
+                          f"at least {param_bytes} bytes)")
+
+
+def _move_in(staging, staged, output_dir):
+    """Move every staged file into ``output_dir`` (weights first, programs last); returns the final paths."""
+    names = sorted(os.listdir(staging), key=lambda name: name.endswith((".pdmodel", ".json", ".onnx")))
+    for name in names:
+        os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
+    return {kind: os.path.join(output_dir, os.path.basename(path)) for kind, path in staged.items()}
 
 
 def _to_onnx(model_file, params_file, onnx_file, opset):
@@ -169,6 +212,8 @@ def _to_onnx(model_file, params_file, onnx_file, opset):
     try:
         paddle2onnx.export(model_file, params_file, onnx_file, opset_version=opset, auto_upgrade_opset=False,
                            enable_onnx_checker=True)
+    except OSError:
+        raise  # a full disk or an unwritable folder: export_model says so about the output folder
     except Exception as err:  # paddle2onnx raises bare Exceptions / RuntimeErrors with long texts
         raise ExportError(f"paddle2onnx could not convert '{model_file}' at opset {opset}: "
                           f"{_first_line(err)}") from err
