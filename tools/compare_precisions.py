@@ -106,8 +106,6 @@ def cosine(a, b):
 
 def main(argv=None):
     args = parse_args(argv)
-    import numpy as np
-
     from paddlevideo.loader.builder import build_pipeline
     from paddlevideo.tasks.export import export_model
     from paddlevideo.tasks.openvino_backend import import_openvino, int8_model_path, read_model

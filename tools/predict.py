@@ -24,7 +24,6 @@ the exit code is 1 when any failed.
 """
 
 import argparse
-import logging
 import os
 import sys
 import warnings
@@ -35,7 +34,8 @@ if REPO not in sys.path:
 
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 from paddlevideo.tasks.predict import BACKENDS, PRECISIONS, VIDEO_EXTENSIONS  # noqa: E402
-from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, print_error, run  # noqa: E402
+from paddlevideo.utils.logger import log_to_stderr  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402
 
 PROG = "predict.py"
@@ -129,20 +129,6 @@ def parse_args(argv=None):
     return args
 
 
-def _error(message):
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-
-
-def _setup_logging():
-    # stdout carries the predictions only; library warnings go to stderr.
-    logger = logging.getLogger("paddlevideo")
-    logger.handlers.clear()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.WARNING)
-    logger.propagate = False
-    return logger
 
 
 def _resolve_device(args, logger):
@@ -203,7 +189,7 @@ def _visualize(result, args, cfg, emit):
 
 def main(argv=None):
     args = parse_args(argv)
-    logger = _setup_logging()
+    logger = log_to_stderr()
     from paddlevideo.utils import ConfigError, get_config
     from paddlevideo.utils.cpu import configure_cpu
 
@@ -265,10 +251,10 @@ def main(argv=None):
                           for stage in ("preprocess", "inference", "postprocess"))
         print(f"[benchmark] {args.backend}, {done} video(s), mean per video: {parts}", file=sys.stderr)
     if failed:
-        _error(f"{failed} of {len(files)} video(s) could not be predicted")
+        print_error(PROG, f"{failed} of {len(files)} video(s) could not be predicted")
         return 1
     if unwritten:
-        _error(f"{unwritten} annotated video(s) could not be written to {args.visualize}")
+        print_error(PROG, f"{unwritten} annotated video(s) could not be written to {args.visualize}")
         return 1
     return 0
 

@@ -15,7 +15,6 @@ docs/visualization.md. Divided, joint and space-only models all work.
 """
 
 import argparse
-import logging
 import os
 import sys
 import warnings
@@ -26,7 +25,8 @@ if REPO not in sys.path:
 
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 
-from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, print_error, run  # noqa: E402
+from paddlevideo.utils.logger import log_to_stderr  # noqa: E402
 
 PROG = "visualize_attention.py"
 VIEWS = ("left", "centre", "right")  # paddlevideo.visualization.views.VIEWS (imported late: paddle is slow)
@@ -57,19 +57,6 @@ def parse_args(argv=None):
     return args
 
 
-def _error(message):
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-
-
-def _setup_logging():
-    logger = logging.getLogger("paddlevideo")
-    logger.handlers.clear()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.WARNING)
-    logger.propagate = False
-    return logger
 
 
 def output_folders(files, output):
@@ -103,7 +90,7 @@ def visualize_video(path, folder, model, pipeline, args, label_names):
 
 def main(argv=None):
     args = parse_args(argv)
-    logger = _setup_logging()
+    logger = log_to_stderr()
     from paddlevideo.utils.cpu import configure_cpu
 
     configure_cpu()  # before the first matmul (MKL's code path on AMD, malloc reuse)
@@ -156,7 +143,7 @@ def main(argv=None):
     if progress is not files:
         progress.close()
     if failed:
-        _error(f"{failed} of {len(files)} video(s) could not be visualised")
+        print_error(PROG, f"{failed} of {len(files)} video(s) could not be visualised")
         return 1
     return 0
 

@@ -221,6 +221,12 @@ def _one_line(text, first_only=False):
     return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + " ..."
 
 
+def print_error(prog, message):
+    """``<prog>: error: message`` on stderr, for a tool that goes on (a folder with one bad video) and ends
+    with a non-zero exit code of its own."""
+    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
+
+
 def _print_line(line):
     try:
         sys.stderr.write(line + "\n")

@@ -74,6 +74,20 @@ def _file_handler(log_file):
                            "you can write") from None
 
 
+def log_to_stderr(level=logging.WARNING):
+    """For tools whose stdout carries results (predictions, JSON): the project's log lines go to stderr,
+    ``LEVEL: message``, from ``level`` up. Returns the logger."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    return logger
+
+
 class _LogFileHandler(logging.FileHandler):
     """A log file that, when it can no longer be written (disk full, file-size limit), says so once on
     stderr and stops writing, instead of printing logging's traceback for every later record; the console
