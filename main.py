@@ -90,7 +90,7 @@ def _check_combinations(parser, args):
 
 def _test_report_dir(args):
     """--test's report folder: ``<--output_dir>/test_report``, else ``test_report`` beside the tested model."""
-    model = args.weights or getattr(args, "model_file", None)  # (an exported model, when --test takes one)
+    model = args.weights or args.model_file
     return os.path.join(args.output_dir or os.path.dirname(os.path.abspath(model)), "test_report")
 
 

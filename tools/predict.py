@@ -157,20 +157,13 @@ def _resolve_device(args, logger):
 
 
 def build_predictor(args):
-    from paddlevideo.tasks.predict import OnnxPredictor, PaddlePredictor
+    from paddlevideo.tasks.exported_model import build_predictor as build
 
-    if args.backend == "openvino":
-        from paddlevideo.tasks.openvino_backend import OpenVINOPredictor
-
-        return OpenVINOPredictor(args.model_file, args.precision, cpu_threads=args.cpu_threads,
-                                 params_file=args.params_file)
-    if args.backend == "onnxruntime":
-        return OnnxPredictor(args.onnx_file, use_gpu=args.use_gpu, cpu_threads=args.cpu_threads)
-    return PaddlePredictor(args.model_file, args.params_file, use_gpu=args.use_gpu,
-                           use_tensorrt=args.use_tensorrt, precision=args.precision,
-                           enable_mkldnn=args.enable_mkldnn, cpu_threads=args.cpu_threads,
-                           ir_optim=args.ir_optim, gpu_mem=args.gpu_mem, disable_glog=args.disable_glog,
-                           batch_size=args.batch_size)
+    model_file = args.onnx_file if args.backend == "onnxruntime" else args.model_file
+    return build(model_file, args.backend, args.precision, params_file=args.params_file,
+                 cpu_threads=args.cpu_threads, use_gpu=args.use_gpu, use_tensorrt=args.use_tensorrt,
+                 enable_mkldnn=args.enable_mkldnn, ir_optim=args.ir_optim, gpu_mem=args.gpu_mem,
+                 disable_glog=args.disable_glog, batch_size=args.batch_size)
 
 
 def _visualize(result, args, cfg, emit):

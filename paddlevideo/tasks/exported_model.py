@@ -14,9 +14,12 @@ def default_backend(model_file, precision):
     return "onnxruntime" if model_file.endswith(".onnx") else "paddle"
 
 
-def build_predictor(model_file, backend, precision="fp32", params_file=None, cpu_threads=None):
+def build_predictor(model_file, backend, precision="fp32", params_file=None, cpu_threads=None, use_gpu=False,
+                    **paddle_settings):
     """A predictor ``(imgs [N, 3, V*T, H, W] float32 numpy) -> scores [N, num_classes]`` for ``backend``;
-    ``precision`` is the resolved one (``predict.resolve_cpu_precision``)."""
+    ``precision`` is the resolved one (``predict.resolve_cpu_precision``). ``use_gpu`` applies to Paddle
+    Inference and ONNX Runtime; ``paddle_settings`` are :func:`~.predict.paddle_inference_config`'s other
+    options (TensorRT, oneDNN, IR optimisation, ...)."""
     if backend == "openvino":
         from .openvino_backend import OpenVINOPredictor
 
@@ -24,10 +27,11 @@ def build_predictor(model_file, backend, precision="fp32", params_file=None, cpu
     if backend == "onnxruntime":
         from .predict import OnnxPredictor
 
-        return OnnxPredictor(model_file, cpu_threads=cpu_threads)
+        return OnnxPredictor(model_file, use_gpu=use_gpu, cpu_threads=cpu_threads)
     from .predict import PaddlePredictor
 
-    return PaddlePredictor(model_file, params_file, cpu_threads=cpu_threads)
+    return PaddlePredictor(model_file, params_file, use_gpu=use_gpu, precision=precision, cpu_threads=cpu_threads,
+                           **paddle_settings)
 
 
 class ExportedModel:

@@ -2,8 +2,7 @@
 
 The training loop holds one :class:`TrainingRecorder` and calls it at each log line and each epoch end::
 
-    recorder = TrainingRecorder(out_dir, use_visualdl=cfg.get("use_visualdl", False) or args.use_vdl,
-                                enabled=rank == 0)
+    recorder = TrainingRecorder(out_dir, use_visualdl=True, enabled=rank == 0)
     recorder.log_step(step, loss=..., top1=..., top5=..., lr=..., ips=...)
     recorder.log_epoch(epoch, split="val", loss=..., top1=..., top5=...)
     recorder.draw_curves()      # after each validation and at the end
