@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 
+from ..utils.cpu_features import available_cores
 from ..utils.errors import UserError
 from ..utils.logger import get_logger
 
@@ -217,7 +218,7 @@ def paddle_inference_config(model_file, params_file, use_gpu=False, use_tensorrt
                                           use_static=False, use_calib_mode=precision == "int8")
     else:
         config.disable_gpu()
-        config.set_cpu_math_library_num_threads(int(cpu_threads or _available_cores()))
+        config.set_cpu_math_library_num_threads(int(cpu_threads or available_cores()))
         if enable_mkldnn:
             config.enable_mkldnn()
             config.delete_pass(ONEDNN_BROKEN_PASS)
@@ -228,13 +229,6 @@ def paddle_inference_config(model_file, params_file, use_gpu=False, use_tensorrt
     if disable_glog:
         config.disable_glog_info()
     return config
-
-
-def _available_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 @contextlib.contextmanager
@@ -303,7 +297,7 @@ class OnnxPredictor:
             raise PredictError("--backend onnxruntime needs onnxruntime: pip install onnxruntime") from None
         _check_file(onnx_file, "ONNX file")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(cpu_threads or _available_cores())
+        options.intra_op_num_threads = int(cpu_threads or available_cores())
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only: keep stdout/stderr for predictions
         providers = ["CPUExecutionProvider"]
