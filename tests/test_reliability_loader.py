@@ -151,7 +151,8 @@ def test_any_loader_failure_reaches_the_main_thread(workers, where, words):
 @pytest.mark.slow
 def test_paddle_alone_hangs_on_a_failing_dataset():
     """The root cause, reproduced: Paddle's own loader thread dies on the exception and the main thread waits
-    forever. If this ever stops hanging, ``loader/failures.py`` can be simplified."""
+    forever. If this ever stops hanging, ``loader/failures.py`` can be simplified. The clock starts once Paddle
+    is imported (a slow import must not pass for a hang): 8 tiny samples take milliseconds, 15 s is a hang."""
     script = textwrap.dedent("""
         import numpy as np, paddle
         class Data(paddle.io.Dataset):
@@ -161,12 +162,20 @@ def test_paddle_alone_hangs_on_a_failing_dataset():
                 if i == 3:
                     raise RuntimeError("boom")
                 return np.zeros((2,), np.float32)
+        print("imported", flush=True)
         for batch in paddle.io.DataLoader(Data(), batch_size=2, num_workers=0):
             pass
-        print("finished")
+        print("finished", flush=True)
     """)
-    with pytest.raises(subprocess.TimeoutExpired):
-        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=45)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "imported"
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=15)
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_ctrl_c_with_loader_workers_ends_cleanly(mixed, tmp_path):
