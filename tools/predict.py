@@ -189,21 +189,13 @@ def main(argv=None):
     configure_cpu(args.cpu_threads)
     from paddlevideo.loader.builder import build_pipeline
     from paddlevideo.tasks.model_input import check_model_input
-    from paddlevideo.tasks.predict import (PredictError, config_label_file, format_json, format_text, list_videos,
-                                           load_label_names, predict_videos)
+    from paddlevideo.tasks.predict import (PredictError, format_json, format_text, list_videos, predict_videos,
+                                           read_label_names)
 
     try:
         cfg = get_config(args.config, args.override, show=False)
         pipeline = build_pipeline(cfg.PIPELINE.test, "test")
-        label_file = args.label_file or config_label_file(cfg)
-        label_names = None
-        if label_file:
-            try:
-                label_names = load_label_names(label_file)
-            except PredictError as err:
-                if args.label_file:
-                    raise
-                logger.warning("%s (named by the config); printing class ids only", err)
+        label_names = read_label_names(cfg, args.label_file, instead="printing class ids only")
         files = list_videos(args.input_file)
         if args.visualize:
             from paddlevideo.utils.cli import prepare_output_dir

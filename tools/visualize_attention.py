@@ -90,14 +90,13 @@ def visualize_video(path, folder, model, pipeline, args, label_names):
 
 def main(argv=None):
     args = parse_args(argv)
-    logger = log_to_stderr()
+    log_to_stderr()
     from paddlevideo.utils.cpu import configure_cpu
 
     configure_cpu()  # before the first matmul (MKL's code path on AMD, malloc reuse)
     from paddlevideo.loader.builder import build_pipeline
     from paddlevideo.modeling.builder import build_model_with_weights
-    from paddlevideo.tasks.predict import (PredictError, config_label_file, first_line, list_videos,
-                                           load_label_names)
+    from paddlevideo.tasks.predict import PredictError, first_line, list_videos, read_label_names
     from paddlevideo.utils import get_config
 
     cfg = get_config(args.config, args.override, show=False)
@@ -106,15 +105,7 @@ def main(argv=None):
         raise PredictError(f"weights '{args.weights}' not found; pass a .pdparams file with -w")
     pipeline = build_pipeline(cfg.PIPELINE.test, "test")
     model = build_model_with_weights(cfg.MODEL, args.weights)
-    label_file = args.label_file or config_label_file(cfg)
-    label_names = None
-    if label_file:
-        try:
-            label_names = load_label_names(label_file)
-        except PredictError as err:
-            if args.label_file:
-                raise
-            logger.warning("%s (named by the config); using class ids", err)
+    label_names = read_label_names(cfg, args.label_file, instead="using class ids")
 
     progress = files
     if len(files) > 1:

@@ -30,6 +30,7 @@ import tempfile
 import numpy as np
 import paddle
 
+from ..utils.cli import prepare_output_dir
 from ..utils.config import ConfigError
 from ..utils.logger import get_logger
 from ..utils.save_load import describe_os_error
@@ -56,18 +57,6 @@ def export_input_shape(cfg, num_views=None):
                           "and INFERENCE.target_size")
     num_seg, target_size = int(infer_cfg["num_seg"]), int(infer_cfg["target_size"])
     return [None, 3, num_seg * int(num_views or NUM_VIEWS), target_size, target_size]
-
-
-def _check_output_dir(output_dir):
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise ExportError(f"output dir '{output_dir}' is a file; pass a folder with -o")
-    try:
-        os.makedirs(output_dir, exist_ok=True)
-    except OSError as err:
-        raise ExportError(f"output dir '{output_dir}' cannot be created ({err.strerror}); pass a writable "
-                          "folder with -o") from None
-    if not os.access(output_dir, os.W_OK | os.X_OK):
-        raise ExportError(f"output dir '{output_dir}' is not writable; pass a writable folder with -o")
 
 
 def _require_weights(weights_path, random_init):
@@ -136,7 +125,7 @@ def export_model(cfg, weights_path, output_dir, fmt="pdmodel", onnx=False, opset
         raise ExportError("FLAGS_enable_pir_api=0 is set in the environment: --format pir and --onnx need the PIR "
                           "API; unset it (the default .pdmodel export needs no flag)")
     shape = export_input_shape(cfg, num_views)
-    _check_output_dir(output_dir)
+    prepare_output_dir(output_dir, "output dir", ExportError)
     model_name = cfg.get("model_name") or "model"
     model = build_export_model(cfg, weights_path, random_init)
     # Everything is written into a hidden folder first and moved in only when complete and checked: a failed

@@ -72,6 +72,22 @@ def config_label_file(cfg):
     return None
 
 
+def read_label_names(cfg, label_file=None, instead="class ids are shown"):
+    """``{id: name}`` for output, or None (class ids): from ``label_file`` when the user gave one (unreadable:
+    :class:`PredictError`), else from the list the config names (unreadable: a warning saying what is done
+    ``instead``, and None)."""
+    path = label_file or config_label_file(cfg)
+    if not path:
+        return None
+    try:
+        return load_label_names(path)
+    except PredictError as err:
+        if label_file:
+            raise
+        get_logger().warning("%s (named by the config); %s", err, instead)
+        return None
+
+
 def load_label_names(path):
     """``id name`` per line (Kinetics-400 label list, UCF-101 ``classInd.txt``) -> ``{id: name}``.
 

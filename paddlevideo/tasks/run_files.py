@@ -23,6 +23,7 @@ import socket
 import sys
 
 from ..config.access import setting
+from ..utils import cli
 from ..utils.errors import UserError
 from ..utils.logger import get_logger
 from ..utils.save_load import describe_os_error, is_leftover_tmp, load, save
@@ -53,18 +54,12 @@ def best_path(output_dir, model_name):
 
 
 def prepare_output_dir(output_dir):
-    """Create ``output_dir`` if needed.
+    """Create ``output_dir`` if needed and check it is writable.
 
     Raises:
-        RunDirError: the path is a file, or the folder cannot be created.
+        RunDirError: the path is a file, or the folder cannot be created or written.
     """
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise RunDirError(f"output_dir '{output_dir}' is a file, not a folder; set output_dir to a folder")
-    try:
-        os.makedirs(output_dir, exist_ok=True)
-    except OSError as err:
-        raise RunDirError(f"cannot create output_dir '{output_dir}' ({describe_os_error(err)}); set output_dir "
-                          "to a folder you can write") from err
+    return cli.prepare_output_dir(output_dir, "output_dir", RunDirError)
 
 
 def save_epoch(output_dir, model_name, epoch, model_state, opt_state):

@@ -99,16 +99,9 @@ def write_report(folder, result, cfg, skipped):
 
 def _class_names(cfg):
     """``{id: name}`` from the config's label list, or None (ids) when it names none or it cannot be read."""
-    from .predict import PredictError, config_label_file, load_label_names
+    from .predict import read_label_names
 
-    path = config_label_file(cfg)
-    if not path:
-        return None
-    try:
-        return load_label_names(path)
-    except PredictError as err:
-        get_logger().warning("%s (named by the config); the test report shows class ids", err)
-        return None
+    return read_label_names(cfg, instead="the test report shows class ids")
 
 
 def _names(dataset, indices):

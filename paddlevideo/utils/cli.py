@@ -167,18 +167,19 @@ class OutputError(UserError):
     """An output folder or file cannot be created or written (the message names it and says why)."""
 
 
-def prepare_output_dir(path, flag="--output"):
-    """Create the output folder ``path`` (named on the command line by ``flag``) and check that a file can
-    be written in it, before any work starts; raises :class:`OutputError` naming the path otherwise."""
+def prepare_output_dir(path, flag="--output", error=OutputError):
+    """Create the output folder ``path`` (named by ``flag``: the command-line flag or config key the user set)
+    and check that a file can be written in it, before any work starts; raises ``error`` (a :class:`UserError`,
+    default :class:`OutputError`) naming the path and the reason otherwise."""
     if os.path.exists(path) and not os.path.isdir(path):
-        raise OutputError(f"{flag} '{path}' is a file, not a folder; give a folder path")
+        raise error(f"{flag} '{path}' is a file, not a folder; give a folder path")
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):  # permissions, read-only mounts, quotas: try for real
             pass
     except OSError as err:
         what, advice = os_error_reason(err)
-        raise OutputError(f"{flag} '{path}' cannot be written ({what}); {advice}") from err
+        raise error(f"{flag} '{path}' cannot be created or written ({what}); {advice}") from err
     return path
 
 
