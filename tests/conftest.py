@@ -76,9 +76,27 @@ def h264_mp4():
 
 
 @pytest.fixture(scope="session")
-def demo_recipe(tmp_path_factory):
+def demo_runs(request, tmp_path_factory):
+    """The session's demo trainings (``demo_model.DemoRuns``): the README recipe and its space_only control,
+    those that this session's tests ask for, started together on first use."""
+    from demo_model import DemoRuns
+
+    expected = {name for name, fixture in (("recipe", "demo_recipe"), ("space_only", "demo_space_only"))
+                if any(fixture in item.fixturenames for item in request.session.items)}
+    runs = DemoRuns(tmp_path_factory.getbasetemp() / "demo_recipe", expected)
+    yield runs
+    runs.close()
+
+
+@pytest.fixture(scope="session")
+def demo_recipe(demo_runs):
     """The README demo recipe's data and trained weights, trained once per session for every slow test that
     needs them (``SimpleNamespace``: ``data_dir``, ``output_dir``, ``config``, ``overrides``, ``weights``)."""
-    from demo_model import train_demo_recipe
+    return demo_runs.recipe()
 
-    return train_demo_recipe(tmp_path_factory.getbasetemp() / "demo_recipe")
+
+@pytest.fixture(scope="session")
+def demo_space_only(demo_runs):
+    """The recipe with ``MODEL.backbone.attention_type=space_only`` on the same data (same namespace, plus
+    ``epochs`` and ``last_weights``)."""
+    return demo_runs.space_only()

@@ -1,7 +1,8 @@
-"""The demo model trained by the README recipe, once per test session, for slow tests that need a trained model.
+"""The demo model trained by the README recipe, once per test session, for slow tests that need a trained model,
+and its space_only control (the same recipe, blind to frame order).
 
-The session fixture ``demo_recipe`` (``tests/conftest.py``) calls :func:`train_demo_recipe`; tests ask for it
-by name::
+The session fixtures ``demo_recipe`` and ``demo_space_only`` (``tests/conftest.py``) share one :class:`DemoRuns`;
+tests ask for them by name::
 
     @pytest.mark.slow
     def test_something(demo_recipe):
@@ -10,8 +11,13 @@ by name::
 The recipe runs as a user types it (``tools/make_demo_data.py``, then ``main.py --validate``), in
 subprocesses, into the session's temporary folder; every test of the session shares that one training (its
 ``training_records.jsonl`` holds the validation top-1 of every epoch; a marker file records a finished run).
+When the session also asks for the space_only control, it trains at the same time as the recipe, in its own
+process with one BLAS thread: the tiny model's step is bound by per-op overhead on one core, so the two
+trainings share the 2 cores at almost no cost to either (same results: each run is seeded and alone in its
+process).
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +28,8 @@ DEMO_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_de
 MODEL_NAME = "TimeSformer_demo"
 NUM_TRAIN, NUM_VAL, DATA_SEED, TRAIN_SEED = 2000, 200, 0, 1234  # the README recipe
 TIMEOUT = 1800  # seconds per step: fails instead of hanging
+EPOCHS = 16  # the recipe's (configs/recognition/timesformer/timesformer_demo_videos.yaml)
+SPACE_ONLY = ["MODEL.backbone.attention_type=space_only", "log_interval=50"]
 
 
 def recipe_overrides(data_dir, out_dir):
@@ -32,29 +40,87 @@ def recipe_overrides(data_dir, out_dir):
     return overrides + [f"output_dir={out_dir}"]
 
 
-def _run(cmd, log):
-    with open(log, "w") as out:
-        code = subprocess.call(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, timeout=TIMEOUT)
+def _start(cmd, log, env=None):
+    with open(log, "w") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def _finish(proc, cmd, log):
+    """Wait for ``proc`` (at most TIMEOUT seconds: a hang fails instead of stalling the session)."""
+    try:
+        code = proc.wait(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"{' '.join(map(str, cmd))} did not finish within {TIMEOUT} s") from None
     if code != 0:
         tail = Path(log).read_text()[-2000:]
         raise AssertionError(f"{' '.join(map(str, cmd))} failed with exit code {code}:\n{tail}")
 
 
-def train_demo_recipe(root):
-    """Make the demo data and train the README recipe under ``root`` (skipped if a finished run is there)."""
-    root = Path(root)
-    data_dir, out_dir = root / "data", root / "output"
-    done = root / "finished"
-    result = SimpleNamespace(root=root, data_dir=data_dir, output_dir=out_dir, config=DEMO_CONFIG,
-                             overrides=recipe_overrides(data_dir, out_dir),
-                             weights=out_dir / f"{MODEL_NAME}_best.pdparams")
-    if done.is_file():
-        return result
-    root.mkdir(parents=True, exist_ok=True)
-    _run([sys.executable, "tools/make_demo_data.py", "--output", str(data_dir), "--num_train", str(NUM_TRAIN),
-          "--num_val", str(NUM_VAL), "--seed", str(DATA_SEED)], root / "make_demo_data.log")
-    _run([sys.executable, "main.py", "-c", str(DEMO_CONFIG), "--validate", "--seed", str(TRAIN_SEED),
-          "-o", *result.overrides], root / "train.log")
-    assert result.weights.is_file(), f"training finished without {result.weights}"
-    done.write_text("ok\n")
-    return result
+def _run(cmd, log, env=None):
+    _finish(_start(cmd, log, env), cmd, log)
+
+
+class DemoRuns:
+    """The README recipe (``"recipe"``, divided space-time) and its space_only control (``"space_only"``),
+    trained under ``root`` on one generated dataset. The first request starts every run in ``expected`` (the
+    ones the session will ask for) at once; :meth:`recipe` / :meth:`space_only` wait for theirs.
+    :meth:`close` stops whatever still runs."""
+
+    def __init__(self, root, expected=("recipe", "space_only")):
+        self.root, self.expected = Path(root), set(expected)
+        self.data_dir = self.root / "data"
+        self._procs = {}  # name -> (process, command, log)
+        self._results = {}
+
+    def recipe(self):
+        """The README recipe: ``SimpleNamespace`` of ``data_dir``, ``output_dir``, ``config``, ``overrides``,
+        ``weights`` (the best epoch's)."""
+        return self._result("recipe")
+
+    def space_only(self):
+        """The same recipe with ``MODEL.backbone.attention_type=space_only`` (same data, same seed); the
+        namespace also has ``epochs`` and ``last_weights`` (the last epoch's)."""
+        return self._result("space_only")
+
+    def close(self):
+        for proc, _, _ in self._procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    def _result(self, name):
+        if name not in self._results:
+            self._start_runs(name)
+            proc, cmd, log = self._procs[name]
+            _finish(proc, cmd, log)
+            result = self._namespace(name)
+            assert result.weights.is_file(), f"training finished without {result.weights}"
+            self._results[name] = result
+        return self._results[name]
+
+    def _namespace(self, name):
+        out_dir = self.root / ("output" if name == "recipe" else "space_only")
+        extra = [] if name == "recipe" else SPACE_ONLY
+        return SimpleNamespace(root=self.root, data_dir=self.data_dir, output_dir=out_dir, config=DEMO_CONFIG,
+                               overrides=recipe_overrides(self.data_dir, out_dir) + extra, epochs=EPOCHS,
+                               weights=out_dir / f"{MODEL_NAME}_best.pdparams",
+                               last_weights=out_dir / f"{MODEL_NAME}_epoch_{EPOCHS:05d}.pdparams")
+
+    def _start_runs(self, wanted):
+        if wanted in self._procs:
+            return
+        if not (self.data_dir / "val.list").is_file():
+            self.root.mkdir(parents=True, exist_ok=True)
+            _run([sys.executable, "tools/make_demo_data.py", "--output", str(self.data_dir), "--num_train",
+                  str(NUM_TRAIN), "--num_val", str(NUM_VAL), "--seed", str(DATA_SEED)], self.root / "make_demo_data.log")
+        for name in sorted(self.expected | {wanted}):
+            if name in self._procs:
+                continue
+            cmd = [sys.executable, "main.py", "-c", str(DEMO_CONFIG), "--validate", "--seed", str(TRAIN_SEED),
+                   "-o", *self._namespace(name).overrides]
+            # The recipe keeps the user's environment; the control runs beside it on one thread.
+            env = None if name == "recipe" else dict(os.environ, OMP_NUM_THREADS="1")
+            log = self.root / f"{name}.log"
+            self._procs[name] = (_start(cmd, log, env), cmd, log)
