@@ -10,11 +10,11 @@ tests ask for them by name::
 
 The recipe runs as a user types it (``tools/make_demo_data.py``, then ``main.py --validate``), in
 subprocesses, into the session's temporary folder; every test of the session shares that one training (its
-``training_records.jsonl`` holds the validation top-1 of every epoch; a marker file records a finished run).
+``training_records.jsonl`` holds the validation top-1 of every epoch).
 When the session also asks for the space_only control, it trains at the same time as the recipe, in its own
-process with one BLAS thread: the tiny model's step is bound by per-op overhead on one core, so the two
-trainings share the 2 cores at almost no cost to either (same results: each run is seeded and alone in its
-process).
+process with one BLAS thread (each run is seeded and alone in its process, so its results do not depend on the
+other). On 2 cores the pair takes a little less wall time than the two runs one after the other, not half:
+the tiny model's steps are short and both runs compete for the same cores.
 """
 
 import os
