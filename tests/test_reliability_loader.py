@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -169,11 +170,14 @@ def test_paddle_alone_hangs_on_a_failing_dataset():
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True)
+    guard = threading.Timer(300, proc.kill)  # an import that never ends fails the readline below, not the session
+    guard.start()
     try:
         assert proc.stdout.readline().strip() == "imported"
         with pytest.raises(subprocess.TimeoutExpired):
             proc.wait(timeout=15)
     finally:
+        guard.cancel()
         proc.kill()
         proc.wait()
 
