@@ -59,7 +59,7 @@ import time
 import traceback
 
 from . import dist
-from .errors import UserError
+from .errors import OutputError, UserError
 
 DEBUG_ENV = "PADDLEVIDEO_DEBUG"
 DEBUG_FLAG = "--debug"
@@ -161,10 +161,6 @@ def _lost_peer_message(err):
         return None
     return (f"another process of this distributed run stopped, so a collective operation failed here "
             f"({_one_line(text, first_only=True)[:300]}); the reason is in the first failing worker's log")
-
-
-class OutputError(UserError):
-    """An output folder or file cannot be created or written (the message names it and says why)."""
 
 
 def prepare_output_dir(path, flag="--output", error=OutputError):

@@ -24,7 +24,7 @@ import re
 
 import yaml
 
-from .errors import UserError
+from .errors import ConfigError
 from .logger import get_logger
 
 
@@ -49,10 +49,6 @@ _Loader.add_implicit_resolver(
 def load_yaml(text_or_stream):
     """Parse YAML with the project's loader (scientific notation without a dot is a float)."""
     return yaml.load(text_or_stream, Loader=_Loader)
-
-
-class ConfigError(UserError, ValueError):
-    """A config file or override is wrong; the message names the file or key."""
 
 
 class MissingKeyError(ConfigError, AttributeError):
