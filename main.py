@@ -113,7 +113,7 @@ def main(argv=None):
     if args.test or args.export:
         log_config(cfg)  # training logs it once it owns the output folder (a refused run must not write there)
     if args.export:
-        from paddlevideo.tasks.export import export_model
+        from paddlevideo.deploy.export import export_model
 
         export_model(cfg, args.weights, args.output_dir or os.path.join("inference", setting(cfg, "model_name")),
                      fmt="pdmodel", onnx=False)
@@ -134,9 +134,9 @@ def main(argv=None):
 
 def _exported_model(args, cfg):
     """The exported model of ``--model_file`` as the test loop's model (one log line says what runs)."""
-    from paddlevideo.tasks.exported_model import ExportedModel, build_predictor, default_backend
-    from paddlevideo.tasks.model_input import check_model_input
-    from paddlevideo.tasks.predict import resolve_cpu_precision
+    from paddlevideo.deploy.predictor import ExportedModel, build_predictor, default_backend
+    from paddlevideo.deploy.model_input import check_model_input
+    from paddlevideo.deploy.predictor import resolve_cpu_precision
     from paddlevideo.utils.logger import get_logger
 
     backend = args.backend or default_backend(args.model_file, args.precision)

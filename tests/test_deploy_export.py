@@ -9,8 +9,9 @@ import pytest
 
 from paddlevideo.modeling.builder import build_model
 from paddlevideo.modeling.weights import CheckpointError, load_checkpoint
-from paddlevideo.tasks.export import ExportError, export_input_shape, export_model
-from paddlevideo.tasks.predict import OnnxPredictor, PaddlePredictor
+from paddlevideo.deploy.export import ExportError, export_input_shape, export_model
+from paddlevideo.deploy.backends.onnx_runtime import OnnxPredictor
+from paddlevideo.deploy.backends.paddle_inference import PaddlePredictor
 from paddlevideo.utils.config import save_config
 
 from conftest import K400_CONFIG, REPO

@@ -20,8 +20,9 @@ import pytest
 
 from paddlevideo.loader.builder import build_pipeline
 from paddlevideo.modeling.builder import build_model
-from paddlevideo.tasks.export import export_model
-from paddlevideo.tasks.predict import PredictError, resolve_cpu_precision
+from paddlevideo.deploy.export import export_model
+from paddlevideo.deploy.errors import PredictError
+from paddlevideo.deploy.predictor import resolve_cpu_precision
 from paddlevideo.utils import get_config
 from paddlevideo.utils.config import save_config
 from paddlevideo.utils.cpu_features import cpu_flags, has_bf16, isa_level, isa_summary
@@ -189,8 +190,8 @@ def test_bf16_needs_the_hardware_and_fp16_means_bf16():
 
 def test_openvino_and_nncf_stay_out_of_the_test_process():
     # Loaded here they crash later tests that fork (see the module docstring); the library imports them lazily.
-    import paddlevideo.tasks.exported_model  # noqa: F401
-    import paddlevideo.tasks.openvino_backend  # noqa: F401
-    import paddlevideo.tasks.quantize  # noqa: F401
+    import paddlevideo.deploy.predictor  # noqa: F401
+    import paddlevideo.deploy.backends.openvino_runtime  # noqa: F401
+    import paddlevideo.deploy.quantize  # noqa: F401
 
     assert "openvino" not in sys.modules and "nncf" not in sys.modules

@@ -11,10 +11,14 @@ import paddle
 import pytest
 
 from paddlevideo.loader.builder import build_pipeline
-from paddlevideo.tasks.export import export_model
+from paddlevideo.deploy.export import export_model
 from paddlevideo.utils.config import save_config
-from paddlevideo.tasks.predict import (OnnxPredictor, PaddlePredictor, PredictError, config_label_file,
-                                       format_text, list_videos, load_label_names, softmax, top_k)
+from paddlevideo.deploy.backends.onnx_runtime import OnnxPredictor
+from paddlevideo.deploy.backends.paddle_inference import PaddlePredictor
+from paddlevideo.deploy.errors import PredictError
+from paddlevideo.loader.labels import config_label_file, load_label_names
+from paddlevideo.deploy.predict import format_text, softmax, top_k
+from paddlevideo.loader.video_files import list_videos
 
 from conftest import REPO
 from test_deploy_export import dygraph_logits, save_random_weights

@@ -59,7 +59,7 @@ import json, os, sys
 import paddle  # Paddle's own import sets variables of its own (CUSTOM_DEVICE_ROOT, ...): not ours to judge
 before = dict(os.environ)
 flag_before = paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"]
-import paddlevideo, paddlevideo.modeling, paddlevideo.utils.cpu, paddlevideo.tasks.export
+import paddlevideo, paddlevideo.modeling, paddlevideo.utils.cpu, paddlevideo.deploy.export
 from paddlevideo.utils import get_config, setup_logger
 setup_logger()
 imported = dict(os.environ)

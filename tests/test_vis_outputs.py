@@ -104,7 +104,7 @@ def test_report_goes_next_to_the_weights_by_default(tiny, tmp_path):
 
 def test_predict_visualize_writes_decodable_annotated_videos(tiny, tmp_path):
     from paddlevideo.loader.decoders import open_video
-    from paddlevideo.tasks.export import export_model
+    from paddlevideo.deploy.export import export_model
     from paddlevideo.utils import get_config
 
     folder, weights = tiny

@@ -145,7 +145,7 @@ def test_scores_are_softmax_of_the_logits_whatever_the_view_averaging(tool, vide
 
     from paddlevideo.loader.builder import build_pipeline
     from paddlevideo.modeling.builder import build_model_with_weights
-    from paddlevideo.tasks.predict import softmax
+    from paddlevideo.deploy.predict import softmax
     from paddlevideo.utils import get_config
     from paddlevideo.visualization.views import select_view
 

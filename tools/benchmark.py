@@ -202,7 +202,8 @@ class ExportedRunner:
     ``.pdmodel`` or PIR) or ONNX Runtime (CPU provider)."""
 
     def __init__(self, spec):
-        from paddlevideo.tasks.predict import OnnxPredictor, PaddlePredictor
+        from paddlevideo.deploy.backends.onnx_runtime import OnnxPredictor
+        from paddlevideo.deploy.backends.paddle_inference import PaddlePredictor
 
         cfg = _load_cfg(spec)
         options, exported = spec["options"], spec["exported"]
@@ -225,8 +226,8 @@ class OpenVINORunner:
     bf16 on a CPU without bf16 hardware is reported unavailable (predict.py would run fp32 instead)."""
 
     def __init__(self, spec):
-        from paddlevideo.tasks.openvino_backend import OpenVINOPredictor
-        from paddlevideo.tasks.predict import resolve_cpu_precision
+        from paddlevideo.deploy.backends.openvino_runtime import OpenVINOPredictor
+        from paddlevideo.deploy.predictor import resolve_cpu_precision
 
         precision, note = resolve_cpu_precision("openvino", spec["options"]["precision"])
         if precision != spec["options"]["precision"]:
@@ -396,7 +397,7 @@ def _prepare_worker(spec, conn):
 def _export(cfg, spec):
     """The exports users get (``tools/export_model.py``: plain attention, one feed), for ``views`` views:
     ``.pdmodel`` (the default) and the PIR ``.json`` with its ONNX conversion."""
-    from paddlevideo.tasks.export import export_model
+    from paddlevideo.deploy.export import export_model
 
     # The benchmark's input is the backbone's own clip (overrides may change it), whatever INFERENCE says.
     backbone = cfg.MODEL.backbone
@@ -421,8 +422,8 @@ def _quantize_worker(spec, conn):
         import numpy as np
         import openvino as ov
 
-        from paddlevideo.tasks.openvino_backend import int8_model_path
-        from paddlevideo.tasks.quantize import quantize_ov_model, save_atomically
+        from paddlevideo.deploy.backends.openvino_runtime import int8_model_path
+        from paddlevideo.deploy.quantize import quantize_ov_model, save_atomically
 
         model_file = spec["exported"]["pdmodel"]
         cfg = _load_cfg(spec)

@@ -84,8 +84,8 @@ def openvino_features(model_file, clips, precision):
     import numpy as np
     import openvino as ov
 
-    from paddlevideo.tasks.openvino_backend import compile_model, int8_model_path
-    from paddlevideo.tasks.quantize import head_matmuls
+    from paddlevideo.deploy.backends.openvino_runtime import compile_model, int8_model_path
+    from paddlevideo.deploy.quantize import head_matmuls
 
     core = ov.Core()
     model = core.read_model(int8_model_path(model_file) if precision == "int8" else model_file)
@@ -107,9 +107,9 @@ def cosine(a, b):
 def main(argv=None):
     args = parse_args(argv)
     from paddlevideo.loader.builder import build_pipeline
-    from paddlevideo.tasks.export import export_model
-    from paddlevideo.tasks.openvino_backend import import_openvino, int8_model_path, read_model
-    from paddlevideo.tasks.quantize import quantize_ov_model, save_atomically
+    from paddlevideo.deploy.export import export_model
+    from paddlevideo.deploy.backends.openvino_runtime import import_openvino, int8_model_path, read_model
+    from paddlevideo.deploy.quantize import quantize_ov_model, save_atomically
     from paddlevideo.utils import get_config, setup_logger
     from paddlevideo.utils.cpu import configure_cpu
     from paddlevideo.utils.cpu_features import has_bf16, isa_summary

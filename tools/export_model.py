@@ -23,7 +23,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
-from paddlevideo.tasks.export import DEFAULT_OPSET, FORMATS  # noqa: E402
+from paddlevideo.deploy.export import DEFAULT_OPSET, FORMATS# noqa: E402
 from paddlevideo.utils import ConfigError, get_config, setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402
@@ -60,7 +60,7 @@ def main(argv=None):
     # paddle2onnx logs through the root logger; keep its chatter out of the user's console.
     logging.getLogger().setLevel(logging.WARNING)
     from paddlevideo.modeling.weights import CheckpointError
-    from paddlevideo.tasks.export import export_model
+    from paddlevideo.deploy.export import export_model
 
     try:
         cfg = get_config(args.config, args.override, show=False)

@@ -33,7 +33,8 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
-from paddlevideo.tasks.predict import BACKENDS, PRECISIONS, VIDEO_EXTENSIONS  # noqa: E402
+from paddlevideo.deploy.predictor import BACKENDS, PRECISIONS# noqa: E402
+from paddlevideo.loader.video_files import VIDEO_EXTENSIONS# noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, print_error, run  # noqa: E402
 from paddlevideo.utils.logger import log_to_stderr  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402
@@ -134,7 +135,7 @@ def parse_args(argv=None):
 def _resolve_device(args, logger):
     """Downgrade GPU-only requests on a machine without one, with a warning each."""
     if args.use_gpu and args.backend == "paddle":
-        from paddlevideo.tasks.predict import cuda_available
+        from paddlevideo.deploy.backends.paddle_inference import cuda_available
 
         if not cuda_available():
             logger.warning("--use_gpu=True but this Paddle build has no usable GPU; running on CPU")
@@ -149,7 +150,7 @@ def _resolve_device(args, logger):
         logger.warning("--precision %s applies to TensorRT only; computing fp32", args.precision)
         args.precision = "fp32"
     elif args.precision != "fp32" and not args.use_gpu:
-        from paddlevideo.tasks.predict import resolve_cpu_precision
+        from paddlevideo.deploy.predictor import resolve_cpu_precision
 
         args.precision, note = resolve_cpu_precision(args.backend, args.precision)
         if note:
@@ -157,7 +158,7 @@ def _resolve_device(args, logger):
 
 
 def build_predictor(args):
-    from paddlevideo.tasks.exported_model import build_predictor as build
+    from paddlevideo.deploy.predictor import build_predictor as build
 
     model_file = args.onnx_file if args.backend == "onnxruntime" else args.model_file
     return build(model_file, args.backend, args.precision, params_file=args.params_file,
@@ -188,9 +189,11 @@ def main(argv=None):
 
     configure_cpu(args.cpu_threads)
     from paddlevideo.loader.builder import build_pipeline
-    from paddlevideo.tasks.model_input import check_model_input
-    from paddlevideo.tasks.predict import (PredictError, format_json, format_text, list_videos, predict_videos,
-                                           read_label_names)
+    from paddlevideo.deploy.model_input import check_model_input
+    from paddlevideo.deploy.errors import PredictError
+    from paddlevideo.deploy.predict import format_json, format_text, predict_videos
+    from paddlevideo.loader.video_files import list_videos
+    from paddlevideo.loader.labels import read_label_names
 
     try:
         cfg = get_config(args.config, args.override, show=False)

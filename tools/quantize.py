@@ -29,7 +29,7 @@ from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402
 
 PROG = "quantize.py"
-DEFAULT_NUM_CLIPS = 300  # the same as paddlevideo.tasks.quantize.DEFAULT_NUM_CLIPS (not imported: --help stays fast)
+DEFAULT_NUM_CLIPS = 300  # the same as paddlevideo.deploy.quantize.DEFAULT_NUM_CLIPS (not imported: --help stays fast)
 
 
 def parse_args(argv=None):
@@ -64,8 +64,8 @@ def main(argv=None):
     args = parse_args(argv)
     setup_logger(level="INFO")
     logging.getLogger().setLevel(logging.WARNING)  # paddle2onnx / NNCF chatter through the root logger
-    from paddlevideo.tasks.predict import PredictError
-    from paddlevideo.tasks.quantize import quantize_model
+    from paddlevideo.deploy.errors import PredictError
+    from paddlevideo.deploy.quantize import quantize_model
     from paddlevideo.utils.cpu import configure_cpu
 
     configure_cpu()

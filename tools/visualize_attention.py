@@ -68,7 +68,7 @@ def output_folders(files, output):
 
 def visualize_video(path, folder, model, pipeline, args, label_names):
     """Rollout of one video -> the four files in ``folder``; returns the JSON record's prediction."""
-    from paddlevideo.tasks.predict import softmax, top_k
+    from paddlevideo.deploy.predict import softmax, top_k
     from paddlevideo.visualization.attention import explain_clip
     from paddlevideo.visualization.heatmap import save_attention_figures
     from paddlevideo.visualization.views import display_frames, select_view
@@ -96,7 +96,10 @@ def main(argv=None):
     configure_cpu()  # before the first matmul (MKL's code path on AMD, malloc reuse)
     from paddlevideo.loader.builder import build_pipeline
     from paddlevideo.modeling.builder import build_model_with_weights
-    from paddlevideo.tasks.predict import PredictError, first_line, list_videos, read_label_names
+    from paddlevideo.deploy.errors import PredictError
+    from paddlevideo.utils.errors import first_line
+    from paddlevideo.loader.video_files import list_videos
+    from paddlevideo.loader.labels import read_label_names
     from paddlevideo.utils import get_config
 
     cfg = get_config(args.config, args.override, show=False)

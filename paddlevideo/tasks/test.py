@@ -32,7 +32,7 @@ def test_model(cfg, weights, save_scores=False, scores_path=None, report_dir=Non
             (default ``<output_dir>/test_scores.npz``) on rank 0.
         report_dir: write the test report there (rank 0; :func:`write_report`); None writes none.
         model: score with this callable instead of building the model from ``weights``, e.g. an exported
-            model (``tasks.exported_model.ExportedModel``); called as ``model(batch, mode='test')``.
+            model (``deploy.predictor.ExportedModel``); called as ``model(batch, mode='test')``.
     Returns:
         the metric's result dict (``top1``, ``top5``, ``num_clips``, ``num_failed``, ...).
     Raises:
@@ -99,7 +99,7 @@ def write_report(folder, result, cfg, skipped):
 
 def _class_names(cfg):
     """``{id: name}`` from the config's label list, or None (ids) when it names none or it cannot be read."""
-    from .predict import read_label_names
+    from ..loader.labels import read_label_names
 
     return read_label_names(cfg, instead="the test report shows class ids")
 

@@ -32,3 +32,16 @@ class OutputError(UserError):
 
 class RunError(UserError, RuntimeError):
     """The run cannot go on to a true result (the message says what happened and what to do)."""
+
+
+def first_line(err, limit=300):
+    """A one-line summary of an exception for a user-facing message: its first useful line, skipping Paddle's
+    C++ traceback banners (``C++ Traceback``, ``Error Message Summary``, numbered frames), at most ``limit``
+    characters; the type name when the message is empty."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    skip = ("C++ Traceback", "-----", "Error Message Summary", "[Hint", "[operator")
+    useful = [line for line in lines if not line.startswith(skip) and not line[:1].isdigit()]
+    for line in useful:
+        if "Error" in line or line.startswith("("):
+            return line[:limit]
+    return (useful or lines or [type(err).__name__])[0][:limit]

@@ -194,7 +194,7 @@ def annotate_prediction(result, out_dir, scale=1, backend="decord"):
     """Write a prediction's video with its top-k classes drawn on it (``tools/predict.py --visualize``).
 
     Args:
-        result: a prediction of :func:`paddlevideo.tasks.predict.predict_videos` (``file``, ``class_ids``,
+        result: a prediction of :func:`paddlevideo.deploy.predict.predict_videos` (``file``, ``class_ids``,
             ``class_names`` or None, ``scores``).
         out_dir: output folder (created); the file is :func:`annotated_path` (``.gif`` if no encoder works).
         scale, backend: as for :func:`write_annotated_video`.

@@ -31,7 +31,7 @@ import numpy as np
 import paddle
 
 from ..utils.cli import prepare_output_dir
-from ..utils.config import ConfigError
+from ..utils.errors import ConfigError, first_line
 from ..utils.logger import get_logger
 from ..utils.save_load import describe_os_error
 
@@ -205,14 +205,9 @@ def _to_onnx(model_file, params_file, onnx_file, opset):
         raise  # a full disk or an unwritable folder: export_model says so about the output folder
     except Exception as err:  # paddle2onnx raises bare Exceptions / RuntimeErrors with long texts
         raise ExportError(f"paddle2onnx could not convert '{model_file}' at opset {opset}: "
-                          f"{_first_line(err)}") from err
+                          f"{first_line(err)}") from err
     if not os.path.isfile(onnx_file):
         raise ExportError(f"paddle2onnx wrote no '{onnx_file}' at opset {opset}; try another --opset (>= 11)")
-
-
-def _first_line(err):
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
 
 
 # --- old-IR tracing support -------------------------------------------------------------------------

@@ -7,7 +7,7 @@ temporary file first (no step for the user).
 
 Precision is always set explicitly: on CPUs with bf16 hardware (AVX512_BF16, AMX) OpenVINO runs an fp32 model
 in bf16 unless told otherwise, so ``fp32`` sets ``INFERENCE_PRECISION_HINT=f32``. ``int8`` runs the quantized
-IR; its operations NNCF left in float (see ``tasks/quantize.py``) run in :data:`INT8_FLOAT_PRECISION`.
+IR; its operations NNCF left in float (see ``deploy/quantize.py``) run in :data:`INT8_FLOAT_PRECISION`.
 
 ``openvino`` is imported only when a predictor is built: the library does not load it otherwise.
 """
@@ -19,8 +19,12 @@ import tempfile
 
 import numpy as np
 
-from ..utils.cpu_features import available_cores
-from .predict import PredictError, first_line
+from ...runtime import native_stdout_to_stderr
+from ...utils.cpu_features import available_cores
+from ...utils.errors import first_line
+from ..errors import PredictError
+from ..model_files import check_program_file
+from .base import Predictor
 
 MODEL_EXTENSIONS = (".pdmodel", ".json", ".onnx", ".xml")
 INT8_SUFFIX = ".int8.xml"  # <model_name>.int8.xml + .bin next to the fp32 model
@@ -68,9 +72,7 @@ def read_model(core, model_file, params_file=None):
         if ext == ".json":
             return _read_pir_json(core, model_file, params_file)
         if ext == ".pdmodel":
-            from .predict import _check_program_file
-
-            _check_program_file(model_file)  # a corrupt program can crash a parser: reject it first
+            check_program_file(model_file)  # a corrupt program can crash a parser: reject it first
             if params_file:
                 return core.read_model(model_file, params_file)
         return core.read_model(model_file)
@@ -81,9 +83,7 @@ def read_model(core, model_file, params_file=None):
 
 
 def _read_pir_json(core, model_file, params_file):
-    from .predict import _check_program_file, _native_stdout_to_stderr
-
-    _check_program_file(model_file)
+    check_program_file(model_file)
     params_file = params_file or os.path.splitext(model_file)[0] + ".pdiparams"
     if not os.path.isfile(params_file):
         raise PredictError(f"params file '{params_file}' not found")
@@ -92,19 +92,19 @@ def _read_pir_json(core, model_file, params_file):
     except ImportError:
         raise PredictError(f"OpenVINO cannot read the PIR '{model_file}' and paddle2onnx (which converts it) is "
                            "missing: pip install paddle2onnx, or pass the .pdmodel / .onnx export") from None
-    from .export import DEFAULT_OPSET
+    from ..export import DEFAULT_OPSET
 
     with tempfile.TemporaryDirectory(prefix="pir_to_onnx_") as tmp:
         onnx_file = os.path.join(tmp, "model.onnx")
         # paddle2onnx logs to stdout, which carries the predictions: send its lines to stderr.
-        with _native_stdout_to_stderr(), contextlib.redirect_stdout(sys.stderr):
+        with native_stdout_to_stderr(), contextlib.redirect_stdout(sys.stderr):
             paddle2onnx.export(model_file, params_file, onnx_file, opset_version=DEFAULT_OPSET)
         model = core.read_model(onnx_file)
         # Weights are read into memory by read_model: the temporary file may go.
         return model
 
 
-class OpenVINOPredictor:
+class OpenVINOPredictor(Predictor):
     """OpenVINO CPU inference: ``__call__(imgs [N, 3, V*T, H, W] float32) -> logits [N, num_classes]``.
 
     Args:
@@ -114,6 +114,8 @@ class OpenVINOPredictor:
         cpu_threads: inference threads (default: all cores available to the process).
         params_file: the ``.pdiparams`` when it is not next to the model file.
     """
+
+    backend = "openvino"
 
     def __init__(self, model_file, precision="fp32", cpu_threads=None, params_file=None):
         if precision not in ("fp32", "bf16", "int8"):
@@ -125,15 +127,13 @@ class OpenVINOPredictor:
                 raise PredictError(f"no int8 model '{int8_file}' for '{model_file}'; make it with tools/quantize.py "
                                    f"-c CONFIG --model_file {model_file} --calib_list LIST")
             model_file, params_file = int8_file, None
-        self.model_file = model_file
-        self.precision = precision
+        super().__init__(model_file, precision)
         core = ov.Core()
         model = read_model(core, model_file, params_file)
         self.compiled = compile_model(core, model, precision, cpu_threads)
         self.request = self.compiled.create_infer_request()
 
-    def __call__(self, imgs):
-        imgs = np.ascontiguousarray(imgs, np.float32)
+    def run(self, imgs):
         result = self.request.infer({0: imgs})
         return np.array(result[self.compiled.output(0)], np.float32)
 

@@ -10,7 +10,7 @@ import json
 import os
 import xml.etree.ElementTree as ElementTree
 
-from .predict import PredictError
+from .errors import PredictError
 
 INPUT_NAME = "data_batch_0"  # the feed tools/export_model.py names (PaddleVideo's)
 
@@ -86,7 +86,7 @@ def _openvino_shape(path):
 def pipeline_input_shape(cfg):
     """``[None, 3, V*T, H, W]``: the batch the config's test pipeline makes (None where it depends on the video)."""
     from ..loader.builder import build_pipeline
-    from .loaders import expected_shape
+    from ..tasks.loaders import expected_shape
 
     return [None, *expected_shape(cfg, build_pipeline(cfg.PIPELINE.test, section="PIPELINE.test"))]
 

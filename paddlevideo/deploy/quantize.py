@@ -7,7 +7,7 @@ so the int8 ranges see exactly what inference sees. A clip that cannot be read i
 NNCF is called with ``preset=MIXED`` (symmetric int8 weights, asymmetric activations) and
 ``model_type=TRANSFORMER``. With these settings NNCF quantizes the inputs of the patch-embedding
 convolution, of every Linear and of the attention scores ``q @ k^T``, and leaves in float (run in fp32 by
-``openvino_backend.INT8_FLOAT_PRECISION``): softmax and the product of its output with ``v``, LayerNorm, GELU,
+``backends.openvino_runtime.INT8_FLOAT_PRECISION``): softmax and the product of its output with ``v``, LayerNorm, GELU,
 the residual additions, the view averaging, and the classification head (:data:`FLOAT_HEAD`, an ignored
 scope found by :func:`head_matmuls`). ``docs/deploy.md`` has the counts for ViT-B.
 
@@ -20,7 +20,7 @@ import sys
 
 from ..utils.errors import UserError
 from ..utils.logger import get_logger
-from .openvino_backend import import_openvino, int8_model_path, read_model
+from .backends.openvino_runtime import import_openvino, int8_model_path, read_model
 
 DEFAULT_NUM_CLIPS = 300  # NNCF's default subset size
 FLOAT_HEAD = True  # keep the classifier's matmul in float: its int8 error lands directly on the logits
