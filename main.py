@@ -97,7 +97,7 @@ def _test_report_dir(args):
 def main(argv=None):
     """Run the command line ``argv``; errors are raised (``cli.run`` turns them into one line)."""
     args = parse_args(argv)
-    from paddlevideo.utils.cpu import configure_cpu
+    from paddlevideo.runtime import configure_cpu
 
     configure_cpu()  # before the first matmul: MKL code path on AMD, malloc reuse (docs/benchmarks.md)
     from paddlevideo.utils import get_config, setup_logger

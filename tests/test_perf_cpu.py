@@ -3,19 +3,19 @@ the set-up when they build their first model (opt-out PADDLEVIDEO_CONFIGURE_CPU=
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
-from paddlevideo.utils.cpu import (
+from paddlevideo.runtime import (
     CONFIGURE_CPU_SWITCH,
     MKL_CPU_TYPE_VAR,
     STRIDE_FLAG,
     configure_cpu,
-    cpu_model_name,
-    cpu_vendor,
 )
+from paddlevideo.utils.cpu_features import cpu_model_name, cpu_vendor
 
 
 def test_amd_gets_the_mkl_code_path_variable():
@@ -46,7 +46,7 @@ def test_vendor_is_read_from_cpuinfo(tmp_path):
 
 
 def test_import_changes_no_environment():
-    code = ("import os; before = dict(os.environ); import paddlevideo.utils.cpu, paddlevideo.utils.flops; "
+    code = ("import os; before = dict(os.environ); import paddlevideo.runtime, paddlevideo.utils.flops; "
             "print(dict(os.environ) == before)")
     env = {k: v for k, v in os.environ.items() if k != MKL_CPU_TYPE_VAR}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
@@ -59,17 +59,22 @@ import json, os, sys
 import paddle  # Paddle's own import sets variables of its own (CUSTOM_DEVICE_ROOT, ...): not ours to judge
 before = dict(os.environ)
 flag_before = paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"]
-import paddlevideo, paddlevideo.modeling, paddlevideo.utils.cpu, paddlevideo.deploy.export
+import paddlevideo, paddlevideo.modeling, paddlevideo.runtime, paddlevideo.deploy.export
 from paddlevideo.utils import get_config, setup_logger
 setup_logger()
 imported = dict(os.environ)
 if sys.argv[2] == "entry_point":  # main.py and tools/ set the CPU up themselves, early
-    paddlevideo.utils.cpu.configure_cpu()
+    paddlevideo.runtime.configure_cpu()
 cfg = get_config(sys.argv[1], ["MODEL.backbone.depth=1", "MODEL.backbone.embed_dim=64", "MODEL.backbone.num_heads=2",
                                "MODEL.head.in_channels=64", "MODEL.backbone.pretrained="], show=False)
-paddlevideo.modeling.build_model(cfg.MODEL)
+from paddlevideo.modeling.layers.cpu_kernels import loaded_cpu_kernels
+model = paddlevideo.modeling.build_model(cfg.MODEL)
+kernels_after_build = loaded_cpu_kernels() is not None
+model.backbone(paddle.randn([1, 3, 2, 224, 224]))  # the first forward: uses what was built, builds nothing
+kernels_after_forward = loaded_cpu_kernels() is not None
 paddlevideo.modeling.build_model(cfg.MODEL)  # a second model: nothing more to set
 print("RESULT " + json.dumps({
+    "kernels_after_build": kernels_after_build, "kernels_after_forward": kernels_after_forward,
     "import_changed": {k: v for k, v in imported.items() if before.get(k) != v},
     "build_changed": {k: v for k, v in os.environ.items() if imported.get(k) != v},
     "flag_before": flag_before,
@@ -100,6 +105,10 @@ def test_building_a_model_applies_the_cpu_set_up_once():
         expected[MKL_CPU_TYPE_VAR] = "5"
     assert result["build_changed"] == expected and result["flag_after"] is False
     assert len(log_lines) == 1, log_lines  # one line, for the first model only, naming what was set
+    # The C++ kernels are built with the model, never by its first forward (a training ETA must not count it).
+    assert result["kernels_after_forward"] == result["kernels_after_build"]
+    if shutil.which("g++"):
+        assert result["kernels_after_build"] is True
     assert all(f"{key}={value}" in log_lines[0] for key, value in expected.items())
     if sys.platform.startswith("linux"):
         assert "malloc reuse" in log_lines[0]

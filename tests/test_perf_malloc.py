@@ -16,7 +16,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE = r"""
 import ctypes, ctypes.util, resource, sys
 sys.path.insert(0, {repo!r})
-from paddlevideo.utils.cpu import tune_malloc
+from paddlevideo.runtime import tune_malloc
 applied = tune_malloc() if sys.argv[1] == "tuned" else False
 libc = ctypes.CDLL(ctypes.util.find_library("c"))
 libc.malloc.restype = ctypes.c_void_p

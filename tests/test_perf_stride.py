@@ -5,7 +5,7 @@ import paddle
 import pytest
 
 from paddlevideo.modeling.builder import build_model
-from paddlevideo.utils.cpu import STRIDE_FLAG
+from paddlevideo.runtime import STRIDE_FLAG
 
 
 def _forward_and_grads(cfg, imgs, labels, strided):

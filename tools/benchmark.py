@@ -44,7 +44,8 @@ if str(REPO) not in sys.path:
 # parent must not start an OpenMP runtime of its own (its spinning threads would steal cycles).
 from paddlevideo.utils import ConfigError, get_config, get_logger, setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
-from paddlevideo.utils.cpu import CONFIGURE_CPU_SWITCH, configure_cpu, cpu_model_name, cpu_vendor  # noqa: E402
+from paddlevideo.runtime import CONFIGURE_CPU_SWITCH, configure_cpu  # noqa: E402
+from paddlevideo.utils.cpu_features import cpu_model_name, cpu_vendor  # noqa: E402
 from paddlevideo.utils.cpu_features import isa_summary  # noqa: E402
 from paddlevideo.utils.flops import flops_from_config, shape_from_config, timesformer_matmuls  # noqa: E402
 

@@ -185,7 +185,7 @@ def main(argv=None):
     args = parse_args(argv)
     logger = log_to_stderr()
     from paddlevideo.utils import ConfigError, get_config
-    from paddlevideo.utils.cpu import configure_cpu
+    from paddlevideo.runtime import configure_cpu
 
     configure_cpu(args.cpu_threads)
     from paddlevideo.loader.builder import build_pipeline

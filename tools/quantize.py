@@ -66,7 +66,7 @@ def main(argv=None):
     logging.getLogger().setLevel(logging.WARNING)  # paddle2onnx / NNCF chatter through the root logger
     from paddlevideo.deploy.errors import PredictError
     from paddlevideo.deploy.quantize import quantize_model
-    from paddlevideo.utils.cpu import configure_cpu
+    from paddlevideo.runtime import configure_cpu
 
     configure_cpu()
     try:

@@ -91,7 +91,7 @@ def visualize_video(path, folder, model, pipeline, args, label_names):
 def main(argv=None):
     args = parse_args(argv)
     log_to_stderr()
-    from paddlevideo.utils.cpu import configure_cpu
+    from paddlevideo.runtime import configure_cpu
 
     configure_cpu()  # before the first matmul (MKL's code path on AMD, malloc reuse)
     from paddlevideo.loader.builder import build_pipeline

@@ -15,13 +15,13 @@ Paddle 3.3 facts this module works around:
 - ``paddle.jit.save`` writes the PIR ``.json`` by default; the seed's ``.pdmodel`` (read by Paddle
   Inference 2.6 and 3.x) comes from tracing under ``paddle.pir_utils.OldIrGuard``.
 - Under the old IR, the APIs Paddle 3.3 routes straight to C++ (``paddle.matmul``, ``F.gelu``, ...)
-  reject the old graph's variables; :func:`_old_ir_ops` appends the equivalent old-IR operators
-  while tracing (``F.scaled_dot_product_attention`` has no old-IR form at all, hence the plain attention).
+  reject the old graph's variables; :func:`paddlevideo.compat.old_ir_ops.old_ir_ops` appends the equivalent
+  old-IR operators while tracing (``F.scaled_dot_product_attention`` has no old-IR form at all, hence the
+  plain attention).
 - ``paddle2onnx`` converts the PIR program (its own ``.pdmodel`` -> PIR translation crashes), so an
   ONNX export always traces the PIR form, in a temporary folder when the user asked for ``.pdmodel``.
 """
 
-import contextlib
 import errno
 import os
 import shutil
@@ -30,6 +30,7 @@ import tempfile
 import numpy as np
 import paddle
 
+from ..compat.old_ir_ops import old_ir_ops
 from ..utils.cli import prepare_output_dir
 from ..utils.errors import ConfigError, first_line
 from ..utils.logger import get_logger
@@ -151,7 +152,7 @@ def _write_formats(model, prefix, shape, fmt, onnx, opset):
     spec = [paddle.static.InputSpec(list(shape), "float32", INPUT_NAME)]
     written = {"params": prefix + ".pdiparams"}
     if fmt == "pdmodel":
-        with paddle.pir_utils.OldIrGuard(), _old_ir_ops():
+        with paddle.pir_utils.OldIrGuard(), old_ir_ops():
             paddle.jit.save(model, prefix, input_spec=spec)
         written["model"] = prefix + ".pdmodel"
     else:
@@ -208,102 +209,3 @@ def _to_onnx(model_file, params_file, onnx_file, opset):
                           f"{first_line(err)}") from err
     if not os.path.isfile(onnx_file):
         raise ExportError(f"paddle2onnx wrote no '{onnx_file}' at opset {opset}; try another --opset (>= 11)")
-
-
-# --- old-IR tracing support -------------------------------------------------------------------------
-
-
-def _call_args(names, defaults, args, kwargs):
-    values = dict(defaults)
-    values.update(zip(names, args))
-    values.update({k: v for k, v in kwargs.items() if k in names})
-    return [values.get(name) for name in names]
-
-
-def _append_op(op_type, inputs, attrs, like):
-    from paddle.base.layer_helper import LayerHelper
-
-    helper = LayerHelper(op_type)
-    out = helper.create_variable_for_type_inference(like.dtype)
-    helper.append_op(type=op_type, inputs=inputs, outputs={"Out": [out]}, attrs=attrs)
-    return out
-
-
-def _is_old_ir_variable(value):
-    from paddle.base.framework import Variable, in_pir_mode
-
-    return isinstance(value, Variable) and not in_pir_mode()
-
-
-def _matmul(original):
-    def matmul(*args, **kwargs):
-        x, y, trans_x, trans_y = _call_args(["x", "y", "transpose_x", "transpose_y"],
-                                            {"transpose_x": False, "transpose_y": False}, args, kwargs)
-        if not _is_old_ir_variable(x):
-            return original(*args, **kwargs)
-        return _append_op("matmul_v2", {"X": [x], "Y": [y]}, {"trans_x": bool(trans_x), "trans_y": bool(trans_y)}, x)
-
-    return matmul
-
-
-def _gelu(original):
-    def gelu(*args, **kwargs):
-        x, approximate = _call_args(["x", "approximate"], {"approximate": False}, args, kwargs)
-        if not _is_old_ir_variable(x):
-            return original(*args, **kwargs)
-        return _append_op("gelu", {"X": [x]}, {"approximate": bool(approximate)}, x)
-
-    return gelu
-
-
-def _unary(op_type):
-    def wrap(original):
-        def unary(*args, **kwargs):
-            x = args[0] if args else kwargs.get("x")
-            if not _is_old_ir_variable(x):
-                return original(*args, **kwargs)
-            return _append_op(op_type, {"X": [x]}, {}, x)
-
-        return unary
-
-    return wrap
-
-
-def _multiply(original):
-    def multiply(*args, **kwargs):
-        x, y = _call_args(["x", "y"], {}, args, kwargs)
-        if not _is_old_ir_variable(x):
-            return original(*args, **kwargs)
-        return _append_op("elementwise_mul", {"X": [x], "Y": [y]}, {"axis": -1}, x)
-
-    return multiply
-
-
-# C++-only APIs a TimeSformer (and its variants' heads) may call, with their old-IR operators.
-_OLD_IR_OPS = {
-    "matmul": _matmul,
-    "gelu": _gelu,
-    "multiply": _multiply,
-    "exp": _unary("exp"),
-    "sqrt": _unary("sqrt"),
-    "tanh": _unary("tanh"),
-    "sigmoid": _unary("sigmoid"),
-}
-
-
-@contextlib.contextmanager
-def _old_ir_ops():
-    """While tracing under ``OldIrGuard``, make the C++-only APIs append old-IR operators.
-
-    Paddle 3.3's Python wrappers look the kernels up on ``paddle._C_ops`` at call time, so swapping
-    the module attributes reaches ``paddle.matmul``, ``Tensor.matmul``, ``F.gelu`` and ``nn.GELU`` alike.
-    Dynamic-graph and PIR calls pass straight through; the originals are restored on exit.
-    """
-    saved = {name: getattr(paddle._C_ops, name) for name in _OLD_IR_OPS}
-    try:
-        for name, make in _OLD_IR_OPS.items():
-            setattr(paddle._C_ops, name, make(saved[name]))
-        yield
-    finally:
-        for name, original in saved.items():
-            setattr(paddle._C_ops, name, original)

@@ -111,8 +111,7 @@ class _EvalShard:
 
 
 def _quiet_worker(worker_id):
-    """In a loader worker process, Ctrl-C is the main process's business: the worker ignores SIGINT and ends
-    when the main process shuts the loader down (or exits), instead of printing its own traceback."""
-    import signal
+    """A loader worker's start: Ctrl-C is left to the main process (:func:`paddlevideo.runtime.ignore_sigint`)."""
+    from ..runtime import ignore_sigint
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_sigint()

@@ -16,19 +16,21 @@ So the loader guards at three levels:
    the message in-band (a plain string survives Paddle's batch flattening in threads and worker processes).
 2. :class:`GuardedLoader` raises :class:`LoaderError` in the main thread when such a batch arrives.
 3. An exception that still ends Paddle's loader thread (in the sampler, in Paddle's own code, or re-raised
-   from a worker) is caught by a ``threading.excepthook`` that kills that loader's blocking queue, so the
-   main thread's read returns at once, and keeps the message for the :class:`LoaderError`.
+   from a worker) is caught by a ``threading.excepthook`` handler (:func:`paddlevideo.runtime.chain_thread_excepthook`)
+   that wakes the main thread (:mod:`paddlevideo.compat.dataloader_thread`) and keeps the message for the
+   :class:`LoaderError`.
 
 Samples that cannot be decoded or transformed are not failures here: the dataset skips them (train draws a
 replacement, test excludes and counts them) before any of this is needed.
 """
 
-import threading
 import traceback
 import weakref
 
 import numpy as np
 
+from ..compat import dataloader_thread
+from ..runtime import chain_thread_excepthook
 from ..utils.errors import UserError
 from ..utils.logger import get_logger
 
@@ -135,7 +137,7 @@ class GuardedLoader:
         return len(self.loader)
 
     def __iter__(self):
-        _install_excepthook()  # before Paddle starts the loader thread, which may fail at once
+        chain_thread_excepthook(_loader_thread_ended)  # before Paddle starts the loader thread, which may fail at once
         try:
             return GuardedIterator(iter(self.loader))
         except Exception as err:  # noqa: BLE001 - e.g. the sampler fails while workers get their first indices
@@ -203,36 +205,14 @@ def _last_line(err):
 
 
 _THREAD_ERRORS = weakref.WeakKeyDictionary()  # Paddle loader iterator -> the exception that ended its thread
-_previous_hook = []
 
 
-def _install_excepthook():
-    """Chain :func:`_loader_thread_excepthook` in front of ``threading.excepthook`` (once, on first use)."""
-    if not _previous_hook:
-        _previous_hook.append(threading.excepthook)
-        threading.excepthook = _loader_thread_excepthook
-
-
-def _guarded_paddle_iterator(tb):
-    """The Paddle loader iterator whose ``_thread_loop`` is on the traceback, if it reads a GuardedDataset.
-
-    Found from the traceback because the thread may die before its iterator is even returned to us.
-    """
-    while tb is not None:
-        frame = tb.tb_frame
-        owner = frame.f_locals.get("self") if frame.f_code.co_name == "_thread_loop" else None
-        if owner is not None and isinstance(getattr(owner, "_dataset", None), GuardedDataset):
-            return owner
-        tb = tb.tb_next
-    return None
-
-
-def _loader_thread_excepthook(args):
-    owner = _guarded_paddle_iterator(args.exc_traceback)
+def _loader_thread_ended(args):
+    """``threading.excepthook`` handler: True when the thread was a guarded loader's, whose error is kept and
+    whose main thread is woken (:mod:`paddlevideo.compat.dataloader_thread`)."""
+    owner = dataloader_thread.iterator_of_thread(args.exc_traceback, lambda data: isinstance(data, GuardedDataset))
     if owner is None:
-        return _previous_hook[0](args)
+        return False
     _THREAD_ERRORS[owner] = args.exc_value
-    kill = getattr(owner, "_exit_thread_unexpectedly", None)
-    if kill is not None:
-        kill()  # kills the blocking queue: the main thread's read raises instead of waiting forever
-    return None
+    dataloader_thread.wake_main_thread(owner)
+    return True

@@ -1,13 +1,13 @@
 """Build model parts from configs: each config names its class with ``name`` (``framework`` for the model)."""
 
-from ..utils.cpu import configure_cpu_once
+from ..runtime import configure_cpu_once
 from ..utils.registry import build_from_config
 from .registry import BACKBONES, HEADS, LOSSES, RECOGNIZERS
 
 
 def build_backbone(cfg):
     """``MODEL.backbone`` -> backbone layer (e.g. ``VisionTransformer``); the first model built in a process
-    applies the CPU set-up first (``utils.cpu.configure_cpu_once``; ``PADDLEVIDEO_CONFIGURE_CPU=0``: not)."""
+    applies the CPU set-up first (``runtime.configure_cpu_once``; ``PADDLEVIDEO_CONFIGURE_CPU=0``: not)."""
     configure_cpu_once()
     return build_from_config(cfg, BACKBONES)
 

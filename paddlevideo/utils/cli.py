@@ -417,11 +417,9 @@ def _report(prog, err, guard, debug, message=None):
         return 128 + signum
     if isinstance(err, BrokenPipeError) and err.filename is None:
         # stdout was closed by the reader (``| head``): stop quietly, as shell tools do.
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass
+        from ..runtime import discard_stdout
+
+        discard_stdout()
         return EXIT_BROKEN_PIPE
     message = message or error_message(err) or _lost_peer_message(err)
     if debug:

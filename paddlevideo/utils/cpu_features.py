@@ -1,12 +1,16 @@
 """What the CPU can compute fast: instruction-set level and bf16 / int8 support, read at run time.
 
-Used by ``tools/predict.py`` (does ``--precision bf16`` have hardware behind it?) and ``tools/benchmark.py``
+Also the vendor and model name (the CPU set-up of :mod:`paddlevideo.runtime` and benchmark headers). Used by
+``tools/predict.py`` (does ``--precision bf16`` have hardware behind it?) and ``tools/benchmark.py``
 (the ISA line of the run header). Flags come from ``/proc/cpuinfo`` (Linux); elsewhere the set is empty and
 the OpenVINO runtime's own ``OPTIMIZATION_CAPABILITIES`` decide (:func:`has_bf16`).
 """
 
 import os
+import platform
 
+AMD_VENDOR = "AuthenticAMD"
+INTEL_VENDOR = "GenuineIntel"
 # Flags that give bf16 dot products in hardware: AVX512_BF16 (Cooper Lake, Zen 4+) and AMX tiles
 # (Sapphire Rapids+). Without them a bf16 request would be emulated, slower than fp32.
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -21,17 +25,40 @@ ISA_LEVELS = (
 )
 
 
-def cpu_flags(cpuinfo_path="/proc/cpuinfo"):
-    """The first processor's feature flags (``flags`` line of ``/proc/cpuinfo``) as a set; empty if unknown."""
+def _cpuinfo_field(field, cpuinfo_path="/proc/cpuinfo"):
+    """First value of ``field`` in ``/proc/cpuinfo`` (Linux), or ``""`` if unavailable."""
     try:
         with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 key, sep, value = line.partition(":")
-                if sep and key.strip() == "flags":
-                    return set(value.split())
+                if sep and key.strip() == field:
+                    return value.strip()
     except OSError:
         pass
-    return set()
+    return ""
+
+
+def cpu_vendor(cpuinfo_path="/proc/cpuinfo"):
+    """The CPU vendor string, e.g. ``"GenuineIntel"`` or ``"AuthenticAMD"``; ``""`` if unknown."""
+    vendor = _cpuinfo_field("vendor_id", cpuinfo_path)
+    if vendor:
+        return vendor
+    # Non-Linux fallback: platform.processor() names the vendor on Windows ("... AuthenticAMD").
+    text = platform.processor() or ""
+    for known in (AMD_VENDOR, INTEL_VENDOR):
+        if known in text:
+            return known
+    return ""
+
+
+def cpu_model_name(cpuinfo_path="/proc/cpuinfo"):
+    """Human-readable CPU model (``lscpu``'s "Model name"), or the platform's best guess."""
+    return _cpuinfo_field("model name", cpuinfo_path) or platform.processor() or "unknown"
+
+
+def cpu_flags(cpuinfo_path="/proc/cpuinfo"):
+    """The first processor's feature flags (``flags`` line of ``/proc/cpuinfo``) as a set; empty if unknown."""
+    return set(_cpuinfo_field("flags", cpuinfo_path).split())
 
 
 def isa_level(flags):

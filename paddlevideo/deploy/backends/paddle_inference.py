@@ -1,24 +1,18 @@
-"""Paddle Inference on an exported ``.pdmodel`` / PIR ``.json`` (``--backend paddle``).
-
-On CPU (Paddle 3.3.1, checked by ``tests/test_deploy_predict.py``): IR optimisation and oneDNN build and run
-together once ``operator_reshape_onednn_fuse_pass`` is deleted (predictor creation fails with it on some
-models); ``enable_memory_optim`` works for ``.pdmodel`` but fails to build a predictor from the PIR ``.json``,
-so it is only used for ``.pdmodel``.
+"""Paddle Inference on an exported ``.pdmodel`` / PIR ``.json`` (``--backend paddle``): IR optimisation and
+oneDNN on the CPU, TensorRT on a GPU. Paddle 3.3's predictor-creation bugs: :mod:`paddlevideo.compat.onednn_reshape_fuse`.
 """
 
 import os
 
 import numpy as np
 
+from ...compat import onednn_reshape_fuse
 from ...runtime import native_stdout_to_stderr
 from ...utils.cpu_features import available_cores
 from ...utils.errors import first_line
 from ..errors import PredictError
 from ..model_files import check_file, check_program_file
 from .base import Predictor
-
-ONEDNN_BROKEN_PASS = "operator_reshape_onednn_fuse_pass"
-
 
 def cuda_available():
     """Whether this Paddle build can use a GPU."""
@@ -59,11 +53,9 @@ def paddle_inference_config(model_file, params_file, use_gpu=False, use_tensorrt
         config.set_cpu_math_library_num_threads(int(cpu_threads or available_cores()))
         if enable_mkldnn:
             config.enable_mkldnn()
-            config.delete_pass(ONEDNN_BROKEN_PASS)
         else:
             config.disable_mkldnn()  # Paddle 3.x turns oneDNN on by default on CPU
-    if not model_file.endswith(".json"):
-        config.enable_memory_optim()
+    onednn_reshape_fuse.apply(config, model_file, onednn=enable_mkldnn and not use_gpu)
     if disable_glog:
         config.disable_glog_info()
     return config

@@ -5,13 +5,14 @@ the exact GELU forward and backward (``csrc/gelu.cc``), the attention's scaled s
 (``csrc/softmax.cc``) and multi-head attention from the packed qkv projection, forward and backward
 (``csrc/attention.cc``). :mod:`.fast_ops` decides where they run.
 
-The first eager forward on a CPU compiles them with the system C++ compiler (g++ with OpenMP, once per
+Building a layer that uses them (``kernels: auto`` on a CPU device) compiles them with the system C++ compiler (g++ with OpenMP, once per
 Python environment, in Paddle's extension cache ``~/.cache/paddle_extensions`` or ``$PADDLE_EXTENSION_DIR``).
 Processes of one launch build them once (a file lock). If they cannot be built (no compiler, no OpenMP), a
 one-line warning says so and Paddle's own kernels run: same numbers, slower. ``PADDLEVIDEO_FAST_CPU_OPS=0``
 skips the build (and makes every model use Paddle's ops, like ``MODEL.backbone.kernels: paddle``).
 
-Nothing is built or imported at import time; :func:`cpu_kernels` does it on first call.
+Nothing is built or imported at import time; :func:`cpu_kernels` does it on first call (when a model is built),
+never a forward.
 """
 
 import contextlib
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import threading
 
+from ...runtime import redirect_output
 from ...utils.logger import get_logger
 
 ENV_SWITCH = "PADDLEVIDEO_FAST_CPU_OPS"
@@ -48,6 +50,12 @@ def cpu_kernels():
         if "module" not in _built:
             _built["module"] = build()
         return _built["module"]
+
+
+def loaded_cpu_kernels():
+    """The operator module if :func:`cpu_kernels` has built or loaded it in this process, else None (never
+    builds: model forwards call this, layers call :func:`cpu_kernels` when they are built)."""
+    return _built.get("module")
 
 
 def module_name(sources=SOURCES, headers=HEADERS, prefix=None):
@@ -131,7 +139,7 @@ def _load(sources, headers, build_dir, build_log):
     os.makedirs(build_dir, exist_ok=True)
     if not os.path.isdir(os.path.join(build_dir, name)):
         get_logger().info("building the fused CPU kernels in %s (once per environment)", build_dir)
-    with _file_lock(os.path.join(build_dir, name + ".lock")), _output_to(build_log):
+    with _file_lock(os.path.join(build_dir, name + ".lock")), redirect_output(build_log):
         cflags, ldflags = build_flags()
         return load(name=name, sources=list(sources), extra_cxx_cflags=cflags, extra_ldflags=ldflags,
                     build_directory=build_dir)
@@ -150,27 +158,3 @@ def _file_lock(path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def _output_to(log):
-    """Send this process's stdout/stderr (the build runs setup.py in a child process that inherits them,
-    and the compiler's commands are logged) to ``log`` meanwhile."""
-    import warnings
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    try:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved:
-            os.close(fd)

@@ -21,7 +21,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .cpu_kernels import cpu_kernels, switched_off
+from .cpu_kernels import cpu_kernels, loaded_cpu_kernels, switched_off
 
 KERNELS = ("auto", "paddle")
 ATTENTION_IMPLS = ("fused", "plain")
@@ -42,10 +42,17 @@ def _count(path):
 
 
 def resolve_kernels(kernels):
-    """Check a ``kernels`` switch; ``PADDLEVIDEO_FAST_CPU_OPS=0`` in the environment makes ``auto`` ``paddle``."""
+    """Check a ``kernels`` switch; ``PADDLEVIDEO_FAST_CPU_OPS=0`` in the environment makes ``auto`` ``paddle``.
+
+    ``auto`` on a CPU device builds (or loads from the cache) the C++ kernels now, while the layer is built:
+    a forward never compiles anything (it uses the kernels only once they are loaded)."""
     if kernels not in KERNELS:
         raise ValueError(f"kernels '{kernels}' is unknown; use one of {', '.join(KERNELS)}")
-    return "paddle" if switched_off() else kernels
+    if switched_off():
+        return "paddle"
+    if kernels == "auto" and paddle.get_device() == "cpu":
+        cpu_kernels()
+    return kernels
 
 
 def check_attention_impl(impl):
@@ -57,9 +64,9 @@ def check_attention_impl(impl):
 
 def uses_cpu_kernels(x, kernels):
     """True where the C++ kernels apply to ``x``: ``kernels="auto"``, eager mode, a float32 CPU tensor, and
-    the kernels built."""
+    the kernels loaded (when a layer was built, :func:`resolve_kernels`)."""
     return (kernels == "auto" and paddle.in_dynamic_mode() and x.place.is_cpu_place() and x.dtype == paddle.float32
-            and cpu_kernels() is not None)
+            and loaded_cpu_kernels() is not None)
 
 
 class _LinearFunction(paddle.autograd.PyLayer):
@@ -110,7 +117,7 @@ class Linear(nn.Linear):
 
     def __init__(self, in_features, out_features, bias_attr=None, kernels="auto"):
         super().__init__(in_features, out_features, bias_attr=bias_attr)
-        self.kernels = kernels
+        self.kernels = resolve_kernels(kernels)
 
     def forward(self, x):
         return linear(x, self.weight, self.bias, self.training, self.kernels)
@@ -130,7 +137,7 @@ class _LayerNormFunction(paddle.autograd.PyLayer):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensor()
-        grads = cpu_kernels().pv_layer_norm_backward(x, weight, grad.contiguous(), ctx.epsilon)
+        grads = loaded_cpu_kernels().pv_layer_norm_backward(x, weight, grad.contiguous(), ctx.epsilon)
         return tuple(g if need else None for g, need in zip(grads, ctx.needs_grad))
 
 
@@ -140,7 +147,7 @@ class LayerNorm(nn.LayerNorm):
 
     def __init__(self, normalized_shape, epsilon=1e-5, kernels="auto"):
         super().__init__(normalized_shape, epsilon=epsilon)
-        self.kernels = kernels
+        self.kernels = resolve_kernels(kernels)
 
     def forward(self, x):
         if (self.training and self.weight is not None and self.bias is not None
@@ -157,12 +164,12 @@ class _GeluFunction(paddle.autograd.PyLayer):
     def forward(ctx, x):
         x = x.contiguous()  # the kernels read raw elements
         ctx.save_for_backward(x)
-        return cpu_kernels().pv_gelu(x)
+        return loaded_cpu_kernels().pv_gelu(x)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensor()
-        return cpu_kernels().pv_gelu_backward(x, grad.contiguous())
+        return loaded_cpu_kernels().pv_gelu_backward(x, grad.contiguous())
 
 
 def gelu(x, kernels="auto"):
@@ -178,7 +185,7 @@ class _ScaledSoftmaxFunction(paddle.autograd.PyLayer):
 
     @staticmethod
     def forward(ctx, x, scale):
-        y = cpu_kernels().pv_scaled_softmax(x.contiguous(), scale)
+        y = loaded_cpu_kernels().pv_scaled_softmax(x.contiguous(), scale)
         ctx.save_for_backward(y)
         ctx.scale = scale
         return y
@@ -186,7 +193,7 @@ class _ScaledSoftmaxFunction(paddle.autograd.PyLayer):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensor()
-        return cpu_kernels().pv_scaled_softmax_backward(y, grad.contiguous(), ctx.scale)
+        return loaded_cpu_kernels().pv_scaled_softmax_backward(y, grad.contiguous(), ctx.scale)
 
 
 def scaled_softmax(x, scale, kernels="auto"):
@@ -206,7 +213,7 @@ class _AttentionFunction(paddle.autograd.PyLayer):
     def forward(ctx, qkv, num_heads, scale):
         qkv = qkv.contiguous()
         save = not qkv.stop_gradient  # the probabilities are kept only for a backward pass
-        out, probs = cpu_kernels().pv_attention(qkv, num_heads, scale, save)
+        out, probs = loaded_cpu_kernels().pv_attention(qkv, num_heads, scale, save)
         ctx.save_for_backward(qkv, probs)
         ctx.num_heads, ctx.scale = num_heads, scale
         return out
@@ -214,7 +221,7 @@ class _AttentionFunction(paddle.autograd.PyLayer):
     @staticmethod
     def backward(ctx, grad):
         qkv, probs = ctx.saved_tensor()
-        return cpu_kernels().pv_attention_backward(qkv, probs, grad.contiguous(), ctx.num_heads, ctx.scale)
+        return loaded_cpu_kernels().pv_attention_backward(qkv, probs, grad.contiguous(), ctx.num_heads, ctx.scale)
 
 
 @paddle.jit.not_to_static
@@ -228,7 +235,7 @@ def _attention_route(x, impl, kernels, dropout, packed):
         return "composite"
     if not uses_cpu_kernels(x, kernels):
         return "sdpa"
-    if packed and dropout == 0.0 and hasattr(cpu_kernels(), "pv_attention"):
+    if packed and dropout == 0.0 and hasattr(loaded_cpu_kernels(), "pv_attention"):
         return "kernel"
     return "composite"
 
