@@ -141,16 +141,8 @@ std::vector<paddle::Tensor> AttentionBackward(const paddle::Tensor& qkv, const p
   return {dqkv};
 }
 
-PD_BUILD_OP(pv_attention)
-    .Inputs({"QKV"})
-    .Outputs({"Out", "Probs"})
-    .Attrs({"heads: int64_t", "scale: float", "save_probs: bool"})
-    .SetKernelFn(PD_KERNEL(AttentionForward));
+PD_BUILD_OP(pv_attention).Inputs({"QKV"}).Outputs({"Out", "Probs"}).Attrs({"heads: int64_t", "scale: float", "save_probs: bool"}).SetKernelFn(PD_KERNEL(AttentionForward));
 
-PD_BUILD_OP(pv_attention_backward)
-    .Inputs({"QKV", "Probs", "DOut"})
-    .Outputs({"DQKV"})
-    .Attrs({"heads: int64_t", "scale: float"})
-    .SetKernelFn(PD_KERNEL(AttentionBackward));
+PD_BUILD_OP(pv_attention_backward).Inputs({"QKV", "Probs", "DOut"}).Outputs({"DQKV"}).Attrs({"heads: int64_t", "scale: float"}).SetKernelFn(PD_KERNEL(AttentionBackward));
 
 #endif  // PV_WITH_CBLAS

@@ -88,12 +88,6 @@ std::vector<paddle::Tensor> GeluBackward(const paddle::Tensor& x, const paddle::
   return {dx};
 }
 
-PD_BUILD_OP(pv_gelu)
-    .Inputs({"X"})
-    .Outputs({"Y"})
-    .SetKernelFn(PD_KERNEL(GeluForward));
+PD_BUILD_OP(pv_gelu).Inputs({"X"}).Outputs({"Y"}).SetKernelFn(PD_KERNEL(GeluForward));
 
-PD_BUILD_OP(pv_gelu_backward)
-    .Inputs({"X", "DY"})
-    .Outputs({"DX"})
-    .SetKernelFn(PD_KERNEL(GeluBackward));
+PD_BUILD_OP(pv_gelu_backward).Inputs({"X", "DY"}).Outputs({"DX"}).SetKernelFn(PD_KERNEL(GeluBackward));

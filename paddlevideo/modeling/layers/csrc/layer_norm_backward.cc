@@ -90,8 +90,4 @@ std::vector<paddle::Tensor> LayerNormBackward(const paddle::Tensor& x, const pad
   return {dx, dweight, dbias};
 }
 
-PD_BUILD_OP(pv_layer_norm_backward)
-    .Inputs({"X", "Weight", "DY"})
-    .Outputs({"DX", "DWeight", "DBias"})
-    .Attrs({"epsilon: float"})
-    .SetKernelFn(PD_KERNEL(LayerNormBackward));
+PD_BUILD_OP(pv_layer_norm_backward).Inputs({"X", "Weight", "DY"}).Outputs({"DX", "DWeight", "DBias"}).Attrs({"epsilon: float"}).SetKernelFn(PD_KERNEL(LayerNormBackward));

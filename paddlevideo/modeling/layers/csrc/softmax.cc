@@ -61,14 +61,6 @@ std::vector<paddle::Tensor> ScaledSoftmaxBackward(const paddle::Tensor& y, const
   return {dx};
 }
 
-PD_BUILD_OP(pv_scaled_softmax)
-    .Inputs({"X"})
-    .Outputs({"Y"})
-    .Attrs({"scale: float"})
-    .SetKernelFn(PD_KERNEL(ScaledSoftmaxForward));
+PD_BUILD_OP(pv_scaled_softmax).Inputs({"X"}).Outputs({"Y"}).Attrs({"scale: float"}).SetKernelFn(PD_KERNEL(ScaledSoftmaxForward));
 
-PD_BUILD_OP(pv_scaled_softmax_backward)
-    .Inputs({"Y", "DY"})
-    .Outputs({"DX"})
-    .Attrs({"scale: float"})
-    .SetKernelFn(PD_KERNEL(ScaledSoftmaxBackward));
+PD_BUILD_OP(pv_scaled_softmax_backward).Inputs({"Y", "DY"}).Outputs({"DX"}).Attrs({"scale: float"}).SetKernelFn(PD_KERNEL(ScaledSoftmaxBackward));
