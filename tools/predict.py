@@ -108,6 +108,10 @@ def parse_args(argv=None):
     timeline.add_argument("--timeout_s", type=float, default=30.0,
                           help="end with an error when the source delivers no frame for this long (live "
                                "sources: also the longest wait for the first frame)")
+    timeline.add_argument("--timeline_truth", default=None, metavar="CSV",
+                          help="true segments (start_s,end_s,class_id[,class_name] per row, e.g. "
+                               "tools/make_demo_long_video.py's .truth.csv) drawn above the timeline picture "
+                               "(one video only)")
     timeline.add_argument("--fps", type=float, default=None,
                           help="frame rate for window times when a live source states none (default: the "
                                "source's)")
@@ -148,7 +152,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.top_k is not None and args.top_k < 1:
         parser.error("--top_k must be >= 1")
-    timeline_only = [f"--{name}" for name in ("window_s", "stride_s", "fps") if getattr(args, name) is not None]
+    timeline_only = [f"--{name}" for name in ("window_s", "stride_s", "fps", "timeline_truth")
+                     if getattr(args, name) is not None]
     timeline_only += ["--smooth"] if args.smooth != 1 else []
     if args.timeline is None and timeline_only:
         parser.error(f"{', '.join(timeline_only)} only apply with --timeline OUT")
@@ -255,7 +260,7 @@ def window_line(window, output):
     return f"{window['start_s']:.3f}-{window['end_s']:.3f} s\t{label}\t{window['score']:.3f}"
 
 
-def predict_timelines(args, cfg, predictor, sources, settings, label_names):
+def predict_timelines(args, cfg, predictor, sources, settings, label_names, truth=None):
     """--timeline: the timeline of each source, written to args.timeline; returns the exit code."""
     from tqdm import tqdm
 
@@ -283,7 +288,7 @@ def predict_timelines(args, cfg, predictor, sources, settings, label_names):
         except KeyboardInterrupt as interrupt:  # Ctrl-C: keep what was scored, then report the interrupt
             if getattr(interrupt, "timeline", None) is not None:
                 _close(bar)
-                write_timeline(interrupt.timeline, args.timeline, stem)
+                write_timeline(interrupt.timeline, args.timeline, stem, truth=truth)
             raise
         except InputError as err:  # this source cannot be opened: say so, go on with the others
             _close(bar)
@@ -291,7 +296,7 @@ def predict_timelines(args, cfg, predictor, sources, settings, label_names):
             print_error(PROG, str(err))
             continue
         _close(bar)
-        paths = write_timeline(timeline, args.timeline, stem)
+        paths = write_timeline(timeline, args.timeline, stem, truth=truth)
         if not live or timeline.windows:
             summary = {"source": source, "windows": len(timeline.windows), "segments": len(timeline.segments),
                        "csv": paths["csv"], "segments_json": paths["json"], "png": paths["png"]}
@@ -357,9 +362,16 @@ def main(argv=None):
         files = [args.input_file] if live else list_videos(args.input_file)
         if args.timeline is not None:
             settings = timeline_settings(args)
+            truth = None
+            if args.timeline_truth:
+                from paddlevideo.deploy.timeline import read_truth_segments
+
+                if len(files) > 1:
+                    raise ConfigError("--timeline_truth describes one video; --input_file is a folder")
+                truth = read_truth_segments(args.timeline_truth)
             prepare_output_dir(args.timeline, "--timeline")
             if args.visualize and live:
-                raise UserError(f"--visualize draws on a video file; {args.input_file} is a live source (its "
+                raise ConfigError(f"--visualize draws on a video file; {args.input_file} is a live source (its "
                                 "timeline is still written)")
         if args.visualize:
             prepare_output_dir(args.visualize, "--visualize")
@@ -369,7 +381,7 @@ def main(argv=None):
     except (ConfigError, PredictError, KeyError, ValueError) as err:  # one line from cli.run (--debug: traceback)
         raise UserError(err.args[0] if isinstance(err, KeyError) and err.args else str(err)) from err
     if args.timeline is not None:
-        return predict_timelines(args, cfg, predictor, files, settings, label_names)
+        return predict_timelines(args, cfg, predictor, files, settings, label_names, truth)
     args.top_k = args.top_k or 1
 
     progress = files

@@ -1,4 +1,5 @@
-"""A video with its predicted top-k labels and scores drawn on every frame.
+"""A video with its predicted top-k labels and scores drawn on every frame (one prediction for the whole
+video, or a timeline's current window per frame: :func:`annotate_timeline`).
 
 The input is read with the project's decoders (:func:`paddlevideo.loader.decoders.open_video`) in chunks, so
 long videos are never held in memory, and written with the same frame count, size and frame rate. Encoders,
@@ -213,8 +214,8 @@ def annotate_prediction(result, out_dir, scale=1, backend="decord"):
 
 
 def timeline_lines(windows, fps, num_lines=3):
-    """``lines(frame index)`` for :func:`_write_video`: the time and the top classes of the window whose
-    centre is nearest the frame's time (the current label of a timeline)."""
+    """``lines(frame index)`` for :func:`_write_video`: the top classes of the window whose centre is nearest
+    the frame's time (the current label of a timeline), then the time."""
     centres = np.array([(w["start_s"] + w["end_s"]) / 2.0 for w in windows])
     if not len(centres):
         raise VisualizationError("the timeline has no window to draw")
@@ -227,7 +228,7 @@ def timeline_lines(windows, fps, num_lines=3):
         w = windows[nearest]
         names = w.get("class_names") or [str(i) for i in w["class_ids"]]
         ranked = _label_lines(names[:num_lines], w["scores"][:num_lines])
-        return [f"{t:.2f} s"] + ranked
+        return ranked + [f"at {t:.2f} s"]  # the top-1 first: draw_labels highlights the first line
 
     return lines
 

@@ -6,7 +6,7 @@ score it as a clip of its own; the result is a :class:`Timeline` of windows and 
 order, in a producer thread, and only the frames windows still need are kept (docs/timeline.md).
 """
 
-from .output import CSV_HEADER, csv_header, read_timeline_csv, timeline_paths, write_timeline
+from .output import CSV_HEADER, csv_header, read_timeline_csv, read_truth_segments, timeline_paths, write_timeline
 from .scoring import Smoother, Timeline, merge_segments, predict_timeline
 from .settings import TimelineSettings, WindowPlan, config_window_s
 from .sources import is_live, open_source, source_kind, source_stem
@@ -14,4 +14,4 @@ from .stream import Window, WindowStream
 
 __all__ = ["CSV_HEADER", "Smoother", "Timeline", "TimelineSettings", "Window", "WindowPlan", "WindowStream",
            "config_window_s", "csv_header", "is_live", "merge_segments", "open_source", "predict_timeline",
-           "read_timeline_csv", "source_kind", "source_stem", "timeline_paths", "write_timeline"]
+           "read_timeline_csv", "read_truth_segments", "source_kind", "source_stem", "timeline_paths", "write_timeline"]

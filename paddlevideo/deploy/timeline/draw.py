@@ -64,7 +64,7 @@ def draw_timeline(timeline, path, truth=None):
         alpha = 0.2 + 0.8 * float(np.clip(w["score"], 0.0, 1.0))
         ribbon.barh(0.5, right - left, left=left, height=0.9, color=colours[w["class_id"]], alpha=alpha,
                     linewidth=0)
-        drawn["bars"].append([left, right, w["class_id"], float(w["score"])])
+        drawn["bars"].append([float(left), float(right), int(w["class_id"]), float(w["score"])])
     for segment in timeline.segments:
         width = segment["end_s"] - segment["start_s"]
         if width >= 0.04 * (end - begin):
@@ -74,7 +74,7 @@ def draw_timeline(timeline, path, truth=None):
         width = segment["end_s"] - segment["start_s"]
         ribbon.barh(1.5, width, left=segment["start_s"], height=0.9, color=colours[segment["class_id"]],
                     linewidth=0)
-        drawn["truth"].append([segment["start_s"], segment["end_s"], segment["class_id"]])
+        drawn["truth"].append([float(segment["start_s"]), float(segment["end_s"]), int(segment["class_id"])])
         if width >= 0.04 * (end - begin):
             ribbon.text(segment["start_s"] + width / 2.0, 1.5,
                         _label(segment["class_id"], segment.get("class_name")), ha="center", va="center",

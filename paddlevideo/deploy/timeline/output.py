@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 
-from ...utils.errors import OutputError
+from ...utils.errors import InputError, OutputError
 from .sources import sanitize_stem
 
 CSV_HEADER = ("start_s", "end_s", "class_id", "class_name", "score")
@@ -107,3 +107,29 @@ def read_timeline_csv(path):
             elif key.endswith("class_id"):
                 row[key] = int(value) if value != "" else None
     return rows
+
+
+def read_truth_segments(path):
+    """True segments from a CSV with columns ``start_s``, ``end_s``, ``class_id`` (and optionally
+    ``class_name``), e.g. ``tools/make_demo_long_video.py``'s ``.truth.csv``; drawn above a timeline.
+
+    Raises:
+        InputError: missing file or column, or a value that is not a number (``file:line`` named).
+    """
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in ("start_s", "end_s", "class_id") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputError(f"{path}: no column {missing[0]!r}; need start_s,end_s,class_id[,class_name]")
+            segments = []
+            for line, row in enumerate(reader, start=2):
+                try:
+                    segments.append({"start_s": float(row["start_s"]), "end_s": float(row["end_s"]),
+                                     "class_id": int(row["class_id"]), "class_name": row.get("class_name") or None})
+                except (TypeError, ValueError):
+                    raise InputError(f"{path}:{line}: start_s, end_s must be numbers and class_id a whole "
+                                     f"number, got {row}") from None
+    except OSError as err:
+        raise InputError(f"truth file '{path}' cannot be read ({err.strerror or err})") from err
+    return segments

@@ -164,6 +164,7 @@ class _Builder:
 
     def opened(self, stream):
         self.timeline.settings, self.timeline.kind = stream.settings, stream.info.kind
+        self.timeline.source = stream.info.name
         self.timeline.plan = stream.plan.describe()
         self.smoother = Smoother(stream.settings.smooth)
         self.total = stream.total
@@ -196,8 +197,8 @@ def predict_timeline(source, cfg, predictor, settings=None, label_names=None, on
     """Score ``source`` window by window; returns a :class:`Timeline`.
 
     Args:
-        source: a video path, a camera index (``0``), a URL (``rtsp://``, ``http://``) or a pipe (``-``,
-            ``/dev/stdin``, a FIFO).
+        source: a video path, a camera index (``0``), a URL (``rtsp://``, ``http://``), a pipe (``-``,
+            ``/dev/stdin``, a FIFO), or an open :class:`~.sources.FrameSource`.
         cfg: the model's config; its ``PIPELINE.test`` samples and transforms each window.
         predictor: a deploy :class:`~paddlevideo.deploy.backends.base.Predictor`, or any callable
             ``imgs [N, 3, V*T, H, W] float32 -> logits [N, num_classes]``.
@@ -226,7 +227,7 @@ def predict_timeline(source, cfg, predictor, settings=None, label_names=None, on
                 try:
                     probs = softmax(_logits(predictor, imgs))
                 except Exception as err:  # the model rejected the input: keep what was scored, say why
-                    error = f"{source}: the model failed on the window at {batch[0].start_s:.3f} s ({first_line(err)})"
+                    error = f"{stream.name}: the model failed on the window at {batch[0].start_s:.3f} s ({first_line(err)})"
                     break
                 for window, row in zip(batch, probs):
                     builder.add(window.meta(), row)

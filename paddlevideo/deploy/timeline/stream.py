@@ -21,7 +21,7 @@ import numpy as np
 
 from ...utils.errors import InputError, first_line
 from .settings import TimelineSettings, WindowPlan
-from .sources import open_source, source_kind
+from .sources import FrameSource, open_source, source_kind
 
 POLL_S = 0.05  # how often a waiting caller checks should_stop() and the stall clock
 JOIN_S = 2.0  # how long closing waits for the producer to stop
@@ -126,7 +126,8 @@ class _End:
 
 
 class WindowStream:
-    """The windows of ``source`` (path, camera index, URL or pipe) for ``cfg``'s test pipeline, in order.
+    """The windows of ``source`` (path, camera index, URL or pipe, or an already open
+    :class:`~.sources.FrameSource`) for ``cfg``'s test pipeline, in order.
 
     Use as a context manager::
 
@@ -169,7 +170,8 @@ class WindowStream:
 
     def _produce(self):
         try:
-            reader = open_source(self.source, self.backend, self.settings.timeout_s)
+            reader = self.source if isinstance(self.source, FrameSource) else \
+                open_source(self.source, self.backend, self.settings.timeout_s)
         except BaseException as err:  # noqa: BLE001 - handed to the caller, who raises it
             self._put(_End("open_error", err))
             return
@@ -214,7 +216,7 @@ class WindowStream:
         if isinstance(item, _End) and item.kind in ("open_error", "error"):
             raise item.payload
         if item is _STALL:
-            raise InputError(f"{self.source}: no video arrived within {self.settings.timeout_s:g} s "
+            raise InputError(f"{self.name}: no video arrived within {self.settings.timeout_s:g} s "
                              "(--timeout_s); is the source sending?")
         self.stopped = self._ended = True  # should_stop() while opening: no windows, no error
         return self
@@ -271,7 +273,7 @@ class WindowStream:
         """Yield lists of up to ``batch_size`` windows (default: the settings'). Files fill every batch;
         live sources score what has arrived rather than wait for a full batch."""
         size = batch_size or self.settings.batch_size
-        live = self.info.live if self.info else source_kind(self.source) != "file"
+        live = self.info.live if self.info else self.live_source
         while not self._ended:
             batch = list(self._take(1, True))
             batch += list(self._take(size - len(batch), not live)) if batch else []
@@ -280,6 +282,17 @@ class WindowStream:
             if self.should_stop is not None and not self._ended and self.should_stop():
                 self._ended = True
                 self._finish(_STOP)
+
+    @property
+    def name(self):
+        """The source as the user gave it (for messages)."""
+        return self.info.name if self.info is not None else str(self.source)
+
+    @property
+    def live_source(self):
+        if isinstance(self.source, FrameSource):
+            return self.source.info.live
+        return source_kind(self.source) != "file"
 
     def _take(self, count, block):
         if count <= 0:
@@ -298,14 +311,14 @@ class WindowStream:
         if item is _STOP:
             self.stopped = True
         elif item is _STALL:
-            self.error = (f"{self.source}: no frame for {self.settings.timeout_s:g} s (--timeout_s); "
+            self.error = (f"{self.name}: no frame for {self.settings.timeout_s:g} s (--timeout_s); "
                           f"stopped at {at}")
         elif item.kind == "error":
-            self.error = f"{self.source}: reading failed at {at}: {first_line(item.payload)}"
+            self.error = f"{self.name}: reading failed at {at}: {first_line(item.payload)}"
         elif item.kind == "end" and info is not None and info.announced_frames:
             missing = info.announced_frames - self.frames_read
             if missing > max(3, round(0.5 * fps)):  # container counts may be off by a frame or two
-                self.error = (f"{self.source}: the video breaks off at {at}; its header announces "
+                self.error = (f"{self.name}: the video breaks off at {at}; its header announces "
                               f"{info.announced_frames} frames ({info.announced_frames / fps:.3f} s)")
 
 
