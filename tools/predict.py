@@ -265,6 +265,7 @@ def predict_timelines(args, cfg, predictor, sources, settings, label_names, trut
     from tqdm import tqdm
 
     from paddlevideo.deploy.timeline import is_live, predict_timeline, write_timeline
+    from paddlevideo.loader.decoders import VideoOpenError
     from paddlevideo.utils.errors import InputError
 
     failed = 0
@@ -290,7 +291,7 @@ def predict_timelines(args, cfg, predictor, sources, settings, label_names, trut
                 _close(bar)
                 write_timeline(interrupt.timeline, args.timeline, stem, truth=truth)
             raise
-        except InputError as err:  # this source cannot be opened: say so, go on with the others
+        except (InputError, VideoOpenError) as err:  # this source cannot be opened: say so, go on with the others
             _close(bar)
             failed += 1
             print_error(PROG, str(err))

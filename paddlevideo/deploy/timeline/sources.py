@@ -84,23 +84,28 @@ def source_stem(source):
     elif text in STDIN_NAMES:
         stem = "stdin"
     elif kind == "url":
-        stem = URL_PATTERN.sub("", text)
+        stem = URL_PATTERN.sub("", text).replace("/", "_")
     else:
         stem = os.path.splitext(os.path.basename(text.rstrip("/")))[0]
     return sanitize_stem(stem)
 
 
 def sanitize_stem(stem):
-    """``stem`` reduced to ``[A-Za-z0-9._-]`` (others become ``_``), no leading dots, at most 120 characters,
-    ``timeline`` if nothing is left: a name that stays inside the output folder."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(stem)).lstrip(".")[:120].strip("_") or "timeline"
-    return cleaned
+    """``stem``'s last path component reduced to ``[A-Za-z0-9._-]`` (others become ``_``), no leading dots,
+    at most 120 characters, ``timeline`` if nothing is left: a name that stays inside the output folder."""
+    last = re.split(r"[\\/]", str(stem))[-1]
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", last).lstrip(".")[:120].strip("_") or "timeline"
 
 
 class FrameSource:
-    """An open source; ``frames(wanted)`` reads it once (see the module docstring); ``close()`` releases it."""
+    """An open source; ``frames(wanted)`` reads it once (see the module docstring); ``close()`` releases it.
+    ``start()`` runs in the reading thread before ``info`` is read (a source that connects lazily may block
+    there; the caller's ``timeout_s`` covers it)."""
 
     info = None
+
+    def start(self):
+        pass
 
     def frames(self, wanted):
         raise NotImplementedError

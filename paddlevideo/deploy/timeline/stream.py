@@ -172,6 +172,7 @@ class WindowStream:
         try:
             reader = self.source if isinstance(self.source, FrameSource) else \
                 open_source(self.source, self.backend, self.settings.timeout_s)
+            reader.start()
         except BaseException as err:  # noqa: BLE001 - handed to the caller, who raises it
             self._put(_End("open_error", err))
             return
