@@ -144,7 +144,7 @@ def test_demo_timeline_of_the_long_demo_video(demo_export, tmp_path):
     from paddlevideo.deploy.timeline import TimelineSettings, predict_timeline
     from paddlevideo.loader.demo_data import make_long_video
 
-    truth = make_long_video(str(tmp_path / "long.avi"), num_segments=NUM_SEGMENTS, seed=3)
+    truth = make_long_video(str(tmp_path / "long.avi"), num_segments=NUM_SEGMENTS, seed=4)
     segments = [(t["start_frame"], t["end_frame"], t["class_id"]) for t in truth]
     timeline = predict_timeline(str(tmp_path / "long.avi"), demo_export.cfg,
                                 PaddlePredictor(demo_export.model, demo_export.params),

@@ -287,3 +287,13 @@ def test_an_output_folder_that_is_a_file_is_one_output_error(demo_cfg, tmp_path)
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputError):
         write_timeline(timeline, tmp_path / "file", "a")
+
+
+def test_segment_sampled_configs_need_an_explicit_window():
+    ssv2 = get_config(str(REPO / "configs" / "recognition" / "timesformer" / "timesformer_ssv2_videos.yaml"),
+                      ["MODEL.backbone.pretrained="], show=False)
+    with pytest.raises(ConfigError, match="--window_s"):
+        TimelineSettings.resolve(ssv2, 30.0)
+    plan = WindowPlan(ssv2, TimelineSettings.resolve(ssv2, 30.0, window_s=4.0))
+    # segment sampling of a 120-frame clip: the centre frame of each of 8 equal segments
+    np.testing.assert_array_equal(plan.offsets, np.arange(8) * 15 + 7)

@@ -110,8 +110,17 @@ def test_pipeline(cfg):
 
 
 def config_window_s(cfg):
-    """The config's clip span in seconds: ``num_seg x sampling_rate / target_fps`` of ``PIPELINE.test.decode``."""
-    _, window, _, _ = test_pipeline(cfg)
+    """The config's clip span in seconds: ``num_seg x sampling_rate / target_fps`` of ``PIPELINE.test.decode``.
+
+    Raises:
+        ConfigError: the test pipeline samples segments over a whole video (SSv2 configs): it has no clip
+            span, so the window must be given.
+    """
+    _, window, sampler, _ = test_pipeline(cfg)
+    if not sampler.linspace_sample:
+        raise ConfigError("PIPELINE.test samples segments over each whole video (linspace_sample: False, as the SSv2 "
+                          "configs do), so it has no clip span to take as the window: give --window_s (e.g. the "
+                          "typical length of a training video)")
     return window.num_seg * window.sampling_rate / window.target_fps
 
 
