@@ -141,7 +141,8 @@ class WindowStream:
     ``frames_read``, ``error``, ``stopped`` (``should_stop`` ended it).
 
     ``should_stop``: a callable polled while waiting for frames and between batches (a
-    ``threading.Event``'s ``is_set``); when it returns True the stream ends cleanly.
+    ``threading.Event``'s ``is_set``); when it returns True the stream ends cleanly. A given
+    :class:`~.sources.FrameSource` is read and closed by the stream.
     """
 
     def __init__(self, source, cfg, settings=None, should_stop=None):
@@ -156,6 +157,7 @@ class WindowStream:
         self._stop = threading.Event()
         self._queue = queue.Queue(maxsize=max(2, 2 * self.settings.batch_size))
         self._ended = False
+        self._stalled = False  # the producer is stuck in a read: do not wait for it when closing
 
     # ------------------------------------------------------------------ producer thread
 
@@ -213,6 +215,7 @@ class WindowStream:
             self.info, self.settings, self.plan = item.payload
             self.total = None if self.info.live else self.plan.count(self.info.num_frames)
             return self
+        self._stalled = item is _STALL
         self.close()
         if isinstance(item, _End) and item.kind in ("open_error", "error"):
             raise item.payload
@@ -229,10 +232,11 @@ class WindowStream:
         self.close()
 
     def close(self):
-        """Stop the producer (it leaves at its next frame or queue step) and wait briefly for it."""
+        """Stop the producer (it leaves at its next frame or queue step) and wait briefly for it (not at all
+        when it is stuck in a read: it stays behind as a daemon thread until the read returns)."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(JOIN_S)
+            self._thread.join(0.05 if self._stalled else JOIN_S)
 
     def _get(self, should_stop, block=True):
         """The next queue item, or _STOP / _STALL / None (nothing ready and ``block`` False)."""
@@ -312,6 +316,7 @@ class WindowStream:
         if item is _STOP:
             self.stopped = True
         elif item is _STALL:
+            self._stalled = True
             self.error = (f"{self.name}: no frame for {self.settings.timeout_s:g} s (--timeout_s); "
                           f"stopped at {at}")
         elif item.kind == "error":
