@@ -119,11 +119,34 @@ def run_predict(tiny, *args, **kwargs):
                           **kwargs)
 
 
+@pytest.fixture(scope="module")
+def predict_tool():
+    from helpers import load_tool
+
+    return load_tool("tools/predict.py")
+
+
+def predict_in_process(tool, capsys, tiny, *args):
+    """``tools/predict.py`` through ``cli.run`` in this process (no interpreter start-up): a
+    ``CompletedProcess``-like namespace with ``returncode``, ``stdout`` and ``stderr``."""
+    from paddlevideo.utils.cli import run
+
+    capsys.readouterr()
+    argv = predict_cmd(tiny, *args)[2:]
+    try:
+        code = run("predict.py", tool.main, argv)
+    except SystemExit as exit_request:  # argparse's usage errors
+        code = exit_request.code
+    captured = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=captured.out, stderr=captured.err)
+
+
 def error_lines(stderr):
     return [line for line in stderr.splitlines() if "error:" in line]
 
 
-def test_a_video_cut_off_in_the_middle_gives_the_timeline_up_to_the_break(tiny, predictor, tmp_path):
+def test_a_video_cut_off_in_the_middle_gives_the_timeline_up_to_the_break(tiny, predictor, tmp_path, predict_tool,
+                                                                         capsys):
     frames = frames_of(300)
     whole = tmp_path / "whole.avi"
     write_avi(whole, frames, fps=30)
@@ -137,7 +160,8 @@ def test_a_video_cut_off_in_the_middle_gives_the_timeline_up_to_the_break(tiny, 
     assert 100 < survived < 200
 
     out = tmp_path / "out"
-    done = run_predict(tiny, "-i", cut, "--timeline", out, "--window_s", 0.5, "--stride_s", 0.25)
+    done = predict_in_process(predict_tool, capsys, tiny, "-i", cut, "--timeline", out, "--window_s", 0.5,
+                              "--stride_s", 0.25)
     assert done.returncode == 1, done.stderr
     errors = error_lines(done.stderr)
     assert len(errors) == 1 and done.stderr.rstrip().endswith(errors[0]), done.stderr
@@ -273,14 +297,14 @@ def test_ctrl_c_writes_what_was_scored_and_exits_130(tiny, tmp_path, stalled_fif
     assert len(rows) == summary["num_windows"] >= 1 and summary["stopped"] and not summary["complete"]
 
 
-def test_a_folder_with_visualize_writes_each_timeline_and_its_annotated_video(tiny, tmp_path):
+def test_a_folder_with_visualize_writes_each_timeline_and_its_annotated_video(tiny, tmp_path, predict_tool, capsys):
     videos = tmp_path / "videos"
     videos.mkdir()
     write_avi(videos / "a.avi", frames_of(90, seed=1), fps=30)
     write_avi(videos / "b.avi", frames_of(45, seed=2), fps=30)
     (videos / "c.mp4").write_bytes(b"not a video")
-    done = run_predict(tiny, "-i", videos, "--timeline", tmp_path / "out", "--window_s", 1, "--smooth", 3,
-                       "--visualize", tmp_path / "vis", "--output", "json")
+    done = predict_in_process(predict_tool, capsys, tiny, "-i", videos, "--timeline", tmp_path / "out", "--window_s",
+                              1, "--smooth", 3, "--visualize", tmp_path / "vis", "--output", "json")
     assert done.returncode == 1
     errors = error_lines(done.stderr)
     assert len(errors) == 2 and "c.mp4" in errors[0] and errors[1].endswith("1 of 3 video(s) have no complete timeline")
@@ -299,13 +323,14 @@ def test_a_folder_with_visualize_writes_each_timeline_and_its_annotated_video(ti
     (["--smooth", "0"], 1, "--smooth must be a whole number >= 1, got 0"),
     (["--window_s", "-2"], 1, "--window_s must be a number > 0, got -2.0"),
 ])
-def test_bad_timeline_flags_are_one_line(tiny, tmp_path, args, code, message):
+def test_bad_timeline_flags_are_one_line(tiny, tmp_path, args, code, message, predict_tool, capsys):
     write_avi(tmp_path / "v.avi", frames_of(10), fps=30)
-    done = run_predict(tiny, "-i", tmp_path / "v.avi", "--timeline", tmp_path / "out", *args)
+    done = predict_in_process(predict_tool, capsys, tiny, "-i", tmp_path / "v.avi", "--timeline", tmp_path / "out",
+                              *args)
     assert done.returncode == code and error_lines(done.stderr) == [f"predict.py: error: {message}"], done.stderr
 
 
-def test_live_sources_and_timeline_flags_need_timeline(tiny):
+def test_live_sources_and_timeline_flags_need_timeline(tiny, predict_tool, capsys):
     for args in (["-i", "0"], ["-i", "rtsp://camera/live"], ["-i", "x.avi", "--smooth", "3"]):
-        done = run_predict(tiny, *args)
+        done = predict_in_process(predict_tool, capsys, tiny, *args)
         assert done.returncode == 2 and "--timeline" in error_lines(done.stderr)[-1], done.stderr
