@@ -297,3 +297,55 @@ def test_segment_sampled_configs_need_an_explicit_window():
     plan = WindowPlan(ssv2, TimelineSettings.resolve(ssv2, 30.0, window_s=4.0))
     # segment sampling of a 120-frame clip: the centre frame of each of 8 equal segments
     np.testing.assert_array_equal(plan.offsets, np.arange(8) * 15 + 7)
+
+
+# ------------------------------------------------------------------ the long demo video
+
+def _circular_centre(frames, axis):
+    """Per frame, the shape's centre along ``axis`` (2: x, 1: y) on the wrapped axis: the circular mean of the
+    bright pixels' positions (the shape may straddle the edge)."""
+    size = frames.shape[axis]
+    # weight: brightness above the background (grey 60, noise std 12), so edge pixels count by their coverage
+    bright = np.clip(frames.astype(np.float64).mean(axis=-1) - 110, 0, None)
+    profile = bright.sum(axis=3 - axis)  # [T, size] along the axis
+    angles = 2 * np.pi * (np.arange(size) + 0.5) / size
+    mean = (profile * np.exp(1j * angles)).sum(axis=1)
+    return np.angle(mean) % (2 * np.pi) * size / (2 * np.pi)
+
+
+@pytest.mark.parametrize("label", [0, 1, 2, 3])
+def test_a_segment_moves_its_shape_continuously_in_its_class_direction(label):
+    from paddlevideo.loader.demo_data import make_segment
+
+    frames = make_segment(np.random.default_rng(label), label, 60)
+    assert frames.shape == (60, 32, 32, 3) and frames.dtype == np.uint8
+    along, across = (2, 1) if label in (0, 1) else (1, 2)
+    centre = _circular_centre(frames, along)
+    step = (np.diff(centre) + 16) % 32 - 16  # displacement per frame on the wrapped axis
+    sign = 1 if label in (0, 2) else -1
+    assert np.all(sign * step > 0.5), step  # always forward, never a jump back
+    assert np.all(np.abs(step - np.median(step)) < 0.35), step  # constant speed (up to anti-aliasing and noise)
+    lo, hi = 0.4 * (32 - 2 * 0.18 * 32 - 2) / 7, 0.9 * (32 - 2 * 0.1 * 32 - 2) / 7  # a clip's speed range
+    assert lo - 0.3 <= abs(step.mean()) <= hi + 0.3
+    assert np.ptp(_circular_centre(frames, across)) < 0.5  # the other coordinate stays put
+
+
+def test_make_demo_long_video_writes_the_video_and_its_truth(tmp_path):
+    from helpers import load_tool
+    from paddlevideo.loader.decoders import open_video
+    from paddlevideo.loader.demo_data import read_truth_csv
+    from paddlevideo.utils.cli import run
+
+    tool = load_tool("tools/make_demo_long_video.py")
+    out = tmp_path / "long" / "v.avi"
+    assert run("make_demo_long_video.py", tool.main, ["--output", str(out), "--segments", "7", "--min_s", "0.5",
+                                                      "--max_s", "1.5", "--seed", "1"]) == 0
+    truth = read_truth_csv(tmp_path / "long" / "v.truth.csv")
+    assert len(truth) == 7 and truth[0]["start_frame"] == 0
+    assert all(a["end_frame"] == b["start_frame"] for a, b in zip(truth, truth[1:]))  # no gaps
+    assert all(a["class_id"] != b["class_id"] for a, b in zip(truth, truth[1:]))
+    assert all(15 <= t["end_frame"] - t["start_frame"] <= 45 for t in truth)
+    assert [t["class_name"] for t in truth] == [["right", "left", "down", "up"][t["class_id"]] for t in truth]
+    with open_video(str(out)) as reader:
+        assert reader.num_frames == truth[-1]["end_frame"] and reader.fps == 30
+    assert sorted(p.name for p in (tmp_path / "long").iterdir()) == ["v.avi", "v.truth.csv"]  # no temporary left
