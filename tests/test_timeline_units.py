@@ -166,20 +166,15 @@ def _first_frame_values(window):
 def test_stream_windows_hold_the_planned_frames_and_memory_stays_bounded(demo_cfg):
     source = FakeSource(2000)
     settings = TimelineSettings(stride_s=0.2)  # 6 frames: windows overlap by 2 frames
-    kept = []
     with WindowStream(source, demo_cfg, settings) as stream:
-        assembler_sizes = []
-        windows = []
-        for batch in stream.batches(4):
-            windows += batch
-            kept.append(stream.frames_read)
+        windows = [window for batch in stream.batches(4) for window in batch]
     assert stream.error is None and not stream.stopped and stream.total == len(windows) == (2000 - 8) // 6 + 1
     for window in windows[:5] + windows[-5:]:
         assert list(_first_frame_values(window)) == [(window.start_frame + i) % 256 for i in range(8)]
         assert window.start_s == pytest.approx(window.start_frame / 30) and window.start_frame == 6 * window.index
     # only sampled frames are converted: 8 per window, shared ones once (here every frame is sampled)
     assert source.converted <= 2000
-    assembler = WindowAssembler(stream.plan)
+    assembler, assembler_sizes = WindowAssembler(stream.plan), []
     for index in range(20000):
         list(assembler.push(index, np.zeros((1,), np.uint8) if assembler.wanted(index) else None))
         assembler_sizes.append(len(assembler.kept))
