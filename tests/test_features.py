@@ -82,3 +82,55 @@ def test_duplicate_stems_and_missing_input_are_clear_errors(tmp_path, tiny_cfg):
     with pytest.raises(UserError, match="neither a video file nor a folder"):
         tool.main(["-c", config, "-w", weights, "--input_file", missing, "-o", str(tmp_path / "o")])
     assert not (tmp_path / "o").exists()  # inputs are checked before anything is written
+
+
+def test_window_features_are_the_cls_of_each_window_as_its_own_clip(tmp_path, tiny_cfg):
+    """--window_s / --stride_s: one view-averaged CLS feature per window, equal to extract_feature on the
+    window's frames cut into a clip of their own and run through the test pipeline (MJPG: same pixels)."""
+    from paddlevideo.deploy.timeline import TimelineSettings, WindowPlan
+    from paddlevideo.loader.decoders import open_video
+    from paddlevideo.loader.demo_data import write_avi
+    from paddlevideo.utils import get_config
+
+    model, config, weights = _setup(tmp_path, tiny_cfg)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, size=(75, 48, 64, 3), dtype=np.uint8)
+    write_avi(tmp_path / "long.avi", frames, fps=25)
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    data = (tmp_path / "long.avi").read_bytes()
+    (cut / "cut.avi").write_bytes(data[:len(data) * 2 // 3])
+    out = tmp_path / "features"
+    tool = load_tool("tools/extract_features.py")
+    assert run("extract_features.py", tool.main, ["-c", config, "-w", weights, "--input_file", str(tmp_path / "long.avi"),
+                                                  "-o", str(out), "--window_s", "1.0", "--stride_s", "0.4"]) == 0
+    saved = np.load(out / "long.windows.npz")
+    plan = WindowPlan(tiny_cfg, TimelineSettings.resolve(tiny_cfg, 25.0, window_s=1.0, stride_s=0.4))
+    starts = [plan.start(k) for k in range(10) if plan.start(k) + plan.span <= 75]
+    assert saved["features"].shape == (len(starts), 64) and saved["features"].dtype == np.float32
+    np.testing.assert_allclose(saved["start_s"], np.array(starts) / 25)
+    np.testing.assert_allclose(saved["end_s"], (np.array(starts) + 25) / 25)
+
+    own = get_config(config, ["PIPELINE.test.decode.sampling_rate=7.5"], show=False)  # 4 x 7.5 / 30 = 1 s
+    pipeline = build_pipeline(own.PIPELINE.test)
+    with open_video(str(tmp_path / "long.avi")) as reader:
+        decoded = reader.get_frames(np.arange(75))
+    for k, start in enumerate(starts):
+        clip = tmp_path / f"w{k}.avi"
+        write_avi(clip, frames[start:start + plan.span], fps=25)
+        with open_video(str(clip)) as reader:  # the same pixels as in the long video (MJPG, frame by frame)
+            np.testing.assert_array_equal(reader.get_frames(np.arange(plan.span)), decoded[start:start + plan.span])
+        imgs = pipeline({"filename": str(clip)})["imgs"]
+        with paddle.no_grad():
+            expected = model.extract_feature(paddle.to_tensor(imgs[None])).numpy()[0]
+        np.testing.assert_allclose(saved["features"][k], expected, rtol=1e-4, atol=1e-5, err_msg=f"window {k}")
+
+    # a video cut off: the windows before the break are written, the run says so and exits 1
+    with open_video(str(cut / "cut.avi"), "pyav") as reader:
+        assert reader.num_frames == 75  # the header still announces the whole video
+    code = run("extract_features.py", tool.main, ["-c", config, "-w", weights, "--input_file", str(cut / "cut.avi"),
+                                                  "-o", str(out), "--window_s", "1.0", "--stride_s", "0.4"])
+    assert code == 1
+    partial = np.load(out / "cut.windows.npz")
+    assert 0 < len(partial["features"]) < len(starts)
+    np.testing.assert_allclose(partial["features"][:-1], saved["features"][:len(partial["features"]) - 1], rtol=1e-5)

@@ -101,3 +101,19 @@ def test_reference_contender_is_built_by_switches(benchmark_module):
     with fast_path_calls() as calls:
         runner.run()
     assert sum(calls.values()) == calls["attention.composite"] > 0  # no project CPU path ran
+
+
+def test_timeline_contender_runs_and_reports_windows_per_second(benchmark_module):
+    """--mode timeline (issue 22) smoke run on the tiny model: both sides timed on the same windows; no
+    speed claim here (docs/benchmarks.md has the ViT-B rows)."""
+    argv = ["--mode", "timeline", "--rounds", "1", "--warmup", "0", "--batch_size", "2", "--threads", "1",
+            "--timeline_windows", "4", "--contenders", "paddle_inference"]
+    for item in TINY_OVERRIDES:
+        argv += ["-o", item]
+    rows = benchmark_module.main(argv)["timeline"]["rows"]
+    assert [row["name"] for row in rows] == ["paddle_inference"] and "error" not in rows[0], rows
+    row = rows[0]
+    assert row["windows"] == 4 and row["views"] == 3 and row["batch_size"] == 2
+    assert row["model_windows_per_s"] > 0 and row["timeline_windows_per_s"] > 0
+    assert row["ratio"] == pytest.approx(row["timeline_windows_per_s"] / row["model_windows_per_s"])
+    assert row["frames"] == 128 + 3 * 64  # 4 windows of the tiny config: 4 x 32 / 30 s at 30 fps, half strides

@@ -465,6 +465,7 @@ DEBUG_CASES = {
     "tools/extract_features.py": lambda t, f: ["-c", f["config"], "-w", f["weights"], "--input_file", t / "none",
                                                "-o", t / "f"],
     "tools/make_demo_data.py": lambda t, f: ["--output", f["clip"]],
+    "tools/make_demo_long_video.py": lambda t, f: ["--output", f"{f['clip']}/long.avi"],  # a folder that is a file
     "tools/demo.py": lambda t, f: ["--quick", "--data_dir", f["clip"]],
     "tools/bench_loader.py": lambda t, f: ["-c", t / "none.yaml"],
     "tools/benchmark.py": lambda t, f: ["--contenders", "nope", "-c", DEMO_CONFIG],

@@ -15,6 +15,7 @@ Examples::
     python tools/benchmark.py --mode infer -o MODEL.backbone.depth=2 --rounds 3   # quick look
     python tools/benchmark.py --mode infer --profile       # where the time goes, by op
     python tools/benchmark.py --mode loader
+    python tools/benchmark.py --mode timeline --batch_size 2 --contenders paddle_inference,openvino_int8
 
 Output: one table per mode (median and min ms, ratio to the reference contender, GFLOP/s from the
 analytic FLOP count, % of the sgemm peak, peak RSS), optionally written as JSON (``--json``).
@@ -50,7 +51,7 @@ from paddlevideo.utils.cpu_features import isa_summary  # noqa: E402
 from paddlevideo.utils.flops import flops_from_config, shape_from_config, timesformer_matmuls  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_k400_videos.yaml"
-MODES = ("infer", "train", "loader")
+MODES = ("infer", "train", "loader", "timeline")
 SGEMM_SIZE = 2048  # large enough to reach the BLAS peak, small enough to run in ~0.1 s
 IDLE_BETWEEN_RUNS_S = 0.3
 CALIB_CLIPS = 4  # random calibration clips for the openvino_int8 contender
@@ -813,6 +814,155 @@ def run_loader(args, logger):
     return rows
 
 
+# --------------------------------------------------------------------------------------------------
+# The timeline contender (issue 22): windows per second of predict_timeline on a long video against the
+# model alone on the same windows, same backend and batch. Self-contained: this function, its worker and
+# the "timeline" entry of MODES.
+# --------------------------------------------------------------------------------------------------
+
+TIMELINE_BACKENDS = {"paddle_inference": ("paddle", "fp32"), "openvino_fp32": ("openvino", "fp32"),
+                     "openvino_int8": ("openvino", "int8")}
+
+
+def _timeline_worker(spec, conn):
+    """In a fresh process: write a long video (H.264 MP4, 320x240 at 30 fps, ``spec['windows']`` windows of
+    the config), then per round time (a) the predictor alone on the same number of real preprocessed
+    windows, batch after batch, and (b) ``predict_timeline`` on the video (decode, sample, transform,
+    infer); returns the seconds of each and the peak RSS."""
+    _setup_worker_env(spec)
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    try:
+        import numpy as np
+
+        from paddlevideo.deploy.predictor import build_predictor
+        from paddlevideo.deploy.timeline import TimelineSettings, WindowPlan, WindowStream, predict_timeline
+
+        cfg = _load_cfg(spec)
+        settings = TimelineSettings(batch_size=spec["batch_size"]).resolved(cfg, 30.0)
+        plan = WindowPlan(cfg, settings)
+        video = os.path.join(spec["workdir"], "long.mp4")
+        frames = plan.start(spec["windows"] - 1) + plan.span
+        _write_benchmark_video(video, frames)
+        predictor = build_predictor(spec["exported"]["pdmodel"], spec["backend"], spec["precision"],
+                                    cpu_threads=spec["threads"])
+        with WindowStream(video, cfg, settings) as stream:
+            batch = np.stack([window.imgs for window in next(stream.batches())])
+        num_batches = spec["windows"] // spec["batch_size"]
+        model_s, timeline_s = [], []
+        for round_index in range(spec["warmup"] + spec["rounds"]):
+            start = time.perf_counter()
+            for _ in range(num_batches):
+                predictor(batch)
+            model = time.perf_counter() - start
+            time.sleep(IDLE_BETWEEN_RUNS_S)
+            start = time.perf_counter()
+            timeline = predict_timeline(video, cfg, predictor, settings)
+            elapsed = time.perf_counter() - start
+            if len(timeline.windows) != spec["windows"] or timeline.error:
+                raise RuntimeError(f"timeline scored {len(timeline.windows)} of {spec['windows']} windows "
+                                   f"({timeline.error})")
+            if round_index >= spec["warmup"]:
+                model_s.append(model)
+                timeline_s.append(elapsed)
+        conn.send({"model_s": model_s, "timeline_s": timeline_s, "frames": frames, "peak_rss_mb": _rss_mb()[1],
+                   "window_s": settings.window_s, "stride_s": settings.stride_s, "views": int(batch.shape[2] // plan.sampler.num_seg)})
+    except Exception as exc:
+        conn.send({"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300], "traceback": traceback.format_exc()})
+
+
+def _timeline_export_worker(spec, conn):
+    """Random weights exported as ``.pdmodel`` for the test pipeline's views (nothing else: no PIR, no ONNX)."""
+    _setup_worker_env(spec)
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    try:
+        from paddlevideo.deploy.export import export_model
+
+        cfg = _load_cfg(spec)
+        written = export_model(cfg, None, os.path.join(spec["workdir"], "pdmodel"), random_init=True,
+                               num_views=spec["views"])
+        conn.send({"exported": {"pdmodel": written["model"]}})
+    except Exception as exc:
+        conn.send({"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]})
+
+
+def _write_benchmark_video(path, frames, size=(240, 320), fps=30):
+    """A K400-like long-GOP video: H.264 (PyAV's libx264, MPEG-4 Part 2 if absent), shapes moving over noise."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    height, width = size
+    with av.open(path, "w") as container:
+        try:
+            stream = container.add_stream("libx264", rate=fps)
+        except Exception:  # noqa: BLE001 - a PyAV without libx264
+            stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        background = rng.integers(0, 120, size=(height, width, 3), dtype=np.uint8)
+        for index in range(frames):
+            image = background.copy()
+            x = (4 * index) % (width - 40)
+            image[60:100, x:x + 40] = (220, 180, (index * 3) % 255)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def run_timeline_benchmark(args, logger):
+    """--mode timeline: for each backend in ``--contenders`` (paddle_inference, openvino_fp32, openvino_int8;
+    default paddle_inference), windows/s of a timeline vs the model alone at ``--batch_size``."""
+    ctx = mp.get_context("spawn")
+    names = _select(TIMELINE_BACKENDS, args.contenders or ["paddle_inference"])
+    cfg = get_config(str(args.config), ["MODEL.backbone.pretrained="] + args.override, show=False)
+    from paddlevideo.deploy.timeline.settings import test_pipeline
+
+    pipeline = test_pipeline(cfg)[0]
+    views = pipeline.output_shape()[1] // cfg.MODEL.backbone.num_seg  # the model takes the test pipeline's views
+    windows = max(args.timeline_windows // args.batch_size, 1) * args.batch_size
+    workdir = tempfile.mkdtemp(prefix="tsf_bench_timeline_")
+    base = dict(_base_spec(args, "infer"), views=views, windows=windows, rounds=args.rounds, warmup=args.warmup,
+                workdir=workdir)
+    rows = []
+    try:
+        prepared = _spawn_and_wait(ctx, _timeline_export_worker, base)
+        if "error" in prepared:
+            raise SystemExit(f"cannot build the model from {args.config}: {prepared['error']}")
+        if "openvino_int8" in names:
+            quantized = _spawn_and_wait(ctx, _quantize_worker, dict(base, exported=prepared["exported"]))
+            if "error" in quantized:
+                logger.warning("int8 quantization failed: %s", quantized["error"])
+        for name in names:
+            backend, precision = TIMELINE_BACKENDS[name]
+            logger.info("timeline contender %s: %d windows, batch %d, %d round(s)", name, windows,
+                        args.batch_size, args.rounds)
+            result = _spawn_and_wait(ctx, _timeline_worker, dict(base, exported=prepared["exported"], backend=backend,
+                                                                 precision=precision))
+            if "error" in result:
+                logger.warning("timeline contender %s unavailable: %s", name, result["error"])
+                rows.append({"name": name, "error": result["error"]})
+                continue
+            model_wps = windows / statistics.median(result["model_s"])
+            timeline_wps = windows / statistics.median(result["timeline_s"])
+            rows.append({"name": name, "windows": windows, "batch_size": args.batch_size, "views": result["views"],
+                         "window_s": result["window_s"], "stride_s": result["stride_s"], "frames": result["frames"],
+                         "model_windows_per_s": model_wps, "timeline_windows_per_s": timeline_wps,
+                         "ratio": timeline_wps / model_wps, "peak_rss_mb": result["peak_rss_mb"],
+                         "model_s": result["model_s"], "timeline_s": result["timeline_s"]})
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\n== timeline: {windows} windows of a {cfg.MODEL.backbone.num_seg}-frame x {views}-view model, batch "
+          f"{args.batch_size}; windows/s of the model alone vs predict_timeline (decode + sample + transform + infer)")
+    print(f"{'contender':<18} {'model w/s':>10} {'timeline w/s':>13} {'ratio':>6} {'RSS peak':>9}")
+    for row in rows:
+        if "error" in row:
+            print(f"{row['name']:<18} unavailable: {row['error']}")
+            continue
+        print(f"{row['name']:<18} {row['model_windows_per_s']:>10.2f} {row['timeline_windows_per_s']:>13.2f} "
+              f"{row['ratio']:>6.2f} {row['peak_rss_mb']:>7.0f}MB")
+    return {"rows": rows}
+
+
 def environment_summary(args):
     """Machine and library versions, for docs/benchmarks.md."""
     from importlib.metadata import PackageNotFoundError, version
@@ -851,6 +1001,8 @@ def parse_args(argv=None):
     parser.add_argument("--contenders", type=lambda s: [x for x in s.split(",") if x], default=None,
                         help="comma-separated subset (infer: %s; train: %s)"
                              % (",".join(INFER_CONTENDERS), ",".join(TRAIN_CONTENDERS)))
+    parser.add_argument("--timeline_windows", type=int, default=8,
+                        help="--mode timeline: windows in the long video (rounded down to whole batches)")
     parser.add_argument("--profile", action="store_true", help="also profile forward and a training step by op")
     parser.add_argument("--profile_top", type=int, default=15)
     parser.add_argument("--json", type=Path, default=None, help="write all results to this JSON file")
@@ -885,6 +1037,9 @@ def main(argv=None):
     for mode in modes:
         if mode == "loader":
             results["loader"] = run_loader(args, logger)
+            continue
+        if mode == "timeline":
+            results["timeline"] = run_timeline_benchmark(args, logger)
             continue
         report = run_model_benchmark(args, mode, logger)
         print_model_report(report)

@@ -1,11 +1,13 @@
-"""The README quick start in one command: demo data -> train (--validate) -> test -> export -> predict.
+"""The README quick start in one command: demo data -> train (--validate) -> test -> export -> predict ->
+the timeline of a long demo video.
 
 Each step runs as the command a user would type (printed before it runs), so the output doubles as a
 tutorial. The full run trains the recipe in configs/recognition/timesformer/timesformer_demo_videos.yaml
 (about 2.5 minutes on 2 CPU cores); --quick is a CI-sized smoke run of every step (accuracy not
 meaningful). It leaves pictures to look at in the output folder: training_curves.png, the test report's
 test_report/confusion_matrix.png and predictions/<clip>.mp4, a prediction drawn on its video
-(docs/visualization.md).
+(docs/visualization.md), and timeline/demo_long.timeline.png, what the model sees when in a long video of
+demo segments, above the true segments (docs/timeline.md).
 
 Examples:
     python tools/demo.py
@@ -119,9 +121,18 @@ def main(argv=None):
           "--model_file", f"{infer_dir}/{MODEL_NAME}.pdmodel", "--params_file", f"{infer_dir}/{MODEL_NAME}.pdiparams",
           "--label_file", f"{data_dir}/label_list.txt", "--top_k", "2",
           "--visualize", f"{out_dir}/predictions", "--visualize_scale", "8"])
+    # What happens when: the model's timeline of a long video made of demo segments, drawn above the truth.
+    long_video = f"{data_dir}/long/demo_long.avi"
+    step(["python", "tools/make_demo_long_video.py", "--output", long_video,
+          "--segments", "6" if args.quick else "24", "--seed", "0"])
+    step(["python", "tools/predict.py", "-c", CONFIG, "-i", long_video,
+          "--model_file", f"{infer_dir}/{MODEL_NAME}.pdmodel", "--params_file", f"{infer_dir}/{MODEL_NAME}.pdiparams",
+          "--label_file", f"{data_dir}/label_list.txt", "--timeline", f"{out_dir}/timeline", "--smooth", "5",
+          "--batch_size", "16", "--timeline_truth", f"{data_dir}/long/demo_long.truth.csv"])
     print(f"\n[demo] done: weights in {out_dir}, exported model in {infer_dir}")
     print(f"[demo] pictures: {out_dir}/training_curves.png, {out_dir}/test_report/confusion_matrix.png, "
-          f"{out_dir}/predictions/000001.avi.mp4 (docs/visualization.md)")
+          f"{out_dir}/predictions/000001.avi.mp4 (docs/visualization.md), "
+          f"{out_dir}/timeline/demo_long.timeline.png (docs/timeline.md)")
     return 0
 
 

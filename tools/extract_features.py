@@ -5,10 +5,17 @@ backbone; the final-LayerNorm CLS features of all views are averaged and written
 OUT_DIR/<video stem>.npy (float32, shape [embed_dim]), each file written atomically. Videos that cannot be
 read are reported and skipped; the run then ends with one error line counting them and exit code 1.
 
+Dense features (``--window_s S --stride_s S``): one feature per window of a timeline (docs/timeline.md;
+each window sampled and transformed as the test pipeline makes a clip of that span), written as
+OUT_DIR/<video stem>.windows.npz with ``features`` float32 ``[num_windows, embed_dim]``, ``start_s`` and
+``end_s`` float64 ``[num_windows]`` (seconds) and ``settings`` (the window settings used, JSON). A video that
+breaks off keeps the windows before the break (the run then ends with exit 1).
+
 Examples:
     python tools/extract_features.py -c configs/recognition/timesformer/timesformer_k400_videos.yaml \\
         -w data/TimeSformer_k400.pdparams --input_file videos/ -o features/
     python tools/extract_features.py -c CONFIG -w WEIGHTS --input_file clip.mp4 -o features/ --num_clips 4
+    python tools/extract_features.py -c CONFIG -w WEIGHTS --input_file match.mp4 -o features/ --window_s 8.53 --stride_s 2
 """
 
 import argparse
@@ -42,10 +49,17 @@ def parse_args(argv=None):
                         help="temporal clips per video (PIPELINE.test.decode.num_clips; default: the config's, 1)")
     parser.add_argument("--override", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override config entries, e.g. --override PIPELINE.test.decode.backend=pyav")
+    windows = parser.add_argument_group("dense features: one per window (docs/timeline.md)")
+    windows.add_argument("--window_s", type=float, default=None,
+                         help="window length in seconds (default with --stride_s: the config's clip span)")
+    windows.add_argument("--stride_s", type=float, default=None,
+                         help="seconds between window starts (default with --window_s: half a window)")
+    windows.add_argument("--batch_size", type=int, default=4, help="windows per model call (dense features)")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.num_clips is not None and args.num_clips < 1:
         parser.error(f"--num_clips must be at least 1, got {args.num_clips}")
+    args.windowed = args.window_s is not None or args.stride_s is not None
     return args
 
 
@@ -111,6 +125,60 @@ def extract_features(cfg, weights, videos, output_dir):
     return written, failed
 
 
+def extract_window_features(cfg, weights, videos, output_dir, settings):
+    """Write ``<stem>.windows.npz`` (per-window features and times) for each video; returns
+    ``(written_paths, failed_videos)``. A video that breaks off keeps its windows so far and counts as failed."""
+    import json
+
+    import numpy as np
+    import paddle
+    from tqdm import tqdm
+
+    from paddlevideo.deploy.timeline import WindowStream
+    from paddlevideo.loader.decoders import VideoOpenError
+    from paddlevideo.modeling.builder import build_model_with_weights
+    from paddlevideo.utils import get_logger
+    from paddlevideo.utils.cli import interrupt_requested
+    from paddlevideo.utils.errors import InputError
+
+    logger = get_logger()
+    model = build_model_with_weights(cfg.MODEL, weights)
+    written, failed = [], []
+    for path in videos:
+        features, starts, ends = [], [], []
+        try:
+            with WindowStream(path, cfg, settings, should_stop=interrupt_requested) as stream:
+                with tqdm(total=stream.total, desc=os.path.basename(path), unit="window", dynamic_ncols=True) as bar:
+                    for batch in stream.batches():
+                        with paddle.no_grad():
+                            out = model.extract_feature(paddle.to_tensor(np.stack([w.imgs for w in batch])))
+                        features.append(out.numpy().astype(np.float32))  # [B, embed_dim]
+                        starts += [w.start_s for w in batch]
+                        ends += [w.end_s for w in batch]
+                        bar.update(len(batch))
+        except (InputError, VideoOpenError) as err:
+            logger.error("skipping video %s: %s", path, err)
+            failed.append(path)
+            continue
+        if stream.error:
+            logger.error("%s (its %d windows so far are written)", stream.error, len(starts))
+            failed.append(path)
+        if stream.stopped:
+            return written, failed  # interrupted: cli.run reports it
+        dim = cfg.MODEL.backbone.embed_dim
+        stacked = np.concatenate(features) if features else np.zeros((0, dim), np.float32)
+        out_path = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + ".windows.npz")
+        info = json.dumps(dict(stream.plan.describe(), source=path, complete=not stream.error))
+
+        def write(tmp, stacked=stacked, starts=starts, ends=ends, info=info):
+            with open(tmp, "wb") as handle:  # np.savez on a name would append ".npz" to the temporary name
+                np.savez(handle, features=stacked, start_s=np.asarray(starts, np.float64),
+                         end_s=np.asarray(ends, np.float64), settings=np.asarray(info))
+
+        written.append(write_atomically(out_path, write))
+    return written, failed
+
+
 def main(argv=None):
     args = parse_args(argv)
     from paddlevideo.utils import get_config, setup_logger
@@ -122,10 +190,19 @@ def main(argv=None):
     cfg = get_config(args.config, overrides, show=False)
     videos = list_videos(args.input_file)
     prepare_output_dir(args.output_dir, "-o")  # before the model loads: a bad folder fails at once
-    written, failed = extract_features(cfg, args.weights, videos, args.output_dir)
+    if args.windowed:
+        from paddlevideo.deploy.timeline import TimelineSettings
+
+        settings = TimelineSettings(window_s=args.window_s, stride_s=args.stride_s, batch_size=args.batch_size)
+        written, failed = extract_window_features(cfg, args.weights, videos, args.output_dir, settings)
+    else:
+        written, failed = extract_features(cfg, args.weights, videos, args.output_dir)
     logger.info("wrote %d feature file(s) to %s", len(written), args.output_dir)
     if failed:
         names = ", ".join(failed[:5]) + (f", ... ({len(failed)} in all)" if len(failed) > 5 else "")
+        if args.windowed:
+            raise FeatureInputError(f"{len(failed)} of {len(videos)} video(s) could not be read or broke off (the "
+                                    f"windows read before a break and the other videos were written): {names}")
         raise FeatureInputError(f"{len(failed)} of {len(videos)} video(s) could not be read and have no features "
                                 f"(the others were written): {names}")
     return 0

@@ -1,0 +1,83 @@
+"""Acceptance (issue 22): a timeline's memory does not grow with the video's length.
+
+How it is measured: ``tools/predict.py --timeline`` runs in a subprocess on a 1-minute and on a 10-minute
+video (96 x 96 px MJPG at 10 fps: 600 and 6000 frames; one 1 s window per second, so 60 and 600 windows)
+with the tiny exported model, and the child's peak resident memory is read from ``os.wait4``'s
+``ru_maxrss``. The 10-minute run must peak within 10 % of the 1-minute one. Small frames keep this fast,
+and the bar can still fail: holding the 10-minute video's decoded frames (166 MB) would add far more than
+10 % of a run's peak (checked below).
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import K400_CONFIG, REPO, TINY_OVERRIDES
+
+FPS, SIZE = 10, 96
+
+
+def write_video(path, seconds):
+    """A square moving over a grey gradient, ``seconds`` long, written frame by frame (MJPG AVI)."""
+    import cv2
+
+    frames = int(seconds * FPS)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), float(FPS), (SIZE, SIZE))
+    assert writer.isOpened()
+    base = np.tile(np.linspace(40, 120, SIZE, dtype=np.uint8)[None, :, None], (SIZE, 1, 3))
+    try:
+        for i in range(frames):
+            frame = base.copy()
+            x = (3 * i) % (SIZE - 16)
+            frame[40:56, x:x + 16] = (200, 90 + i % 100, 60)
+            writer.write(frame)
+    finally:
+        writer.release()
+    return frames
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    from paddlevideo.deploy.export import export_model
+    from paddlevideo.utils import get_config
+    from paddlevideo.utils.config import save_config
+
+    root = tmp_path_factory.mktemp("timeline_memory")
+    cfg = get_config(str(K400_CONFIG), TINY_OVERRIDES, show=False)
+    paths = export_model(cfg, None, str(root / "export"), random_init=True)
+    return save_config(cfg, root / "tiny.yaml"), paths["model"], paths["params"]
+
+
+def peak_rss_mb(cmd):
+    """Run ``cmd``; return (exit code, peak RSS of that process in MB, stderr)."""
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        if proc.returncode is None and proc.poll() is None:
+            proc.kill()
+    stderr = proc.stderr.read()
+    proc.stderr.close()
+    return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024.0, stderr
+
+
+def test_peak_memory_of_a_10_minute_timeline_is_that_of_a_1_minute_one(exported, tmp_path):
+    config, model, params = exported
+    peaks = {}
+    for minutes in (1, 10):
+        video = tmp_path / f"{minutes}min.avi"
+        frames = write_video(video, 60 * minutes)
+        code, peaks[minutes], stderr = peak_rss_mb([
+            sys.executable, "tools/predict.py", "-c", config, "--model_file", model, "--params_file", params,
+            "-i", str(video), "--timeline", str(tmp_path / "out"), "--window_s", "1", "--stride_s", "1",
+            "--batch_size", "8"])
+        assert code == 0, stderr[-2000:]
+        rows = (tmp_path / "out" / f"{minutes}min.timeline.csv").read_text().splitlines()
+        assert len(rows) == 1 + 60 * minutes  # every window scored
+    print(f"peak RSS: 1 min {peaks[1]:.0f} MB, 10 min {peaks[10]:.0f} MB")
+    assert peaks[10] <= 1.10 * peaks[1], peaks
+    # the bar has teeth: the 10-minute video's frames alone would exceed it
+    assert frames * SIZE * SIZE * 3 / 2 ** 20 > 0.10 * peaks[1] * 1.5, (frames, peaks)
