@@ -5,6 +5,8 @@ What is changed, and when:
 
 - output: :func:`native_stdout_to_stderr` (while a native runtime runs: its debug prints stay off stdout,
   which carries predictions);
+- signals: :func:`signals_to` (while ``tools/serve.py`` serves: SIGINT / SIGTERM ask uvicorn to shut down
+  gracefully instead of raising ``cli.Interrupted``);
 """
 
 import contextlib
@@ -40,3 +42,28 @@ def _flush_c_stdio():
         ctypes.CDLL(None).fflush(None)
     except (OSError, AttributeError):  # no C library handle (not POSIX)
         pass
+
+
+@contextlib.contextmanager
+def signals_to(handler, signums=None):
+    """While inside, SIGINT and SIGTERM call ``handler(signum, frame)`` instead of the handlers in place
+    (``utils.cli.run``'s, which raise ``Interrupted``); those come back on exit, unchanged.
+
+    For a server that stops gracefully on a signal (uvicorn: stop accepting, finish the requests in flight,
+    exit 0) inside a tool run by ``cli.run``: the signal must reach the server's event loop as a request to
+    stop, not as an exception in the middle of it. Main thread only (Python sets handlers there); elsewhere
+    nothing is changed.
+    """
+    import signal
+    import threading
+
+    signums = (signal.SIGINT, signal.SIGTERM) if signums is None else tuple(signums)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {signum: signal.signal(signum, handler) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, previous in saved.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
