@@ -55,24 +55,39 @@ def write_noise_avi(path, frames=24, size=(64, 48), seed=0):
     return Path(path)
 
 
-def write_demo_webm(path, label=0, num_frames=32, side=128, seed=0):
-    """A demo-dataset clip (a shape moving right/left/down/up, ``paddlevideo.loader.demo_data``), enlarged to
-    ``side`` px and written as VP8 WebM, which browsers play."""
-    import av
+WEBM_WRITER = """
+import sys
+import av
+import numpy as np
+frames = np.load(sys.argv[1])
+with av.open(sys.argv[2], "w") as container:
+    stream = container.add_stream("libvpx", rate=int(sys.argv[3]))
+    stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+    for frame in frames:
+        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+"""
 
+
+def write_demo_webm(path, label=0, num_frames=32, side=128, seed=0, fps=15):
+    """A demo-dataset clip (a shape moving right/left/down/up, ``paddlevideo.loader.demo_data``), enlarged to
+    ``side`` px and written as VP8 WebM, which browsers play. PyAV encodes it in a child process: with decord
+    already loaded in this one (other tests import it), PyAV's libvpx fails with an ABI mismatch."""
     from paddlevideo.loader.demo_data import make_clip
 
     frames = make_clip(np.random.default_rng(seed), label, num_frames=num_frames, size=32)
     scale = side // 32
     frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libvpx", rate=15)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    raw = Path(path).with_suffix(".frames.npy")
+    np.save(raw, frames)
+    try:
+        done = subprocess.run([sys.executable, "-c", WEBM_WRITER, str(raw), str(path), str(fps)],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        raw.unlink()
+    assert done.returncode == 0, done.stderr[-2000:]
     return Path(path)
 
 

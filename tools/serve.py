@@ -114,16 +114,22 @@ def _resolve_backend(settings, logger):
         logger.warning("%s", note)
 
 
-def _import_runtimes(backend):
+def _prepare_runtimes(backend, weights):
     """Import the runtimes in the main thread before serving: Paddle replaces the SIGTERM handler when it is
     first imported (``cli.run`` puts its own back), which must not happen later in the model thread, where it
-    would take SIGTERM away from the server's graceful shutdown."""
+    would take SIGTERM away from the server's graceful shutdown. With ``-w``, the fused CPU kernels of the
+    dygraph model are built (or loaded from the cache) here too: their first build redirects the process's
+    output while the compiler runs, which must not happen while the server logs."""
     import paddle  # noqa: F401
 
     if backend == "onnxruntime":
         import onnxruntime  # noqa: F401
     elif backend == "openvino":
         import openvino  # noqa: F401
+    if weights:
+        from paddlevideo.modeling.layers.cpu_kernels import cpu_kernels
+
+        cpu_kernels()  # None (with a warning) when they cannot be built: Paddle's kernels run instead
 
 
 def main(argv=None):
@@ -134,7 +140,7 @@ def main(argv=None):
 
     configure_cpu(settings.cpu_threads)
     _resolve_backend(settings, logger)
-    _import_runtimes(settings.backend)
+    _prepare_runtimes(settings.backend, settings.weights)
     if settings.exposed() and settings.api_key is None:
         logger.warning("--host %s makes the service reachable from other machines and no API key is set "
                        "(--api_key or %s)", settings.host, API_KEY_ENV)

@@ -15,7 +15,6 @@ decode returns): memory and temporary files stay bounded even when clients give 
 import asyncio
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from ..utils.errors import first_line
 from ..utils.logger import get_logger
 from .batching import ModelWorker
 from .errors import ClientError, Unavailable, decode_failure
+from .pool import DaemonPool
 
 
 class Ticket:
@@ -68,8 +68,8 @@ class ClipService:
                                   capacity=settings.queue_size + settings.max_jobs * settings.max_batch,
                                   warmup=self._warmup, on_batch=metrics.observe_batch if metrics else None,
                                   on_fatal=self._fatal)
-        self.decoders = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="paddlevideo-decode")
-        self.explain_pool = ThreadPoolExecutor(1, thread_name_prefix="paddlevideo-explain") if explainer else None
+        self.decoders = DaemonPool(settings.decode_workers, "paddlevideo-decode")
+        self.explain_pool = DaemonPool(1, "paddlevideo-explain") if explainer else None
         self.explainer_ready = threading.Event()
         self._check_clip = None
         self._in_flight, self._lock = 0, threading.Lock()
@@ -95,11 +95,16 @@ class ClipService:
         return self.explainer is not None
 
     def close(self, timeout=10.0):
+        """Stop: answer what the model thread holds, cancel decodes not started, wait up to ``timeout`` s."""
+        import time
+
+        deadline = time.monotonic() + timeout
         self.stopping = True
         self.worker.close(timeout)
-        self.decoders.shutdown(wait=False, cancel_futures=True)
-        if self.explain_pool is not None:
-            self.explain_pool.shutdown(wait=False, cancel_futures=True)
+        for pool in (self.decoders, self.explain_pool):
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+                pool.join(max(0.0, deadline - time.monotonic()))
 
     def _fatal(self, err):
         if self.failure is None:

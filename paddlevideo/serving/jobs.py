@@ -11,11 +11,12 @@ asks every job to stop (``job.should_stop()`` turns true) and waits a bounded ti
 import secrets
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 
 from ..utils.errors import UserError, first_line
 from ..utils.logger import get_logger
 from .errors import Unavailable
+from .pool import DaemonPool
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
 
@@ -71,7 +72,7 @@ class JobManager:
 
     def __init__(self, max_running, max_kept, ttl_s):
         self.max_running, self.max_kept, self.ttl_s = int(max_running), int(max_kept), float(ttl_s)
-        self._pool = ThreadPoolExecutor(self.max_running, thread_name_prefix="paddlevideo-job")
+        self._pool = DaemonPool(self.max_running, "paddlevideo-job")
         self._jobs, self._lock = {}, threading.Lock()
         self._futures = set()
         self.closing = False
@@ -155,4 +156,4 @@ class JobManager:
         with self._lock:
             futures = list(self._futures)
         wait(futures, timeout)  # queued jobs run at once and end as cancelled
-        self._pool.shutdown(wait=False)
+        self._pool.shutdown(cancel_futures=False)

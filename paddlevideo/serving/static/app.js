@@ -58,7 +58,9 @@ function choose(file) {
   current += 1;
   const choice = current;
   showError("");
-  $("chosen").textContent = `${file.name} (${(file.size / 1048576).toFixed(1)} MB)`;
+  const size = file.size < 1048576 ? `${Math.max(1, Math.round(file.size / 1024))} kB`
+    : `${(file.size / 1048576).toFixed(1)} MB`;
+  $("chosen").textContent = `${file.name} (${size})`;
   $("result").hidden = true;
   $("attention").hidden = true;
   stopTimeline();
