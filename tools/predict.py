@@ -21,6 +21,17 @@ Prints per video (text)::
 
 Videos that cannot be read are reported on stderr, one line each; the others are still predicted and
 the exit code is 1 when any failed.
+
+Timelines (what happens when, docs/timeline.md)::
+
+    python tools/predict.py -c CONFIG --model_file M.pdmodel -i match.mp4 --timeline out/ [--smooth 5]
+    python tools/predict.py -c CONFIG --model_file M.pdmodel -i 0 --timeline out/          # camera 0
+    ffmpeg -i rtsp://camera/stream -c:v mjpeg -f matroska - | \
+        python tools/predict.py -c CONFIG --model_file M.pdmodel -i - --timeline out/      # a pipe
+
+write ``out/<stem>.timeline.csv``, ``<stem>.segments.json`` and ``<stem>.timeline.png`` per video; a live
+source (camera, URL, pipe) prints one line per window as it is scored. Ctrl-C writes what was scored and
+exits 130; a video that breaks off or a source that stalls (``--timeout_s``) ends with one line and exit 1.
 """
 
 import argparse
@@ -35,7 +46,7 @@ if REPO not in sys.path:
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 from paddlevideo.deploy.predictor import BACKENDS, PRECISIONS# noqa: E402
 from paddlevideo.loader.video_files import VIDEO_EXTENSIONS# noqa: E402
-from paddlevideo.utils.cli import add_debug_flag, print_error, run  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, interrupt_requested, print_error, run  # noqa: E402
 from paddlevideo.utils.logger import log_to_stderr  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402
 
@@ -58,17 +69,21 @@ def parse_args(argv=None):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     io = parser.add_argument_group("input and output")
     io.add_argument("-i", "--input_file", required=True,
-                    help=f"a video file, or a folder of videos ({' '.join(VIDEO_EXTENSIONS)}; not recursive)")
+                    help=f"a video file, or a folder of videos ({' '.join(VIDEO_EXTENSIONS)}; not recursive); "
+                         "with --timeline also a camera index (0), an rtsp:// or http:// URL, or a pipe "
+                         "('-' for stdin, /dev/stdin, a FIFO)")
     io.add_argument("-c", "--config", required=True,
                     help="the model's config: its PIPELINE.test preprocesses the videos (as main.py --test)")
-    io.add_argument("--top_k", type=int, default=1, help="how many best classes to print per video")
+    io.add_argument("--top_k", type=int, default=None,
+                    help="how many best classes to print per video (default 1; with --timeline: classes per "
+                         "window in the CSV, default 3)")
     io.add_argument("--label_file", default=None,
                     help="class names, 'id name' per line; default: the list the config names "
                          "(INFERENCE.label_file, label_file or DATASET.label_file), if any")
     io.add_argument("--output", choices=("text", "json"), default="text",
                     help="text: PaddleVideo's lines per video; json: one JSON object per video and line "
                          "(file, class_ids, class_names, scores)")
-    io.add_argument("--batch_size", type=int, default=1, help="videos per model call")
+    io.add_argument("--batch_size", type=int, default=1, help="videos (with --timeline: windows) per model call")
     io.add_argument("--visualize", default=None, metavar="OUT",
                     help="also write each video with its top-k classes and scores drawn on every frame to "
                          "OUT/<video file name>.mp4 (a GIF if no MP4 encoder works)")
@@ -76,6 +91,30 @@ def parse_args(argv=None):
                     help="with --visualize: enlarge the frames this many times first (legible text on tiny videos)")
     io.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config value (repeatable)")
+
+    timeline = parser.add_argument_group("timeline (what happens when; docs/timeline.md)")
+    timeline.add_argument("--timeline", default=None, metavar="OUT",
+                          help="score overlapping windows of each video and write OUT/<stem>.timeline.csv, "
+                               "<stem>.segments.json and <stem>.timeline.png (with --visualize: the video with "
+                               "its current label drawn)")
+    timeline.add_argument("--window_s", type=float, default=None,
+                          help="window length in seconds (default: the config's clip span, num_seg x "
+                               "sampling_rate / target_fps of PIPELINE.test.decode; 8.53 s for K400)")
+    timeline.add_argument("--stride_s", type=float, default=None,
+                          help="seconds between window starts (default: half a window)")
+    timeline.add_argument("--smooth", type=int, default=1,
+                          help="average the class scores over this many neighbouring windows (1: none); the CSV's "
+                               "class_id and score are then the smoothed ones")
+    timeline.add_argument("--timeout_s", type=float, default=30.0,
+                          help="end with an error when the source delivers no frame for this long (live "
+                               "sources: also the longest wait for the first frame)")
+    timeline.add_argument("--timeline_truth", default=None, metavar="CSV",
+                          help="true segments (start_s,end_s,class_id[,class_name] per row, e.g. "
+                               "tools/make_demo_long_video.py's .truth.csv) drawn above the timeline picture "
+                               "(one video only)")
+    timeline.add_argument("--fps", type=float, default=None,
+                          help="frame rate for window times when a live source states none (default: the "
+                               "source's)")
 
     model = parser.add_argument_group("model and backend")
     model.add_argument("--backend", choices=BACKENDS, default="paddle",
@@ -111,8 +150,19 @@ def parse_args(argv=None):
                         help="silence Paddle Inference's C++ log lines")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
-    if args.top_k < 1:
+    if args.top_k is not None and args.top_k < 1:
         parser.error("--top_k must be >= 1")
+    timeline_only = [f"--{name}" for name in ("window_s", "stride_s", "fps", "timeline_truth")
+                     if getattr(args, name) is not None]
+    timeline_only += ["--smooth"] if args.smooth != 1 else []
+    if args.timeline is None and timeline_only:
+        parser.error(f"{', '.join(timeline_only)} only apply with --timeline OUT")
+    if args.timeline is None:
+        from paddlevideo.deploy.timeline.sources import is_live
+
+        if is_live(args.input_file):
+            parser.error(f"--input_file {args.input_file} is a camera, URL or pipe: add --timeline OUT to score it "
+                         "window by window")
     if args.batch_size < 1:
         parser.error("--batch_size must be >= 1")
     if args.visualize_scale < 1:
@@ -181,6 +231,113 @@ def _visualize(result, args, cfg, emit):
     return True
 
 
+def timeline_settings(args):
+    """The --timeline settings from the flags (defaults for the config and video are filled in later)."""
+    from paddlevideo.deploy.timeline import TimelineSettings
+
+    return TimelineSettings(window_s=args.window_s, stride_s=args.stride_s, smooth=args.smooth,
+                            batch_size=args.batch_size, top_k=args.top_k or TimelineSettings.top_k,
+                            timeout_s=args.timeout_s, fps=args.fps)
+
+
+def timeline_stems(files):
+    """Output stems: each file's name without its extension, or with it where two files share a stem."""
+    from paddlevideo.deploy.timeline.sources import sanitize_stem, source_stem
+
+    stems = [source_stem(path) for path in files]
+    return [stem if stems.count(stem) == 1 else sanitize_stem(os.path.basename(path))
+            for stem, path in zip(stems, files)]
+
+
+def window_line(window, output):
+    """One line per scored window of a live source: ``start-end s<TAB>label<TAB>score`` or JSON."""
+    if output == "json":
+        import json
+
+        keys = ("start_s", "end_s", "class_id", "class_name", "score", "class_ids", "class_names", "scores")
+        return json.dumps({key: window[key] for key in keys}, ensure_ascii=False)
+    label = window["class_name"] if window["class_name"] is not None else window["class_id"]
+    return f"{window['start_s']:.3f}-{window['end_s']:.3f} s\t{label}\t{window['score']:.3f}"
+
+
+def predict_timelines(args, cfg, predictor, sources, settings, label_names, truth=None):
+    """--timeline: the timeline of each source, written to args.timeline; returns the exit code."""
+    from tqdm import tqdm
+
+    from paddlevideo.deploy.timeline import is_live, predict_timeline, write_timeline
+    from paddlevideo.loader.decoders import VideoOpenError
+    from paddlevideo.utils.errors import InputError
+
+    failed = 0
+    for source, stem in zip(sources, timeline_stems(sources)):
+        live = is_live(source)
+        bar = None if live else tqdm(desc=os.path.basename(source), unit="window", file=sys.stderr,
+                                     dynamic_ncols=True, total=None)
+
+        def on_window(window, done, total, bar=bar):
+            if bar is None:
+                print(window_line(window, args.output), flush=True)
+                return
+            if total is not None and bar.total != total:
+                bar.total = total
+                bar.refresh()
+            bar.update(1)
+
+        try:
+            timeline = predict_timeline(source, cfg, predictor, settings, label_names, on_window,
+                                        should_stop=interrupt_requested)
+        except KeyboardInterrupt as interrupt:  # Ctrl-C: keep what was scored, then report the interrupt
+            if getattr(interrupt, "timeline", None) is not None:
+                _close(bar)
+                write_timeline(interrupt.timeline, args.timeline, stem, truth=truth)
+            raise
+        except (InputError, VideoOpenError) as err:  # this source cannot be opened: say so, go on with the others
+            _close(bar)
+            failed += 1
+            print_error(PROG, str(err))
+            continue
+        _close(bar)
+        paths = write_timeline(timeline, args.timeline, stem, truth=truth)
+        if not live or timeline.windows:
+            summary = {"source": source, "windows": len(timeline.windows), "segments": len(timeline.segments),
+                       "csv": paths["csv"], "segments_json": paths["json"], "png": paths["png"]}
+            if args.output == "json":
+                import json
+
+                print(json.dumps(summary, ensure_ascii=False), flush=True)
+            else:
+                print(f"{source}: {summary['windows']} windows, {summary['segments']} segments -> {paths['csv']}",
+                      flush=True)
+        if timeline.error:
+            failed += 1
+            print_error(PROG, timeline.error)
+        elif args.visualize and timeline.windows and not timeline.stopped:
+            failed += not _visualize_timeline(timeline, args, cfg)
+        if timeline.stopped:
+            break  # interrupted: cli.run reports it (exit 130 / 143)
+    if failed and len(sources) > 1:
+        print_error(PROG, f"{failed} of {len(sources)} video(s) have no complete timeline")
+    return 1 if failed else 0
+
+
+def _close(bar):
+    if bar is not None:
+        bar.close()
+
+
+def _visualize_timeline(timeline, args, cfg):
+    from paddlevideo.visualization.annotate import annotate_timeline
+    from paddlevideo.visualization.files import VisualizationError
+
+    backend = (cfg.PIPELINE.test.get("decode") or {}).get("backend", "decord")
+    try:
+        annotate_timeline(timeline, args.visualize, args.visualize_scale, backend)
+    except (VisualizationError, OSError) as err:
+        print_error(PROG, f"{timeline.source}: annotated video not written ({err})")
+        return False
+    return True
+
+
 def main(argv=None):
     args = parse_args(argv)
     logger = log_to_stderr()
@@ -195,20 +352,38 @@ def main(argv=None):
     from paddlevideo.loader.video_files import list_videos
     from paddlevideo.loader.labels import read_label_names
 
+    from paddlevideo.deploy.timeline.sources import is_live
+    from paddlevideo.utils.cli import prepare_output_dir
+
     try:
         cfg = get_config(args.config, args.override, show=False)
         pipeline = build_pipeline(cfg.PIPELINE.test, "test")
         label_names = read_label_names(cfg, args.label_file, instead="printing class ids only")
-        files = list_videos(args.input_file)
-        if args.visualize:
-            from paddlevideo.utils.cli import prepare_output_dir
+        live = args.timeline is not None and is_live(args.input_file)
+        files = [args.input_file] if live else list_videos(args.input_file)
+        if args.timeline is not None:
+            settings = timeline_settings(args)
+            truth = None
+            if args.timeline_truth:
+                from paddlevideo.deploy.timeline import read_truth_segments
 
+                if len(files) > 1:
+                    raise ConfigError("--timeline_truth describes one video; --input_file is a folder")
+                truth = read_truth_segments(args.timeline_truth)
+            prepare_output_dir(args.timeline, "--timeline")
+            if args.visualize and live:
+                raise ConfigError(f"--visualize draws on a video file; {args.input_file} is a live source (its "
+                                "timeline is still written)")
+        if args.visualize:
             prepare_output_dir(args.visualize, "--visualize")
         _resolve_device(args, logger)
         check_model_input(args.onnx_file if args.backend == "onnxruntime" else args.model_file, cfg)
         predictor = build_predictor(args)
     except (ConfigError, PredictError, KeyError, ValueError) as err:  # one line from cli.run (--debug: traceback)
         raise UserError(err.args[0] if isinstance(err, KeyError) and err.args else str(err)) from err
+    if args.timeline is not None:
+        return predict_timelines(args, cfg, predictor, files, settings, label_names, truth)
+    args.top_k = args.top_k or 1
 
     progress = files
     if os.path.isdir(args.input_file):

@@ -78,30 +78,140 @@ def make_clip(rng, label, num_frames=8, size=32):
     pixel = np.arange(size) + 0.5
     dx = pixel[None, None, :] - centre_x[:, None, None]
     dy = pixel[None, :, None] - centre_y[:, None, None]
+    return _draw(rng, shape, radius, dx, dy)
+
+
+def _draw(rng, shape, radius, dx, dy):
+    """Frames ``[T, H, W, 3]`` uint8 of ``shape`` at pixel offsets ``dx``, ``dy`` ``[T, H, W]`` from its centre,
+    in a random colour over the noisy background (draws the colour, then the noise, from ``rng``)."""
     # anti-aliasing: pixel coverage from the signed distance, a one-pixel linear ramp at the edge
     coverage = np.clip(0.5 - _signed_distance(shape, dx, dy, radius), 0.0, 1.0)[..., None]
 
     # A fixed dark-grey background and a shape brighter than it in every channel: with a random
     # background and contrast polarity the tiny ViT sat at chance for ~1500+ updates (docs/benchmarks.md).
     colour = BACKGROUND + rng.uniform(100, 195, size=3)
-    noise = rng.normal(0.0, 12.0, size=(num_frames, size, size, 3))
+    noise = rng.normal(0.0, 12.0, size=np.broadcast_shapes(dx.shape, dy.shape) + (3,))
     frames = (1.0 - coverage) * (BACKGROUND + noise) + coverage * colour
     return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 
 
+def make_segment(rng, label, num_frames, size=32):
+    """One segment of the long demo video: uint8 RGB ``[num_frames, size, size, 3]`` of one shape moving in
+    the direction of class ``label`` the whole time.
+
+    The shape, its size and colour, its coordinate across the motion and its speed are drawn as for a clip
+    (:func:`make_clip`: the speed of a clip that travels 40-90 % of the free range in ``8`` frames); the
+    motion is continuous for the whole segment: the frame wraps around along the motion axis (the shape
+    leaving at one edge comes back in at the opposite edge at once), so every 8 consecutive frames show
+    the move a clip of that class shows.
+    """
+    if label not in range(len(CLASS_NAMES)):
+        raise ValueError(f"label must be 0..{len(CLASS_NAMES) - 1}, got {label}")
+    shape = SHAPES[rng.integers(len(SHAPES))]
+    radius = rng.uniform(0.1, 0.18) * size
+    low, high = radius + 1.0, size - radius - 1.0
+    step = rng.uniform(0.4, 0.9) * (high - low) / 7.0  # pixels per frame
+    across = rng.uniform(low, high)
+    moving = rng.uniform(0, size) + step * np.arange(num_frames) * (-1.0 if label in (1, 3) else 1.0)
+    pixel = np.arange(size) + 0.5
+    along = pixel[None, :] - moving[:, None]
+    along = (along + size / 2.0) % size - size / 2.0  # offset to the nearest copy on the wrapped axis
+    ones = np.ones((num_frames, size, size))
+    if label in (0, 1):
+        dx, dy = ones * along[:, None, :], ones * (pixel[None, :, None] - across)
+    else:
+        dx, dy = ones * (pixel[None, None, :] - across), ones * along[:, :, None]
+    return _draw(rng, shape, radius, dx, dy)
+
+
+def long_video_plan(rng, num_segments, min_s=1.0, max_s=4.0, fps=30):
+    """``[(label, num_frames), ...]``: ``num_segments`` segments of lengths drawn uniformly from
+    ``[min_s, max_s]`` seconds, each class different from the one before."""
+    plan, previous = [], None
+    for _ in range(num_segments):
+        label = int(rng.choice([c for c in range(len(CLASS_NAMES)) if c != previous]))
+        plan.append((label, max(1, int(round(rng.uniform(min_s, max_s) * fps)))))
+        previous = label
+    return plan
+
+
+def make_long_video(path, num_segments=24, seed=0, min_s=1.0, max_s=4.0, fps=30, size=32):
+    """Write the long demo video (MJPG AVI) to ``path`` and return its true segments.
+
+    Segments (see :func:`make_segment`) follow each other without a gap; the video is written segment by
+    segment, so memory holds one segment. Returns ``[{'start_s', 'end_s', 'start_frame', 'end_frame',
+    'class_id', 'class_name'}, ...]`` (``end_frame`` exclusive).
+    """
+    rng = np.random.default_rng([seed, 2])  # its own stream: the clips of seed are not changed
+    truth, frame = [], 0
+    with _AviWriter(path, fps, size) as writer:
+        for label, num_frames in long_video_plan(rng, num_segments, min_s, max_s, fps):
+            writer.write(make_segment(rng, label, num_frames, size))
+            truth.append({"start_s": frame / fps, "end_s": (frame + num_frames) / fps, "start_frame": frame,
+                          "end_frame": frame + num_frames, "class_id": label, "class_name": CLASS_NAMES[label]})
+            frame += num_frames
+    return truth
+
+
+TRUTH_COLUMNS = ("start_s", "end_s", "class_id", "class_name", "start_frame", "end_frame")
+
+
+def write_truth_csv(path, truth):
+    """The true segments as CSV (:data:`TRUTH_COLUMNS`), written whole."""
+    import csv
+
+    from ..utils.cli import write_atomically
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(TRUTH_COLUMNS)
+            for row in truth:
+                writer.writerow([round(row["start_s"], 6), round(row["end_s"], 6), row["class_id"],
+                                 row["class_name"], row["start_frame"], row["end_frame"]])
+
+    return write_atomically(path, write)
+
+
+def read_truth_csv(path):
+    """The rows of :func:`write_truth_csv` as dicts with numbers parsed."""
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [{"start_s": float(r["start_s"]), "end_s": float(r["end_s"]), "class_id": int(r["class_id"]),
+             "class_name": r["class_name"], "start_frame": int(r["start_frame"]), "end_frame": int(r["end_frame"])}
+            for r in rows]
+
+
 def write_avi(path, frames, fps=30):
     """Write uint8 RGB frames ``[T, H, W, 3]`` to ``path`` as an MJPG AVI."""
-    import cv2
-
     height, width = frames.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), float(fps), (width, height))
-    if not writer.isOpened():
-        raise OSError(f"cv2 cannot open {path} for writing an MJPG AVI")
-    try:
+    with _AviWriter(path, fps, (height, width)) as writer:
+        writer.write(frames)
+
+
+class _AviWriter:
+    """OpenCV's MJPG AVI writer as a context manager; ``write`` takes uint8 RGB frames ``[T, H, W, 3]``.
+    ``size`` is the side of square frames or ``(height, width)``."""
+
+    def __init__(self, path, fps, size):
+        import cv2
+
+        height, width = (size, size) if np.isscalar(size) else size
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), float(fps), (int(width), int(height)))
+        if not self._writer.isOpened():
+            raise OSError(f"cv2 cannot open {path} for writing an MJPG AVI")
+
+    def write(self, frames):
         for frame in frames:
-            writer.write(np.ascontiguousarray(frame[..., ::-1]))  # OpenCV wants BGR
-    finally:
-        writer.release()
+            self._writer.write(np.ascontiguousarray(frame[..., ::-1]))  # OpenCV wants BGR
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._writer.release()
 
 
 def make_demo_dataset(output, num_train=2000, num_val=200, seed=0, num_frames=8, size=32, fps=30,

@@ -445,6 +445,16 @@ def _report(prog, err, guard, debug, message=None):
     return EXIT_ERROR
 
 
+_ACTIVE_GUARDS = []  # the signal guards of the runs in progress (innermost last)
+
+
+def interrupt_requested():
+    """True once SIGINT or SIGTERM has reached the :func:`run` in progress: long loops poll this at safe
+    points (between batches) and stop cleanly, whether or not the signal also raised :class:`Interrupted`.
+    :func:`run` then reports ``interrupted`` with 130 / 143 when ``main`` returns."""
+    return any(guard.signum is not None for guard in _ACTIVE_GUARDS)
+
+
 def run(prog, main, argv=None):
     """Run ``main(argv)`` as the command-line program ``prog``; return the process exit code.
 
@@ -454,6 +464,7 @@ def run(prog, main, argv=None):
     """
     debug = debug_requested(argv)
     guard = _SignalGuard(prog).install()
+    _ACTIVE_GUARDS.append(guard)
     try:
         try:
             code = main(argv)
@@ -472,4 +483,5 @@ def run(prog, main, argv=None):
         guard.quiet()
         return _report(prog, err, guard, debug)
     finally:
+        _ACTIVE_GUARDS.remove(guard)
         guard.restore()

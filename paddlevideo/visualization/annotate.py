@@ -1,4 +1,5 @@
-"""A video with its predicted top-k labels and scores drawn on every frame.
+"""A video with its predicted top-k labels and scores drawn on every frame (one prediction for the whole
+video, or a timeline's current window per frame: :func:`annotate_timeline`).
 
 The input is read with the project's decoders (:func:`paddlevideo.loader.decoders.open_video`) in chunks, so
 long videos are never held in memory, and written with the same frame count, size and frame rate. Encoders,
@@ -51,11 +52,12 @@ def draw_labels(frame, lines):
 
 
 def _annotated_chunks(reader, lines, scale):
+    """Frames of ``reader`` with ``lines`` drawn: a list for every frame, or ``lines(index)`` per frame."""
     for start in range(0, reader.num_frames, CHUNK):
         frames = reader.get_frames(np.arange(start, min(reader.num_frames, start + CHUNK)))
         if scale > 1:
             frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
-        yield [draw_labels(frame, lines) for frame in frames]
+        yield [draw_labels(frame, lines(start + i) if callable(lines) else lines) for i, frame in enumerate(frames)]
 
 
 class _EncoderUnavailable(Exception):
@@ -147,6 +149,12 @@ def write_annotated_video(video, output, labels, scores, encoder="auto", backend
         ``{'path', 'encoder', 'num_frames', 'size': (H, W), 'fps'}``; ``path`` ends in ``.gif`` when no video
         encoder could write the file.
     """
+    return _write_video(video, output, _label_lines(labels, scores), encoder, backend, scale)
+
+
+def _write_video(video, output, lines, encoder, backend, scale):
+    """``video`` with ``lines`` (a list, or ``lines(frame index)``) drawn on every frame, written with the
+    first encoder that works (see :func:`write_annotated_video`)."""
     from ..loader.decoders import open_video
 
     if encoder not in ENCODERS:
@@ -154,7 +162,6 @@ def write_annotated_video(video, output, labels, scores, encoder="auto", backend
     if int(scale) != scale or scale < 1:
         raise VisualizationError(f"scale must be a whole number >= 1, got {scale}")
     scale = int(scale)
-    lines = _label_lines(labels, scores)
     output = os.fspath(output)
     if output.lower().endswith(".gif"):
         encoder = "gif"
@@ -204,3 +211,35 @@ def annotate_prediction(result, out_dir, scale=1, backend="decord"):
     labels = result.get("class_names") or [str(i) for i in result["class_ids"]]
     return write_annotated_video(result["file"], annotated_path(out_dir, result["file"]), labels, result["scores"],
                                  backend=backend, scale=scale)
+
+
+def timeline_lines(windows, fps, num_lines=3):
+    """``lines(frame index)`` for :func:`_write_video`: the top classes of the window whose centre is nearest
+    the frame's time (the current label of a timeline), then the time."""
+    centres = np.array([(w["start_s"] + w["end_s"]) / 2.0 for w in windows])
+    if not len(centres):
+        raise VisualizationError("the timeline has no window to draw")
+
+    def lines(index):
+        t = index / fps
+        nearest = int(np.clip(np.searchsorted(centres, t), 1, len(centres) - 1)) if len(centres) > 1 else 0
+        if nearest and abs(centres[nearest - 1] - t) <= abs(centres[nearest] - t):
+            nearest -= 1
+        w = windows[nearest]
+        names = w.get("class_names") or [str(i) for i in w["class_ids"]]
+        ranked = _label_lines(names[:num_lines], w["scores"][:num_lines])
+        return ranked + [f"at {t:.2f} s"]  # the top-1 first: draw_labels highlights the first line
+
+    return lines
+
+
+def annotate_timeline(timeline, out_dir, scale=1, backend="decord", encoder="auto"):
+    """Write a timeline's video with its current label drawn on every frame (``tools/predict.py --timeline
+    --visualize``): ``<out_dir>/<video's file name>.mp4`` (:func:`annotated_path`); each frame shows its
+    time and the top classes of the window centred nearest to it. Returns :func:`write_annotated_video`'s dict.
+    """
+    fps = (timeline.plan or {}).get("fps")
+    if not fps:
+        raise VisualizationError(f"{timeline.source}: the timeline states no frame rate")
+    lines = timeline_lines(timeline.windows, fps)
+    return _write_video(timeline.source, annotated_path(out_dir, timeline.source), lines, encoder, backend, scale)

@@ -1,0 +1,289 @@
+"""Timeline building blocks (issue 22), without a model: the window plan against numpy, smoothing, segments,
+the producer thread's endings (a source that raises, stalls or is stopped), bounded frame memory, the files."""
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import K400_CONFIG, REPO, TINY_OVERRIDES
+from paddlevideo.deploy.timeline import (CSV_HEADER, Smoother, TimelineSettings, WindowPlan, WindowStream,
+                                         merge_segments, predict_timeline, read_timeline_csv, source_kind,
+                                         source_stem, write_timeline)
+from paddlevideo.deploy.timeline.draw import read_timeline_png
+from paddlevideo.deploy.timeline.sources import FrameSource, SourceInfo
+from paddlevideo.deploy.timeline.stream import WindowAssembler
+from paddlevideo.utils import get_config
+from paddlevideo.utils.errors import ConfigError, InputError, OutputError
+
+DEMO_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_demo_videos.yaml"
+
+
+@pytest.fixture(scope="module")
+def demo_cfg():
+    return get_config(str(DEMO_CONFIG), [], show=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_cfg_module():
+    return get_config(str(K400_CONFIG), TINY_OVERRIDES, show=False)
+
+
+def numpy_offsets(clip_frames, num_seg, frames_len):
+    """The test pipeline's linspace sampling, written out: int64(clip(linspace(0, clip - 1, T), 0, n - 1))."""
+    return np.clip(np.linspace(0.0, clip_frames - 1.0, num_seg), 0, frames_len - 1).astype(np.int64)
+
+
+# ------------------------------------------------------------------ window plan
+
+def test_default_window_is_the_configs_clip_span(demo_cfg, tiny_cfg_module):
+    k400 = get_config(str(K400_CONFIG), ["MODEL.backbone.pretrained="], show=False)
+    assert TimelineSettings.resolve(k400, 30.0).window_s == pytest.approx(8 * 32 / 30)  # 8.53 s
+    demo = TimelineSettings.resolve(demo_cfg, 30.0)
+    assert demo.window_s == pytest.approx(8 / 30) and demo.stride_s == pytest.approx(4 / 30)
+    assert TimelineSettings.resolve(tiny_cfg_module, 25.0, stride_s=1.0).stride_s == 1.0
+
+
+@pytest.mark.parametrize("fps", [30.0, 25.0, 29.97])
+def test_plan_samples_each_window_as_the_test_pipeline_samples_a_clip(tiny_cfg_module, fps):
+    plan = WindowPlan(tiny_cfg_module, TimelineSettings.resolve(tiny_cfg_module, fps))
+    clip = 32 * 4 / 30 * fps  # sampling_rate x num_seg / target_fps x fps, as the pipeline computes a clip
+    assert plan.clip_frames == pytest.approx(clip) and plan.span == int(np.ceil(clip))
+    np.testing.assert_array_equal(plan.offsets, numpy_offsets(clip, 4, plan.span))
+    assert plan.stride_frames == pytest.approx(clip / 2)
+    assert [plan.start(k) for k in range(4)] == [int(round(k * clip / 2)) for k in range(4)]
+
+
+def test_window_lengths_typed_in_seconds_snap_to_whole_frames(demo_cfg):
+    typed = WindowPlan(demo_cfg, TimelineSettings.resolve(demo_cfg, 30.0, window_s=0.2666, stride_s=0.1333))
+    assert typed.clip_frames == 8.0 and typed.stride_frames == 4.0
+    np.testing.assert_array_equal(typed.offsets, np.arange(8))  # not [0, 0, 1, ...] from 7.998 frames
+    odd = WindowPlan(demo_cfg, TimelineSettings.resolve(demo_cfg, 30.0, window_s=0.26))
+    assert odd.clip_frames == pytest.approx(7.8)
+    np.testing.assert_array_equal(odd.offsets, numpy_offsets(7.8, 8, 8))
+
+
+def test_window_count_matches_counting_by_hand(demo_cfg):
+    for stride_s in (4 / 30, 0.1, 0.37, 1.0):
+        plan = WindowPlan(demo_cfg, TimelineSettings.resolve(demo_cfg, 30.0, stride_s=stride_s))
+        for frames in (1, 7, 8, 9, 100, 1001):
+            by_hand = sum(1 for k in range(frames + 1) if round(k * stride_s * 30) + 8 <= frames)
+            assert plan.count(frames) == max(by_hand, 1), (stride_s, frames)
+
+
+@pytest.mark.parametrize("bad", [{"smooth": 0}, {"batch_size": True}, {"window_s": -1.0}, {"stride_s": 0},
+                                 {"timeout_s": float("nan")}, {"top_k": 1.5}])
+def test_impossible_settings_are_config_errors(bad):
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        TimelineSettings(**bad)
+
+
+def test_a_stride_below_one_frame_is_refused(demo_cfg):
+    with pytest.raises(ConfigError, match="stride_s"):
+        WindowPlan(demo_cfg, TimelineSettings.resolve(demo_cfg, 30.0, stride_s=0.01))
+
+
+# ------------------------------------------------------------------ smoothing and segments
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8])
+def test_smoother_is_the_centred_mean_of_k_windows(k):
+    rng = np.random.default_rng(k)
+    probs = rng.dirichlet(np.ones(6), size=23)
+    smoother, out = Smoother(k), []
+    for i, row in enumerate(probs):
+        out += smoother.add(i, row)
+        assert len(out) == max(0, i + 1 - k // 2)  # window i is final once k // 2 later windows are in
+    out += smoother.flush()
+    before, after = (k - 1) // 2, k // 2
+    expected = [probs[max(0, i - before):i + after + 1].mean(axis=0) for i in range(len(probs))]
+    assert [item for item, _ in out] == list(range(len(probs)))
+    np.testing.assert_allclose(np.stack([p for _, p in out]), np.stack(expected), rtol=1e-12)
+
+
+def _window(start, end, class_id, score=0.9):
+    return {"start_s": start, "end_s": end, "class_id": class_id, "class_name": f"c{class_id}", "score": score}
+
+
+def test_segments_merge_equal_labels_and_split_between_window_centres():
+    windows = [_window(0, 2, 1, 0.8), _window(1, 3, 1, 0.6), _window(2, 4, 2, 0.9), _window(3, 5, 2, 0.7),
+               _window(4, 6, 2, 0.5), _window(5, 7, 0, 1.0)]
+    segments = merge_segments(windows)
+    assert [(s["start_s"], s["end_s"], s["class_id"], s["num_windows"]) for s in segments] == \
+        [(0, 2.5, 1, 2), (2.5, 5.5, 2, 3), (5.5, 7, 0, 1)]  # boundaries halfway between centres 2/3 and 5/6
+    assert [s["score"] for s in segments] == pytest.approx([0.7, 0.7, 1.0])
+    assert merge_segments([]) == []
+
+
+# ------------------------------------------------------------------ sources
+
+def test_source_kinds_and_stems(tmp_path):
+    fifo = tmp_path / "feed"
+    os.mkfifo(fifo)
+    assert [source_kind(s) for s in (0, "2", "rtsp://cam/x", "http://h/v.mp4", "-", str(fifo), "a.mp4")] == \
+        ["camera", "camera", "url", "url", "pipe", "pipe", "file"]
+    assert source_kind("/dev/stdin") == "pipe" or not os.path.exists("/dev/stdin")
+    assert [source_stem(s) for s in ("videos/match.mp4", "0", "-", "rtsp://cam:554/live/a", "../../etc/.x.avi")] == \
+        ["match", "camera0", "stdin", "cam_554_live_a", "x"]
+
+
+class FakeSource(FrameSource):
+    """Frames ``[H, W, 3]`` whose pixels hold their index; raises, stalls or ends as told."""
+
+    def __init__(self, num_frames, fps=30.0, live=False, fail_at=None, stall_at=None, size=32, silent=False):
+        self.info = SourceInfo("fake.avi" if not live else "-", "pipe" if live else "file", fps,
+                               None if live else num_frames, None, "test")
+        self.num_frames, self.fail_at, self.stall_at, self.size = num_frames, fail_at, stall_at, size
+        self.release = threading.Event()
+        self.converted = 0
+        self.silent = silent
+
+    def start(self):
+        if self.silent:  # like a pipe nobody writes to: opening waits for a header that never comes
+            self.release.wait(30)
+
+    def frames(self, wanted):
+        for index in range(self.num_frames):
+            if index == self.fail_at:
+                raise RuntimeError("corrupt packet")
+            if index == self.stall_at:
+                self.release.wait(30)
+                return
+            frame = None
+            if wanted(index):
+                frame = np.full((self.size, self.size, 3), index % 256, np.uint8)
+                self.converted += 1
+            yield index, frame
+
+
+def _first_frame_values(window):
+    """The frame numbers a demo-pipeline window holds (our fake frames carry their index, normalised)."""
+    imgs = window.imgs[0, :8, 0, 0]  # channel 0 of view 0, one pixel per frame
+    return np.rint((imgs * 0.225 + 0.45) * 255).astype(int)
+
+
+def test_stream_windows_hold_the_planned_frames_and_memory_stays_bounded(demo_cfg):
+    source = FakeSource(2000)
+    settings = TimelineSettings(stride_s=0.2)  # 6 frames: windows overlap by 2 frames
+    kept = []
+    with WindowStream(source, demo_cfg, settings) as stream:
+        assembler_sizes = []
+        windows = []
+        for batch in stream.batches(4):
+            windows += batch
+            kept.append(stream.frames_read)
+    assert stream.error is None and not stream.stopped and stream.total == len(windows) == (2000 - 8) // 6 + 1
+    for window in windows[:5] + windows[-5:]:
+        assert list(_first_frame_values(window)) == [(window.start_frame + i) % 256 for i in range(8)]
+        assert window.start_s == pytest.approx(window.start_frame / 30) and window.start_frame == 6 * window.index
+    # only sampled frames are converted: 8 per window, shared ones once (here every frame is sampled)
+    assert source.converted <= 2000
+    assembler = WindowAssembler(stream.plan)
+    for index in range(20000):
+        list(assembler.push(index, np.zeros((1,), np.uint8) if assembler.wanted(index) else None))
+        assembler_sizes.append(len(assembler.kept))
+    assert max(assembler_sizes) <= 8  # one window's frames at most, however long the video
+
+
+def test_a_video_shorter_than_a_window_is_one_window_over_all_of_it(demo_cfg):
+    with WindowStream(FakeSource(5), demo_cfg) as stream:
+        windows = [w for batch in stream.batches() for w in batch]
+    assert len(windows) == 1 and windows[0].end_s == pytest.approx(5 / 30)
+    # the pipeline clamps linspace(0, 7, 8) to the last of 5 frames
+    assert list(_first_frame_values(windows[0])) == list(np.minimum(np.arange(8), 4))
+
+
+def test_a_source_that_raises_ends_the_run_with_one_line_naming_the_time(demo_cfg):
+    began = time.monotonic()
+    with WindowStream(FakeSource(1000, fail_at=50), demo_cfg) as stream:
+        windows = [w for batch in stream.batches(3) for w in batch]
+    assert time.monotonic() - began < 5
+    assert [w.start_frame for w in windows] == list(range(0, 50 - 8 + 1, 4))  # every window before the break
+    assert stream.error == "fake.avi: reading failed at 1.667 s (frame 50): corrupt packet"
+    assert "\n" not in stream.error and not stream._thread.is_alive()
+
+
+def test_a_stalled_source_ends_after_timeout_s(demo_cfg):
+    source = FakeSource(1000, live=True, stall_at=40)
+    began = time.monotonic()
+    try:
+        with WindowStream(source, demo_cfg, TimelineSettings(timeout_s=0.4)) as stream:
+            windows = [w for batch in stream.batches() for w in batch]
+        elapsed = time.monotonic() - began
+    finally:
+        source.release.set()  # let the blocked reader go
+    assert len(windows) == (40 - 8) // 4 + 1
+    assert stream.error.startswith("-: no frame for 0.4 s (--timeout_s); stopped at 1.333 s (frame 40)")
+    assert 0.4 <= elapsed < 3
+
+
+def test_a_source_silent_from_the_start_is_an_input_error(demo_cfg):
+    source = FakeSource(10, live=True, silent=True)
+    try:
+        with pytest.raises(InputError, match="no video arrived within 0.3 s"):
+            WindowStream(source, demo_cfg, TimelineSettings(timeout_s=0.3)).open()
+    finally:
+        source.release.set()
+
+
+def test_should_stop_ends_the_run_cleanly_between_batches(demo_cfg):
+    stop = threading.Event()
+    seen = []
+
+    def on_window(window, done, total):
+        seen.append((done, total))
+        if done == 6:
+            stop.set()
+
+    timeline = predict_timeline(FakeSource(400), demo_cfg, lambda imgs: np.zeros((len(imgs), 4), np.float32),
+                                TimelineSettings(batch_size=3), on_window=on_window, should_stop=stop.is_set)
+    assert timeline.stopped and timeline.error is None and not timeline.complete
+    assert len(timeline.windows) == 6 and seen[0] == (1, 99)
+
+
+def test_smoothing_in_predict_timeline_reports_smoothed_top1_and_keeps_the_raw_one(demo_cfg):
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(50, 4)).astype(np.float32) * 3
+    calls = iter(range(1000))
+
+    def predictor(imgs):
+        return np.stack([logits[next(calls)] for _ in imgs])
+
+    timeline = predict_timeline(FakeSource(4 * 49 + 8), demo_cfg, predictor, TimelineSettings(smooth=3, top_k=2,
+                                batch_size=4), label_names={0: "right", 1: "left", 2: "down", 3: "up"})
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    smooth = np.stack([probs[max(0, i - 1):i + 2].mean(0) for i in range(50)])
+    assert [w["class_id"] for w in timeline.windows] == list(smooth.argmax(1))
+    assert [w["raw_class_id"] for w in timeline.windows] == list(probs.argmax(1))
+    np.testing.assert_allclose([w["score"] for w in timeline.windows], smooth.max(1), rtol=1e-6)
+    assert timeline.windows[0]["class_name"] == ["right", "left", "down", "up"][smooth[0].argmax()]
+
+
+# ------------------------------------------------------------------ files
+
+def test_files_are_written_whole_with_the_exact_header(demo_cfg, tmp_path):
+    timeline = predict_timeline(FakeSource(100), demo_cfg, lambda imgs: np.tile([[0.0, 2.0, 1.0, -1.0]], (len(imgs), 1)),
+                                TimelineSettings(top_k=2))
+    paths = write_timeline(timeline, tmp_path, "../../escape")
+    assert sorted(os.listdir(tmp_path)) == ["escape.segments.json", "escape.timeline.csv", "escape.timeline.png"]
+    lines = (tmp_path / "escape.timeline.csv").read_text().splitlines()
+    assert lines[0] == ",".join(CSV_HEADER) + ",top2_class_id,top2_class_name,top2_score"
+    rows = read_timeline_csv(paths["csv"])
+    assert len(rows) == len(timeline.windows) == 24 and all(r["class_name"] == "" for r in rows)
+    assert {r["class_id"] for r in rows} == {1} and {r["top2_class_id"] for r in rows} == {2}
+    assert rows[3]["start_s"] == pytest.approx(12 / 30) and rows[3]["end_s"] == pytest.approx(20 / 30)
+    drawn = read_timeline_png(paths["png"])
+    assert len(drawn["bars"]) == 24 and {bar[2] for bar in drawn["bars"]} == {1}
+    import json
+
+    summary = json.loads((tmp_path / "escape.segments.json").read_text())
+    assert summary["complete"] and len(summary["segments"]) == 1 and summary["settings"]["stride_s"] == pytest.approx(4 / 30)
+
+
+def test_an_output_folder_that_is_a_file_is_one_output_error(demo_cfg, tmp_path):
+    timeline = predict_timeline(FakeSource(20), demo_cfg, lambda imgs: np.zeros((len(imgs), 4), np.float32))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError):
+        write_timeline(timeline, tmp_path / "file", "a")
