@@ -65,12 +65,24 @@ def bad_uploads(videos):
             ("huge.mp4", os.urandom(int(1.5 * MAX_UPLOAD_MB * 2**20)), 413)]
 
 
+API_KEY = "s3cret-key"
+KEY = {"X-API-Key": API_KEY}
+
+
 @pytest.fixture(scope="module")
-def server(tiny_model, tmp_path_factory):
+def starting_server(tiny_model, tmp_path_factory):
+    """The service with an API key, started (it loads while tools/predict.py computes the references)."""
     service = ServerProcess(tiny_model, tmp_path_factory.mktemp("serve") / "tmp", "--max_upload_mb", MAX_UPLOAD_MB,
-                            "--top_k", TOP_K, "--queue_size", 32)
+                            "--top_k", TOP_K, "--queue_size", 32, env={"PADDLEVIDEO_API_KEY": API_KEY},
+                            wait_ready=False)
     yield service
     service.kill()
+
+
+@pytest.fixture(scope="module")
+def server(starting_server, expected):
+    starting_server.wait_ready()
+    return starting_server
 
 
 def check_answer(reply, reference, name):
@@ -95,55 +107,55 @@ def check_one_line_error(reply, status, name=None, server=None):
 def test_clip_answer_equals_predict_tool(server, videos, expected):
     assert sorted(expected) == sorted(videos[0])
     for name, content in videos[0].items():
-        reply = post_video(server.url, content, name, query=f"?top_k={TOP_K}")
+        reply = post_video(server.url, content, name, query=f"?top_k={TOP_K}", headers=KEY)
         check_answer(reply, expected[name], name)
         assert reply.json["scores"] == sorted(reply.json["scores"], reverse=True)
         assert {"decode", "queue", "inference", "upload", "total"} <= set(reply.json["timings_ms"])
         assert 1 <= reply.json["batch_size"] <= 4
     # top_k from the query; the default is --top_k
-    reply = post_video(server.url, videos[0]["noise.avi"], "noise.avi", query="?top_k=2")
+    reply = post_video(server.url, videos[0]["noise.avi"], "noise.avi", query="?top_k=2", headers=KEY)
     assert reply.json["class_ids"] == expected["noise.avi"]["class_ids"][:2]
-    assert len(post_video(server.url, videos[0]["noise.avi"], "noise.avi").json["class_ids"]) == TOP_K
+    assert len(post_video(server.url, videos[0]["noise.avi"], "noise.avi", headers=KEY).json["class_ids"]) == TOP_K
 
 
 def test_bad_uploads_get_their_4xx_and_the_service_stays_up(server, videos, expected, bad_uploads):
     good = videos[0]["noise.avi"]
     for name, content, status in bad_uploads:
-        check_one_line_error(post_video(server.url, content, name), status, name, server)
-        check_answer(post_video(server.url, good, "noise.avi"), expected["noise.avi"], "noise.avi")
+        check_one_line_error(post_video(server.url, content, name, headers=KEY), status, name, server)
+        check_answer(post_video(server.url, good, "noise.avi", headers=KEY), expected["noise.avi"], "noise.avi")
     # not a form, no 'file' field, a bad parameter, an unknown route, a client path
-    check_one_line_error(request(server.url, "POST", "/predict", b"abc", {"Content-Type": "video/mp4"}), 400)
+    check_one_line_error(request(server.url, "POST", "/predict", b"abc", {"Content-Type": "video/mp4", **KEY}), 400)
     body = b"--b\r\nContent-Disposition: form-data; name=\"video\"; filename=\"x.mp4\"\r\n\r\nabc\r\n--b--\r\n"
     check_one_line_error(request(server.url, "POST", "/predict", body,
-                                 {"Content-Type": "multipart/form-data; boundary=b"}), 400)
+                                 {"Content-Type": "multipart/form-data; boundary=b", **KEY}), 400)
     cut_body = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.mp4\"\r\n\r\n" + good[:5000]
     check_one_line_error(request(server.url, "POST", "/predict", cut_body,
-                                 {"Content-Type": "multipart/form-data; boundary=b"}), 400)
-    check_one_line_error(post_video(server.url, good, "noise.avi", query="?top_k=0"), 400)
-    check_one_line_error(request(server.url, path="/no/such/route"), 404)
-    check_one_line_error(request(server.url, path="/static/..%2F..%2Fsettings.py"), 404)
-    check_one_line_error(request(server.url, path="/results/0123/../../etc/passwd"), 404)
-    check_one_line_error(post_video(server.url, good, "noise.avi", query="?attention=1"), 400)  # no -w
+                                 {"Content-Type": "multipart/form-data; boundary=b", **KEY}), 400)
+    check_one_line_error(post_video(server.url, good, "noise.avi", query="?top_k=0", headers=KEY), 400)
+    check_one_line_error(request(server.url, path="/no/such/route", headers=KEY), 404)
+    check_one_line_error(request(server.url, path="/static/..%2F..%2Fsettings.py", headers=KEY), 404)
+    check_one_line_error(request(server.url, path="/results/0123/../../etc/passwd", headers=KEY), 404)
+    check_one_line_error(post_video(server.url, good, "noise.avi", query="?attention=1", headers=KEY), 400)  # no -w
     assert request(server.url, path="/health").json == {"status": "ready"}
     assert server.proc.poll() is None
     assert server.leftovers() == []
 
 
 def test_page_metrics_and_openapi_are_served(server):
-    page = request(server.url, path="/")
+    page = request(server.url, path="/", headers=KEY)
     assert page.status == 200 and page.headers["content-type"].startswith("text/html")
     html = page.body.decode()
     assert "/static/app.js" in html and "/static/style.css" in html
     assert "http://" not in html and "https://" not in html  # nothing from elsewhere: works offline
     for name in ("app.js", "style.css"):
-        asset = request(server.url, path=f"/static/{name}")
+        asset = request(server.url, path=f"/static/{name}", headers=KEY)
         assert asset.status == 200
         assert b"http://" not in asset.body and b"https://" not in asset.body and b"@import" not in asset.body
-    schema = request(server.url, path="/openapi.json").json
+    schema = request(server.url, path="/openapi.json", headers=KEY).json
     assert {"/predict", "/timeline", "/jobs/{job_id}", "/health", "/metrics"} <= set(schema["paths"])
     assert "multipart/form-data" in schema["paths"]["/predict"]["post"]["requestBody"]["content"]
-    assert request(server.url, path="/docs").status == 200
-    text = request(server.url, path="/metrics").body.decode()
+    assert request(server.url, path="/docs", headers=KEY).status == 200
+    text = request(server.url, path="/metrics", headers=KEY).body.decode()
     for name in ("paddlevideo_requests_total", "paddlevideo_request_latency_seconds_bucket",
                  "paddlevideo_queue_depth", "paddlevideo_batch_size_bucket", "paddlevideo_ready"):
         assert name in text, name
@@ -153,7 +165,7 @@ def test_load_16_clients_a_quarter_bad(server, videos, expected, bad_uploads):
     """16 concurrent clients x 20 requests, every 4th bad: each good one answered right, each bad one its 4xx,
     none lost or hung, no temporary file left, memory bounded."""
     goods = list(videos[0].items())
-    before = request(server.url, path="/metrics").body.decode()
+    before = request(server.url, path="/metrics", headers=KEY).body.decode()
     rss = {"base": server.rss_bytes(), "peak": 0}
     stop = threading.Event()
 
@@ -169,7 +181,7 @@ def test_load_16_clients_a_quarter_bad(server, videos, expected, bad_uploads):
                 name, content, status = bad_uploads[(index + n) % len(bad_uploads)]
             else:
                 (name, content), status = goods[(index + n) % len(goods)], 200
-            replies.append((name, status, post_video(server.url, content, name, timeout=120)))
+            replies.append((name, status, post_video(server.url, content, name, headers=KEY, timeout=120)))
         return replies
 
     watcher = threading.Thread(target=watch_memory, daemon=True)
@@ -190,7 +202,7 @@ def test_load_16_clients_a_quarter_bad(server, videos, expected, bad_uploads):
             check_one_line_error(reply, status, name, server)
             bad += 1
     assert (good, bad) == (240, 80)
-    after = request(server.url, path="/metrics").body.decode()
+    after = request(server.url, path="/metrics", headers=KEY).body.decode()
 
     def delta(name, **labels):
         return metric(after, name, **labels) - metric(before, name, **labels)
@@ -209,31 +221,24 @@ def test_load_16_clients_a_quarter_bad(server, videos, expected, bad_uploads):
     assert server.proc.poll() is None and request(server.url, path="/health").status == 200
 
 
-def test_api_key_required_on_every_route_but_health(tiny_model, tmp_path, videos, expected):
-    key = "s3cret-key"
-    service = ServerProcess(tiny_model, tmp_path / "tmp", env={"PADDLEVIDEO_API_KEY": key})
-    try:
-        good = videos[0]["noise.avi"]
-        assert request(service.url, path="/health").status == 200
-        for route in ("/", "/info", "/metrics", "/docs", "/openapi.json", "/static/app.js", "/jobs/abc"):
-            reply = request(service.url, path=route)
-            check_one_line_error(reply, 401)
-            assert reply.headers["www-authenticate"].startswith("Basic")
-        check_one_line_error(post_video(service.url, good, "noise.avi"), 401)
-        check_one_line_error(post_video(service.url, good, "noise.avi", headers={"X-API-Key": "wrong"}), 401)
-        check_one_line_error(post_video(service.url, good, "noise.avi", headers={"Authorization": "Bearer s3cret"}),
-                             401)
-        import base64
+def test_api_key_required_on_every_route_but_health(server, videos, expected):
+    good = videos[0]["noise.avi"]
+    assert request(server.url, path="/health").status == 200
+    for route in ("/", "/info", "/metrics", "/docs", "/openapi.json", "/static/app.js", "/jobs/abc", "/nothing"):
+        reply = request(server.url, path=route)
+        check_one_line_error(reply, 401)
+        assert reply.headers["www-authenticate"].startswith("Basic")
+    check_one_line_error(post_video(server.url, good, "noise.avi"), 401)
+    check_one_line_error(post_video(server.url, good, "noise.avi", headers={"X-API-Key": "wrong"}), 401)
+    check_one_line_error(post_video(server.url, good, "noise.avi", headers={"Authorization": "Bearer s3cret"}), 401)
+    import base64
 
-        basic = "Basic " + base64.b64encode(f"anyone:{key}".encode()).decode()
-        for headers in ({"X-API-Key": key}, {"Authorization": f"Bearer {key}"}, {"Authorization": basic}):
-            check_answer(post_video(service.url, good, "noise.avi", headers=headers), expected["noise.avi"],
-                         "noise.avi")
-        assert request(service.url, path="/metrics", headers={"X-API-Key": key}).status == 200
-        assert request(service.url, path="/", headers={"Authorization": basic}).status == 200
-    finally:
-        assert service.stop() == 0
-    assert service.leftovers() == []
+    basic = "Basic " + base64.b64encode(f"anyone:{API_KEY}".encode()).decode()
+    for headers in (KEY, {"Authorization": f"Bearer {API_KEY}"}, {"Authorization": basic}):
+        check_answer(post_video(server.url, good, "noise.avi", headers=headers), expected["noise.avi"], "noise.avi")
+    assert request(server.url, path="/", headers={"Authorization": basic}).status == 200
+    text = request(server.url, path="/metrics", headers=KEY).body.decode()
+    assert metric(text, "paddlevideo_requests_total", route="/predict", outcome="unauthorized") >= 3
 
 
 def test_full_queue_503_then_recovery_and_sigterm_finishes_in_flight(tiny_model, tmp_path, videos, expected):

@@ -82,10 +82,19 @@ class ApiKeyMiddleware:
 
 
 class MetricsMiddleware:
-    """Counts every request by route and outcome and times the answered ones; logs bugs as 500."""
+    """Counts every request by route (its path template, ``other`` for unknown paths) and outcome, and times
+    the answered ones. Requests refused before routing (401) are matched to their route here."""
 
-    def __init__(self, app, metrics):
-        self.app, self.metrics = app, metrics
+    def __init__(self, app, metrics, routes=()):
+        self.app, self.metrics, self.routes = app, metrics, list(routes)
+
+    def route_name(self, scope):
+        route = scope.get("route")
+        if route is None:
+            from starlette.routing import Match
+
+            route = next((r for r in self.routes if r.matches(scope)[0] == Match.FULL), None)
+        return getattr(route, "path", None) or "other"
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -100,8 +109,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope.get("route")
-            name = getattr(route, "path", None) or "other"
+            name = self.route_name(scope)
             if name != "/metrics":
                 self.metrics.observe_request(name, status[0], time.monotonic() - start)
 
@@ -155,7 +163,7 @@ def create_app(service):
     @app.exception_handler(Exception)
     async def bug(request, err):
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=err)
-        return error_response(500, f"internal error ({type(err).__name__}: {first_line(err)}); it is logged")
+        return error_response(500, f"internal error ({type(err).__name__}); it is logged on the server")
 
     # ------------------------------------------------------------------ page
 
@@ -240,15 +248,16 @@ def create_app(service):
             raise ClientError(f"this service has no timeline support ({timeline.REASON})", 501)
         try:
             service.clips.check_ready()
+            service.jobs.check_room()
             tl_settings = timeline.settings_from_request(
-                {"window_s": window_s, "stride_s": stride_s, "smooth": smooth, "top_k": top_k})
+                {"window_s": window_s, "stride_s": stride_s, "smooth": smooth, "top_k": top_k}, settings.max_batch)
         except (Unavailable, ClientError):
             await drain_body(request.receive, request.headers)
             raise
         upload = await receive_upload(request, service.uploads_dir, settings.max_upload_bytes)
         try:
-            work = timeline.timeline_work(upload.path, service.cfg, service.clips.worker, service.label_names,
-                                          tl_settings)
+            work = timeline.timeline_work(upload.path, upload.filename, service.cfg, service.clips.worker,
+                                          service.label_names, tl_settings)
         except BaseException:
             upload.remove()
             raise
@@ -273,5 +282,5 @@ def create_app(service):
         return job.snapshot(len(job.items))
 
     app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
-    app.add_middleware(MetricsMiddleware, metrics=service.metrics)  # outermost: counts the 401s too
+    app.add_middleware(MetricsMiddleware, metrics=service.metrics, routes=app.routes)  # outermost: counts 401s
     return app

@@ -38,16 +38,20 @@ class Unavailable(RunError):
 VIDEO_ERROR_STATUS = {"VideoOpenError": 415, "VideoDecodeError": 422}
 
 
-def decode_failure(err, filename, path):
-    """The :class:`ClientError` for an upload the test pipeline could not turn into a clip. The message
-    names the client's file name; the server's temporary ``path`` (and its folder) never reach the client."""
+def hide_path(message, path, filename):
+    """``message`` with the server's temporary ``path`` replaced by the client's ``filename`` and its folder
+    by ``<upload folder>``: what a client reads names its own file, never the server's disk."""
     import os
 
+    if message.startswith(path + ": "):  # the decoders start with the file name
+        message = message[len(path) + 2:]
+    return message.replace(path, filename).replace(os.path.dirname(path), "<upload folder>")
+
+
+def decode_failure(err, filename, path):
+    """The :class:`ClientError` for an upload the test pipeline could not turn into a clip (415: not a video
+    that opens; 422: its frames cannot be decoded), naming the client's file name (see :func:`hide_path`)."""
     status = next((code for cls in type(err).__mro__ for name, code in VIDEO_ERROR_STATUS.items()
                    if cls.__name__ == name), 422)
     what = "is not a video that can be opened" if status == 415 else "cannot be decoded into a clip"
-    reason = first_line(err)
-    if reason.startswith(path + ": "):  # the decoders start with the file name
-        reason = reason[len(path) + 2:]
-    reason = reason.replace(path, filename).replace(os.path.dirname(path), "<upload folder>")
-    return ClientError(f"upload '{filename}' {what} ({reason})", status)
+    return ClientError(f"upload '{filename}' {what} ({hide_path(first_line(err), path, filename)})", status)

@@ -13,12 +13,21 @@ import threading
 import time
 from concurrent.futures import wait
 
-from ..utils.errors import UserError, first_line
+from ..utils.errors import RunError, UserError, first_line
 from ..utils.logger import get_logger
 from .errors import Unavailable
 from .pool import DaemonPool
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
+
+
+class JobFailed(RunError):
+    """The work ended early with a reason, but has a partial ``result`` worth keeping (a timeline's windows
+    before the video broke off)."""
+
+    def __init__(self, message, result=None):
+        super().__init__(message)
+        self.result = result
 
 
 class Job:
@@ -83,19 +92,24 @@ class JobManager:
             jobs = list(self._jobs.values())
         return {state: sum(job.state == state for job in jobs) for state in STATES}
 
+    def check_room(self):
+        """:class:`Unavailable` (503) now when a job submitted now would be refused (before its upload is read)."""
+        if self.closing:
+            raise Unavailable("the service is stopping", retry_after=5)
+        self._expire()
+        with self._lock:
+            active = sum(job.state in ("queued", "running") for job in self._jobs.values())
+        if active >= 2 * self.max_running:
+            raise Unavailable(f"busy: {active} jobs queued or running (--max_jobs {self.max_running}); retry later",
+                              retry_after=30)
+
     def submit(self, kind, filename, work, cleanup=None):
         """Start ``work(job)`` (its return value becomes ``job.result``); ``cleanup()`` runs after it whatever
         happens (also when the job is refused here). Returns the :class:`Job`."""
         try:
-            if self.closing:
-                raise Unavailable("the service is stopping", retry_after=5)
-            self._expire()
+            self.check_room()  # routes call this from the one event-loop thread: no other submit interleaves
+            job = Job(kind, filename)
             with self._lock:
-                active = sum(job.state in ("queued", "running") for job in self._jobs.values())
-                if active >= 2 * self.max_running:
-                    raise Unavailable(f"busy: {active} jobs queued or running (--max_jobs {self.max_running}); "
-                                      "retry later", retry_after=30)
-                job = Job(kind, filename)
                 self._jobs[job.id] = job
         except BaseException:
             if cleanup is not None:
@@ -128,10 +142,14 @@ class JobManager:
                 job._finish("cancelled", result=result, error="cancelled")
             else:
                 job._finish("done", result=result)
+        except JobFailed as err:
+            job._finish("failed", result=err.result, error=first_line(err))
         except Exception as err:  # noqa: BLE001 - the job fails with one line; the service goes on
-            if not isinstance(err, UserError):
+            if isinstance(err, UserError):
+                job._finish("failed", error=first_line(err))
+            else:  # a bug: its traceback goes to the log, the client gets its type only
                 get_logger().exception("job %s failed", job.id)
-            job._finish("failed", error=first_line(err))
+                job._finish("failed", error=f"internal error ({type(err).__name__}); it is logged")
         finally:
             if cleanup is not None:
                 cleanup()
