@@ -73,12 +73,28 @@ with av.open(sys.argv[2], "w") as container:
 
 def write_demo_webm(path, label=0, num_frames=32, side=128, seed=0, fps=15):
     """A demo-dataset clip (a shape moving right/left/down/up, ``paddlevideo.loader.demo_data``), enlarged to
-    ``side`` px and written as VP8 WebM, which browsers play. PyAV encodes it in a child process: with decord
-    already loaded in this one (other tests import it), PyAV's libvpx fails with an ABI mismatch."""
+    ``side`` px and written as VP8 WebM, which browsers play."""
     from paddlevideo.loader.demo_data import make_clip
 
-    frames = make_clip(np.random.default_rng(seed), label, num_frames=num_frames, size=32)
-    scale = side // 32
+    return write_webm(path, make_clip(np.random.default_rng(seed), label, num_frames=num_frames, size=32), side, fps)
+
+
+def write_long_demo_webm(path, num_segments=8, seed=0, side=128, fps=30):
+    """The long demo video (``demo_data.make_segment`` after ``long_video_plan``: segments of 1-4 s, the class
+    changing at each) as VP8 WebM; returns ``(path, [(class_id, frames), ...])``."""
+    from paddlevideo.loader.demo_data import long_video_plan, make_segment
+
+    rng = np.random.default_rng([seed, 2])
+    plan = long_video_plan(rng, num_segments, fps=fps)
+    frames = np.concatenate([make_segment(rng, label, count) for label, count in plan])
+    return write_webm(path, frames, side, fps), plan
+
+
+def write_webm(path, frames, side=128, fps=15):
+    """uint8 RGB frames ``[T, 32, 32, 3]`` enlarged to ``side`` px, as VP8 WebM. PyAV encodes it in a child
+    process: with decord already loaded in this one (other tests import it), PyAV's libvpx fails with an ABI
+    mismatch."""
+    scale = side // frames.shape[1]
     frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
     raw = Path(path).with_suffix(".frames.npy")
     np.save(raw, frames)

@@ -1,7 +1,8 @@
 """The page at / in a real headless browser (issue 24): Debian's chromium driven by Playwright uploads a demo
 clip, the page shows the clip playing, the top-k bars and the attention pictures, and the predicted class read
-from the page is the service's answer for that file. A screenshot is saved as a test artifact
-(``$PADDLEVIDEO_TEST_ARTIFACTS`` or ``test-artifacts/`` in the repository).
+from the page is the service's answer for that file; a long demo video fills the timeline ribbon as its job
+runs. Screenshots are saved as test artifacts (``$PADDLEVIDEO_TEST_ARTIFACTS`` or ``test-artifacts/`` in the
+repository).
 
 Skips, saying why, only where no browser can be had: no Playwright for Python, or no chromium binary
 (``.ci/run`` installs Debian's ``chromium`` when it is missing; Playwright's own browser download is never used).
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from serving_helpers import REPO, ServerProcess, export_tiny, post_video, write_demo_webm
+from serving_helpers import REPO, ServerProcess, export_tiny, post_video, request, write_demo_webm, write_long_demo_webm
 
 CHROMIUM = os.environ.get("PADDLEVIDEO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -39,8 +40,11 @@ def page_service(tmp_path_factory):
     model = export_tiny(tmp_path_factory.mktemp("page_model"))
     service = ServerProcess(model, tmp_path_factory.mktemp("page_serve") / "tmp", "-w", model.weights,
                             env={"PADDLEVIDEO_API_KEY": API_KEY})
-    yield service, model
-    service.kill()
+    try:
+        yield service, model
+        assert service.stop() == 0 and service.leftovers() == []  # SIGTERM: exit 0, no temporary file left
+    finally:
+        service.kill()
 
 
 def test_page_uploads_a_demo_clip_and_shows_the_answer(page_service, tmp_path):
@@ -106,5 +110,48 @@ def test_page_uploads_a_demo_clip_and_shows_the_answer(page_service, tmp_path):
     # the one error the console saw afterwards is the refused upload's HTTP status
     assert len(console_errors) == 1 and "415" in console_errors[0], console_errors
     assert shot.stat().st_size > 10_000
-    assert service.stop() == 0
-    assert service.leftovers() == []
+
+
+def test_page_fills_the_timeline_of_a_long_video(page_service, tmp_path):
+    sync_playwright = browser_or_skip()
+    service, model = page_service
+    if not request(service.url, path="/info", headers={"X-API-Key": API_KEY}).json["timeline"]:
+        pytest.skip("this installation has no paddlevideo.deploy.timeline (issue 22)")
+    video, plan = write_long_demo_webm(tmp_path / "demo_long.webm", num_segments=6)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "serving_timeline.png"
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+            viewport={"width": 1180, "height": 820}, http_credentials={"username": "me", "password": API_KEY})
+        try:
+            page = context.new_page()
+            page.goto(service.url + "/")
+            page.wait_for_selector("#service.ready", timeout=60_000)
+            page.check("#want-timeline")
+            page.set_input_files("#file", str(video))
+            # the ribbon shows windows before the job is done, then "done"
+            page.wait_for_function("/^[1-9][0-9]* \\/ [0-9]+ windows$|done/.test("
+                                   "document.getElementById('timeline-progress').textContent)", timeout=60_000)
+            page.wait_for_function("document.getElementById('timeline-progress').textContent.endsWith('done')",
+                                   timeout=120_000)
+            progress = page.inner_text("#timeline-progress")
+            windows = int(progress.split()[0])
+            assert windows >= 3
+            # the ribbon is painted: coloured pixels where windows were drawn, one legend entry per class seen
+            painted = page.evaluate("""() => {
+                const c = document.getElementById('ribbon');
+                const d = c.getContext('2d').getImageData(0, Math.floor(c.height / 2), c.width, 1).data;
+                let n = 0;
+                for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && (d[i] !== d[i + 1] || d[i] !== d[i + 2])) n++;
+                return n / (d.length / 4);
+            }""")
+            assert painted > 0.5, painted
+            legend = page.locator("#ribbon-legend span").all_inner_texts()
+            assert legend and set(legend) <= set(model.names)
+            page.wait_for_selector('.bar-row[data-rank="1"]', timeout=60_000)  # the whole video's answer too
+            assert page.is_hidden("#error")
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            context.close()
+    assert shot.stat().st_size > 10_000

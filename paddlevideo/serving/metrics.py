@@ -26,9 +26,10 @@ def outcome(status):
 
 
 class ServiceMetrics:
-    """The metrics of one service; ``queue_depth`` and ``in_flight`` are read when scraped (callables)."""
+    """The metrics of one service; ``queue_depth``, ``in_flight``, ``jobs`` and ``ready`` are callables read
+    when the metrics are scraped."""
 
-    def __init__(self, max_batch, queue_depth=lambda: 0, in_flight=lambda: 0, jobs=lambda: {}):
+    def __init__(self, max_batch, queue_depth=lambda: 0, in_flight=lambda: 0, jobs=lambda: {}, ready=lambda: False):
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry(auto_describe=True)
@@ -45,7 +46,8 @@ class ServiceMetrics:
                                     registry=self.registry)
         self.model_seconds = Histogram("paddlevideo_model_seconds", "Seconds per model call", buckets=MODEL_BUCKETS,
                                        registry=self.registry)
-        self.ready = Gauge("paddlevideo_ready", "1 once the model is loaded and warmed up", registry=self.registry)
+        Gauge("paddlevideo_ready", "1 once the model is loaded and warmed up", registry=self.registry
+              ).set_function(lambda: 1.0 if ready() else 0.0)
         self.jobs = Gauge("paddlevideo_jobs", "Timeline jobs by state", ("state",), registry=self.registry)
         self._jobs = jobs
 

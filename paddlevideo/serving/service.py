@@ -46,7 +46,8 @@ class Service:
 
             explainer = AttentionExplainer(self.cfg, settings.weights, self.pipeline, self.store)
         self.metrics = ServiceMetrics(settings.max_batch, queue_depth=lambda: self.clips.worker.depth,
-                                      in_flight=lambda: self.clips.in_flight, jobs=self.jobs.counts)
+                                      in_flight=lambda: self.clips.in_flight, jobs=self.jobs.counts,
+                                      ready=lambda: self.ready)
         self.clips = ClipService(settings, self.cfg, self.pipeline, self.label_names, self._load_predictor,
                                  self.input_shape, explainer=explainer, metrics=self.metrics, on_fatal=self._fatal)
 
