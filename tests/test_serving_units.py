@@ -324,3 +324,63 @@ def test_api_key_forms():
     for headers in ({}, {"x-api-key": "k3"}, {"authorization": f"Bearer {key}x"}, {"authorization": basic(key, "")},
                     {"authorization": "Basic !!!"}, {"authorization": key}):
         assert not key_matches(headers, key), headers
+
+
+# ------------------------------------------------------------------ uploads: slow, endless and vanishing clients
+
+
+def upload_request(chunks, headers=None, then="wait"):
+    """A starlette ``Request`` whose body is ``chunks`` (more to come after each), then ``then``: ``wait`` (the
+    client sends nothing more) or ``disconnect``."""
+    from starlette.requests import Request
+
+    boundary = "b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"clip.mp4\"\r\n\r\n").encode()
+    messages = [{"type": "http.request", "body": head, "more_body": True}]
+    messages += [{"type": "http.request", "body": chunk, "more_body": True} for chunk in chunks]
+
+    async def receive():
+        if messages:
+            return messages.pop(0)
+        if then == "disconnect":
+            return {"type": "http.disconnect"}
+        await asyncio.Event().wait()  # a client that stopped sending
+
+    raw = {"content-type": f"multipart/form-data; boundary={boundary}", **(headers or {})}
+    scope = {"type": "http", "method": "POST", "path": "/predict", "query_string": b"",
+             "headers": [(k.encode(), v.encode()) for k, v in raw.items()]}
+    return Request(scope, receive)
+
+
+def test_uploads_that_stall_overflow_or_vanish_leave_no_file(tmp_path):
+    from paddlevideo.serving.errors import ClientError
+    from paddlevideo.serving.uploads import receive_upload
+
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    cases = {408: upload_request([b"x" * 1000]),  # stalls after 1 kB
+             413: upload_request([b"x" * 4096] * 300, then="disconnect"),  # 1.2 MB, no Content-Length
+             400: upload_request([b"x" * 1000], then="disconnect")}  # goes away mid-upload
+    for status, request in cases.items():
+        start = time.monotonic()
+        with pytest.raises(ClientError) as refused:
+            asyncio.run(receive_upload(request, str(folder), max_bytes=2**20, timeout_s=0.5))
+        assert refused.value.status == status, refused.value
+        assert time.monotonic() - start < 5
+        assert list(folder.iterdir()) == []
+
+
+def test_an_address_in_use_is_one_line_naming_it():
+    import socket
+
+    from paddlevideo.serving.server import bind
+    from paddlevideo.utils.errors import ConfigError
+
+    taken = bind("127.0.0.1", 0)
+    try:
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"--port {port}.*in use"):
+            bind("127.0.0.1", port)
+    finally:
+        taken.close()
+    assert isinstance(taken, socket.socket)

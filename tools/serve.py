@@ -77,6 +77,9 @@ def parse_args(argv=None):
                            "more get 503 with Retry-After")
     load.add_argument("--timeout_s", type=float, default=DEFAULTS.timeout_s,
                       help="a request without an answer after this many seconds gets 504")
+    load.add_argument("--upload_timeout_s", type=float, default=DEFAULTS.upload_timeout_s,
+                      help="a /timeline upload (a long video) not received after this many seconds gets 408; a "
+                           "/predict upload has --timeout_s in all")
     load.add_argument("--max_upload_mb", type=float, default=DEFAULTS.max_upload_mb,
                       help="largest upload in MB (larger: 413)")
     load.add_argument("--decode_workers", type=int, default=DEFAULTS.decode_workers,
@@ -93,7 +96,8 @@ def settings_from_args(args):
                          precision=args.precision, params_file=args.params_file, weights=args.weights,
                          label_file=args.label_file, overrides=tuple(args.override), host=args.host, port=args.port,
                          api_key=api_key, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                         queue_size=args.queue_size, timeout_s=args.timeout_s, max_upload_mb=args.max_upload_mb,
+                         queue_size=args.queue_size, timeout_s=args.timeout_s,
+                         upload_timeout_s=args.upload_timeout_s, max_upload_mb=args.max_upload_mb,
                          decode_workers=args.decode_workers, top_k=args.top_k, cpu_threads=args.cpu_threads,
                          max_jobs=args.max_jobs)
 

@@ -214,7 +214,8 @@ def create_app(service):
             await drain_body(request.receive, request.headers)
             raise
         try:
-            upload = await receive_upload(request, service.uploads_dir, settings.max_upload_bytes)
+            upload = await receive_upload(request, service.uploads_dir, settings.max_upload_bytes,
+                                          timeout_s=started + settings.timeout_s - time.monotonic())
             ticket.cleanups.append(upload.remove)
             uploaded = time.monotonic()
             answer = await service.clips.predict(ticket, upload, started, top_k or settings.top_k, attention)
@@ -254,7 +255,8 @@ def create_app(service):
         except (Unavailable, ClientError):
             await drain_body(request.receive, request.headers)
             raise
-        upload = await receive_upload(request, service.uploads_dir, settings.max_upload_bytes)
+        upload = await receive_upload(request, service.uploads_dir, settings.max_upload_bytes,
+                                      timeout_s=settings.upload_timeout_s, flag="--upload_timeout_s")
         try:
             work = timeline.timeline_work(upload.path, upload.filename, service.cfg, service.clips.worker,
                                           service.label_names, tl_settings)

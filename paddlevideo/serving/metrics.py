@@ -3,8 +3,8 @@
 Names (``GET /metrics``, Prometheus' text format):
 
 - ``paddlevideo_requests_total{route, outcome}``: finished requests; ``outcome`` is ``ok`` or what went
-  wrong (``bad_request``, ``unauthorized``, ``not_found``, ``too_large``, ``not_video``, ``undecodable``,
-  ``busy``, ``timeout``, ``error``, ...), one word per HTTP status (:data:`OUTCOMES`);
+  wrong (``bad_request``, ``unauthorized``, ``not_found``, ``upload_timeout``, ``too_large``, ``not_video``,
+  ``undecodable``, ``busy``, ``timeout``, ``error``, ...), one word per HTTP status (:data:`OUTCOMES`);
 - ``paddlevideo_request_latency_seconds{route}``: arrival to answer of the requests answered ``ok``;
 - ``paddlevideo_queue_depth``: clips waiting for the model now; ``paddlevideo_requests_in_flight``: clip
   requests held (uploading, decoding, waiting or in the model), at most ``--queue_size``;
@@ -13,6 +13,7 @@ Names (``GET /metrics``, Prometheus' text format):
 """
 
 OUTCOMES = {200: "ok", 202: "ok", 400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "bad_method",
+            408: "upload_timeout",
             413: "too_large", 415: "not_video", 422: "undecodable", 429: "busy", 500: "error", 501: "unsupported",
             503: "busy", 504: "timeout"}
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

@@ -24,7 +24,8 @@ class ServeSettings:
     Network: ``host`` / ``port``; ``api_key`` (None: no key) guards every route but ``/health``.
     Load: at most ``queue_size`` clip requests are held at once (decoding, waiting or in the model; one more
     gets 503); the model thread batches up to ``max_batch`` clips, waiting at most ``max_wait_ms`` after the
-    first one arrived; a request unanswered after ``timeout_s`` seconds gets 504; an upload over
+    first one arrived; a request unanswered after ``timeout_s`` seconds gets 504 (408 when its upload has not
+    even arrived by then; a long video for ``/timeline`` may take ``upload_timeout_s``); an upload over
     ``max_upload_mb`` MB gets 413. ``decode_workers`` threads decode uploads. Long videos: at most
     ``max_jobs`` timeline jobs run at once, ``max_kept_jobs`` finished ones are kept for ``GET /jobs/<id>``
     (the oldest go first), each for ``job_ttl_s`` seconds. ``max_results`` attention results are kept.
@@ -45,6 +46,7 @@ class ServeSettings:
     max_wait_ms: float = 10.0
     queue_size: int = 32
     timeout_s: float = 30.0
+    upload_timeout_s: float = 300.0
     max_upload_mb: float = 200.0
     decode_workers: int = 2
     top_k: int = 5
@@ -73,7 +75,8 @@ class ServeSettings:
                 raise ConfigError(f"--{name} must be an integer >= {low}, got {value!r}")
         if self.port > 65535:
             raise ConfigError(f"--port must be at most 65535, got {self.port}")
-        positive = {"timeout_s": self.timeout_s, "max_upload_mb": self.max_upload_mb, "job_ttl_s": self.job_ttl_s}
+        positive = {"timeout_s": self.timeout_s, "upload_timeout_s": self.upload_timeout_s,
+                    "max_upload_mb": self.max_upload_mb, "job_ttl_s": self.job_ttl_s}
         for name, value in positive.items():
             if not value > 0:
                 raise ConfigError(f"--{name} must be > 0, got {value!r}")

@@ -127,14 +127,27 @@ class _PartReader:
             self.path = None
 
 
-async def receive_upload(request, folder, max_bytes):
+async def receive_upload(request, folder, max_bytes, timeout_s=None, flag="--timeout_s"):
     """Read ``request``'s multipart body; return the :class:`Upload` of its ``file`` field.
 
     Raises:
         ClientError: 400 (not multipart, no ``file`` field, an empty file, a malformed or interrupted body),
-            413 (over ``max_bytes``; the rest of the body is drained first, see :func:`drain_body`). Nothing is
-            left in ``folder`` then.
+            408 (the body has not arrived within ``timeout_s`` seconds, named by ``flag``: a client that sends
+            too slowly cannot hold a place in the queue for ever), 413 (over ``max_bytes``; the rest of the
+            body is drained first, see :func:`drain_body`). Nothing is left in ``folder`` then.
     """
+    import asyncio
+
+    if timeout_s is None:
+        return await _receive(request, folder, max_bytes)
+    try:
+        return await asyncio.wait_for(_receive(request, folder, max_bytes), max(0.0, timeout_s))
+    except asyncio.TimeoutError:
+        raise ClientError(f"the upload did not arrive within {timeout_s:.3g} s ({flag}); send it again over a faster "
+                          "connection", 408) from None
+
+
+async def _receive(request, folder, max_bytes):
     from python_multipart.exceptions import MultipartParseError
     from python_multipart.multipart import MultipartParser
 

@@ -73,6 +73,7 @@ function choose(file) {
   };
   video.onloadedmetadata = () => {
     if (choice !== current) return;
+    video.classList.toggle("small", video.videoWidth < 200);  // tiny clips: enlarge without blurring
     if (info && info.timeline && video.duration > LONG_VIDEO_S && !$("want-timeline").checked) {
       $("want-timeline").checked = true;
       startTimeline(file, choice);
