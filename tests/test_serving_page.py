@@ -9,7 +9,6 @@ Skips, saying why, only where no browser can be had: no Playwright for Python, o
 """
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
