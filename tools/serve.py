@@ -136,9 +136,23 @@ def _prepare_runtimes(backend, weights):
         cpu_kernels()  # None (with a warning) when they cannot be built: Paddle's kernels run instead
 
 
+def _log_server_lines(access_log):
+    """uvicorn's own lines as the project's (``LEVEL: message`` on stderr); with the access log, one line per
+    request on stdout, as uvicorn prints them by default."""
+    formatter = logging.Formatter("%(levelname)s: %(message)s")
+    for name, stream, on in (("uvicorn.error", sys.stderr, True), ("uvicorn.access", sys.stdout, access_log)):
+        logger = logging.getLogger(name)
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(formatter)
+        logger.handlers = [handler] if on else []
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def main(argv=None):
     args = parse_args(argv)
     logger = log_to_stderr(logging.INFO)
+    _log_server_lines(not args.no_access_log)
     settings = settings_from_args(args).check()
     from paddlevideo.utils.cpu import configure_cpu
 

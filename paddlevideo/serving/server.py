@@ -51,6 +51,8 @@ def make_server(app, settings, access_log=True):
             elif now - self.first_signal_at >= FORCE_AFTER_S:
                 self.force_exit = True  # a repeated signal, later than a held key would send it: stop waiting
 
-    config = uvicorn.Config(app, log_level="info", access_log=access_log, lifespan="on", server_header=False,
-                            timeout_graceful_shutdown=int(settings.timeout_s + GRACE_S))
+    # log_config=None: uvicorn leaves the process's logging set-up alone (its default applies a dictConfig);
+    # the tool decides where the "uvicorn.error" and "uvicorn.access" lines go.
+    config = uvicorn.Config(app, log_config=None, log_level=None, access_log=access_log, lifespan="on",
+                            server_header=False, timeout_graceful_shutdown=int(settings.timeout_s + GRACE_S))
     return GracefulServer(config)
