@@ -11,6 +11,8 @@ What is changed, and when:
   :func:`discard_stdout` (the reader of stdout went away: ``| head``).
 - **Threads and workers**: :func:`chain_thread_excepthook` (an exception that ends a thread reaches a handler
   that can stop the run), :func:`ignore_sigint` (a loader worker leaves Ctrl-C to its parent).
+- **Signals**: :func:`signals_to` (while ``tools/serve.py`` serves: SIGINT / SIGTERM ask uvicorn to shut down
+  gracefully instead of raising ``cli.Interrupted``).
 
 Nothing runs at import time.
 
@@ -271,3 +273,27 @@ def _set_paddle_threads(threads):
         from paddle.base import core
 
         core.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def signals_to(handler, signums=None):
+    """While inside, SIGINT and SIGTERM call ``handler(signum, frame)`` instead of the handlers in place
+    (``utils.cli.run``'s, which raise ``Interrupted``); those come back on exit, unchanged.
+
+    For a server that stops gracefully on a signal (uvicorn: stop accepting, finish the requests in flight,
+    exit 0) inside a tool run by ``cli.run``: the signal must reach the server's event loop as a request to
+    stop, not as an exception in the middle of it. Main thread only (Python sets handlers there); elsewhere
+    nothing is changed.
+    """
+    import signal
+
+    signums = (signal.SIGINT, signal.SIGTERM) if signums is None else tuple(signums)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {signum: signal.signal(signum, handler) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, previous in saved.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
