@@ -170,7 +170,9 @@ class DygraphRunner:
         paddle.seed(0)
         self.model = build_model(cfg.MODEL)
         if spec.get("weights"):
-            self.model.set_state_dict(paddle.load(spec["weights"]))
+            from paddlevideo.utils.save_load import load
+
+            self.model.set_state_dict(load(spec["weights"]))  # this run's own file, read as any checkpoint
         imgs, labels = _inputs(spec, cfg)
         self.x = paddle.to_tensor(imgs)
         self.y = paddle.to_tensor(labels)

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 warnings.filterwarnings("ignore", message="No ccache found")
 
-from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, prepare_output_dir, run, write_atomically  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402
 
 PROG = "extract_features.py"
@@ -42,6 +42,7 @@ def parse_args(argv=None):
                         help="temporal clips per video (PIPELINE.test.decode.num_clips; default: the config's, 1)")
     parser.add_argument("--override", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override config entries, e.g. --override PIPELINE.test.decode.backend=pyav")
+    add_trust_pickle_flag(parser, "the -w weights")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.num_clips is not None and args.num_clips < 1:
@@ -74,7 +75,7 @@ def list_videos(input_path):
     return videos
 
 
-def extract_features(cfg, weights, videos, output_dir):
+def extract_features(cfg, weights, videos, output_dir, trust_pickle=False):
     """Write ``<stem>.npy`` for each video; returns ``(written_paths, failed_videos)``."""
 
     import numpy as np
@@ -86,7 +87,7 @@ def extract_features(cfg, weights, videos, output_dir):
     from paddlevideo.utils import get_logger
 
     logger = get_logger()
-    model = build_model_with_weights(cfg.MODEL, weights)
+    model = build_model_with_weights(cfg.MODEL, weights, trust_pickle=trust_pickle)
     pipeline = build_pipeline(cfg.PIPELINE.test, section="PIPELINE.test")
     prepare_output_dir(output_dir, "-o")
 
@@ -122,7 +123,7 @@ def main(argv=None):
     cfg = get_config(args.config, overrides, show=False)
     videos = list_videos(args.input_file)
     prepare_output_dir(args.output_dir, "-o")  # before the model loads: a bad folder fails at once
-    written, failed = extract_features(cfg, args.weights, videos, args.output_dir)
+    written, failed = extract_features(cfg, args.weights, videos, args.output_dir, args.trust_pickle)
     logger.info("wrote %d feature file(s) to %s", len(written), args.output_dir)
     if failed:
         names = ", ".join(failed[:5]) + (f", ... ({len(failed)} in all)" if len(failed) > 5 else "")

@@ -103,6 +103,17 @@ def add_debug_flag(parser):
     return parser
 
 
+TRUST_PICKLE_FLAG = "--trust-pickle"
+
+
+def add_trust_pickle_flag(parser, what="the .pdparams / .pdopt files this command reads"):
+    """Add ``--trust-pickle`` (as ``tools/convert_checkpoint.py`` has it): read ``what`` with full unpickling."""
+    parser.add_argument(TRUST_PICKLE_FLAG, dest="trust_pickle", action="store_true",
+                        help=f"allow full unpickling of {what} (runs code from the file; only for files you "
+                             "trust). Without it a checkpoint may hold plain data only (docs/reliability.md)")
+    return parser
+
+
 def debug_requested(argv=None):
     """True when ``--debug`` is among the arguments or ``PADDLEVIDEO_DEBUG`` is set to a true value."""
     argv = sys.argv[1:] if argv is None else argv
