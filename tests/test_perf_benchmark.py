@@ -7,6 +7,7 @@ scores as plain attention in the default environment.
 """
 
 import importlib
+import statistics
 import sys
 
 import pytest
@@ -101,3 +102,17 @@ def test_reference_contender_is_built_by_switches(benchmark_module):
     with fast_path_calls() as calls:
         runner.run()
     assert sum(calls.values()) == calls["attention.composite"] > 0  # no project CPU path ran
+
+
+def test_checkpoint_mode_times_both_loaders_on_the_same_files(benchmark_module):
+    """--mode checkpoint runs save_load.load and paddle.load on the config's weights in both protocols (the
+    timing claim itself lives in docs/benchmarks.md)."""
+    argv = ["--mode", "checkpoint", "--rounds", "2", "--warmup", "0"]
+    for item in TINY_OVERRIDES:
+        argv += ["-o", item]
+    rows = benchmark_module.main(argv)["checkpoint"]
+    assert [row["protocol"] for row in rows] == [4, 2]
+    for row in rows:
+        assert len(row["safe_load_times_ms"]) == len(row["paddle_load_times_ms"]) == 2
+        assert row["safe_load_ms"] == statistics.median(row["safe_load_times_ms"])
+        assert row["ratio"] == row["safe_load_ms"] / row["paddle_load_ms"]
