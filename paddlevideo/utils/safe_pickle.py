@@ -315,11 +315,17 @@ ALLOWED = _allowed()
 _DISPLAY_MODULE = {"posix": "os", "nt": "os", "__builtin__": "builtins", "copy_reg": "copyreg"}
 
 
+def display_name(dotted):
+    """``posix.system`` -> ``os.system``: a global as users know it."""
+    module, _, name = dotted.rpartition(".")
+    return f"{_DISPLAY_MODULE.get(module, module)}.{name}" if module else dotted
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         found = ALLOWED.get((module, name))
         if found is None:
-            raise _Refused(f"call {_DISPLAY_MODULE.get(module, module)}.{name}")
+            raise _Refused(f"call {display_name(f'{module}.{name}')}")
         return found
 
     def persistent_load(self, pid):
