@@ -129,3 +129,222 @@ def test_without_the_check_decord_dies_on_the_frame_count(absurd_videos):
             f"decord.VideoReader({str(absurd_videos['avi_1e9_frames'])!r}, num_threads=1); print('opened')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "opened" not in proc.stdout, (proc.returncode, proc.stderr[-500:])
+
+
+# ---------------------------------------------------------------- configs, lists and label lists
+
+@pytest.mark.parametrize("text, words", [
+    ("MODEL: !!python/object/apply:os.system ['touch {marker}']\n", ["python/object/apply:os.system"]),
+    ("MODEL: !!python/name:os.system\n", ["python/name:os.system"]),
+    ("MODEL: !!python/object/new:subprocess.Popen [['touch', '{marker}']]\n", ["python/object/new"]),
+    ("a: &a ['x','x','x','x','x','x','x','x','x','x']\n" + "".join(
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcdefgh", "bcdefghi")) + "MODEL: *i\n",
+     ["expands to more than"]),
+    ("a: " + "[" * 5000 + "]" * 5000 + "\n", ["nesting is too deep"]),
+])
+def test_a_config_builds_no_object_and_cannot_blow_up(tmp_path, text, words):
+    import time
+
+    from paddlevideo.utils import ConfigError, get_config
+
+    marker = tmp_path / "marker"
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text.replace("{marker}", str(marker)))
+    start = time.monotonic()
+    with pytest.raises(ConfigError) as caught:
+        get_config(str(path), [], show=False)
+    assert time.monotonic() - start < 10  # the alias bomb is refused, not expanded
+    message = str(caught.value)
+    assert f"'{path}'" in message and "\n" not in message
+    for word in words:
+        assert word in message, message
+    assert not marker.exists()
+
+
+def test_lists_and_label_lists_are_data(tmp_path):
+    """Shell syntax in a list or label list is a file name or a class name, never a command; a label list
+    that is not text is one line."""
+    from paddlevideo.loader.decoders import VideoOpenError, open_video
+    from paddlevideo.loader.list_files import read_list_file
+    from paddlevideo.tasks.predict import PredictError, load_label_names
+
+    marker = tmp_path / "marker"
+    hostile = [f"$(touch {marker}).mp4", f"`touch {marker}`.mp4", f"a.mp4; touch {marker}"]
+    listing = tmp_path / "train.list"
+    listing.write_text("".join(f"{name} {i}\n" for i, name in enumerate(hostile)))
+    items = read_list_file(str(listing), str(tmp_path))
+    assert [item["filename"] for item in items] == [str(tmp_path / name) for name in hostile]
+    for item in items:
+        with pytest.raises(VideoOpenError, match="no such file"):
+            open_video(item["filename"])
+    labels = tmp_path / "labels.txt"
+    labels.write_text(f"0 $(touch {marker})\n1 __import__('os').system('touch {marker}')\n")
+    assert load_label_names(str(labels)) == {0: f"$(touch {marker})", 1: f"__import__('os').system('touch {marker}')"}
+    assert not marker.exists()
+    labels.write_bytes(b"0 abseiling\n1 \xff\xfe\x00 not text\n")
+    with pytest.raises(PredictError, match="is not UTF-8 text"):
+        load_label_names(str(labels))
+
+
+# ---------------------------------------------------------------- exported models
+
+def _onnx_with_external_data(folder, location):
+    """A model ``y = x + w`` whose ``w`` (4 floats) is stored at ``location`` (relative to ``folder``)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.zeros(4, np.float32), "w")
+    weight.ClearField("raw_data")
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "16")):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [weight])
+    path = folder / "model.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_onnx_external_data_stays_in_the_model_folder(tmp_path):
+    from paddlevideo.tasks.exported_model import build_predictor
+    from paddlevideo.tasks.openvino_backend import import_openvino, read_model
+    from paddlevideo.utils.model_files import UnsafeModelFileError
+
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.arange(4, dtype=np.float32).tobytes())
+    cases = {"parent": "../secret.bin", "absolute": str(secret), "symlink": "link.bin"}
+    for name, location in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        if name == "symlink":
+            (folder / "link.bin").symlink_to(secret)
+        path = _onnx_with_external_data(folder, location)
+        for load in (lambda p: build_predictor(str(p), "onnxruntime"),
+                     lambda p: read_model(import_openvino().Core(), str(p))):
+            with pytest.raises(UnsafeModelFileError) as caught:
+                load(path)
+            assert str(caught.value).startswith(f"'{path}': tensor 'w' keeps its data in '{location}', outside")
+    inside = tmp_path / "inside"
+    inside.mkdir()
+    (inside / "w.bin").write_bytes(np.arange(4, dtype=np.float32).tobytes())
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(_onnx_with_external_data(inside, "w.bin")), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(session.run(None, {"x": np.ones(4, np.float32)})[0], [1, 2, 3, 4])
+    from paddlevideo.utils.model_files import check_model_file
+
+    check_model_file(inside / "model.onnx")  # data beside the model: accepted
+
+
+def test_openvino_xml_with_a_doctype_is_refused_before_parsing(tmp_path):
+    from paddlevideo.tasks.exported_model import build_predictor
+    from paddlevideo.tasks.openvino_backend import import_openvino
+    from paddlevideo.utils.model_files import UnsafeModelFileError
+
+    ov = import_openvino()
+    inside = tmp_path / "m"
+    inside.mkdir()
+    (inside / "w.bin").write_bytes(np.arange(4, dtype=np.float32).tobytes())
+    real = tmp_path / "real.xml"
+    ov.save_model(ov.convert_model(str(_onnx_with_external_data(inside, "w.bin"))), str(real))
+    compiled = ov.Core().compile_model(ov.Core().read_model(str(real)), "CPU")
+    np.testing.assert_array_equal(compiled(np.ones(4, np.float32))[0], [1, 2, 3, 4])
+    text = real.read_text()
+    head, body = text.split("\n", 1) if text.startswith("<?xml") else ("", text)
+    laughs = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    variants = {
+        "laughs": f'<!DOCTYPE net [<!ENTITY l0 "lol">{laughs}]>\n' + body.replace('name="', 'name="&l9;', 1),
+        "external": f'<!DOCTYPE net [<!ENTITY x SYSTEM "file://{tmp_path / "secret"}">]>\n'
+                    + body.replace('name="', 'name="&x;', 1),
+    }
+    (tmp_path / "secret").write_text("secret")
+    for name, document in variants.items():
+        path = tmp_path / f"{name}.xml"
+        path.write_text(head + "\n" + document if head else document)
+        (tmp_path / f"{name}.bin").write_bytes((tmp_path / "real.bin").read_bytes())
+        with pytest.raises(UnsafeModelFileError, match=r"declares a document type \(<!DOCTYPE"):
+            build_predictor(str(path), "openvino")
+
+
+def test_hugging_face_folder_never_runs_its_code_or_an_untrusted_pickle(tmp_path):
+    """A folder whose config.json names remote code (auto_map) converts with the code never imported; a
+    pytorch_model.bin that calls os.system is refused by name unless --trust-pickle."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from test_convert import _hf_model
+
+    import hostile_files as hf
+
+    marker = tmp_path / "marker"
+    folder = tmp_path / "hf"
+    _hf_model().save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForVideoClassification": "modeling_evil.EvilModel",
+                          "AutoConfig": "modeling_evil.EvilConfig"}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "modeling_evil.py").write_text(f"import os\nos.system(\"touch '{marker}'\")\n")
+    from helpers import load_tool
+    from paddlevideo.modeling.convert import read_hf_folder
+    from paddlevideo.utils.save_load import UnsafePickleError
+
+    out = tmp_path / "out.pdparams"
+    assert load_tool("tools/convert_checkpoint.py").main(["--from", "hf", str(folder), "-o", str(out)]) == 0
+    assert out.is_file() and not marker.exists()
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text((folder / "config.json").read_text())
+    torch.save({"w": hf.Call(os.system, f"touch '{marker}'")}, bad / "pytorch_model.bin")
+    with pytest.raises(UnsafePickleError) as caught:
+        read_hf_folder(str(bad))
+    assert str(caught.value) == (f"'{bad / 'pytorch_model.bin'}' is not a plain checkpoint: it asks to call "
+                                 "os.system; refusing to load it. If you trust this file, pass --trust-pickle")
+    assert not marker.exists()
+
+
+# ---------------------------------------------------------------- where tools write
+
+NAMES = ["../../escape.avi", "...avi", "new\nline.avi", ".avi", "tab\there.avi"]
+
+
+def test_output_names_stay_inside_the_output_folder(tmp_path):
+    from paddlevideo.utils.cli import output_name
+    from paddlevideo.visualization.annotate import annotated_path
+    from helpers import load_tool
+
+    out = tmp_path / "out"
+    folders = load_tool("tools/visualize_attention.py").output_folders(NAMES, str(out))
+    features = load_tool("tools/extract_features.py")._feature_stem
+    for name, folder in zip(NAMES, folders):
+        for path in (folder, annotated_path(out, name), str(out / (features(name) + ".npy"))):
+            assert os.path.dirname(os.path.normpath(path)) == str(out), (name, path)
+            assert "\n" not in path and "\t" not in path and os.path.basename(path) not in ("", ".", "..")
+    assert output_name("a/b/c.mp4") == "c.mp4" and output_name("..") == "_.." and output_name("x\ny") == "x_y"
+
+
+def test_extract_features_writes_only_inside_its_output_folder(tmp_path):
+    """The real tool on a folder of real clips with hostile names: every file lands in -o."""
+    import paddle
+
+    from conftest import K400_CONFIG, TINY_OVERRIDES
+    from paddlevideo.modeling import build_model
+    from paddlevideo.utils import get_config
+    from paddlevideo.utils.config import save_config
+
+    cfg = get_config(str(K400_CONFIG), TINY_OVERRIDES, show=False)
+    save_config(cfg, tmp_path / "tiny.yaml")
+    paddle.save(build_model(cfg.MODEL).state_dict(), str(tmp_path / "w.pdparams"))
+    videos = tmp_path / "work" / "in"
+    videos.mkdir(parents=True)
+    for name in ("...avi", "new\nline.avi", "plain.avi"):
+        write_avi(videos / name, FRAMES)
+    out = tmp_path / "work" / "out"
+    before = {p for p in tmp_path.rglob("*")}
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "extract_features.py"), "-c", str(tmp_path / "tiny.yaml"),
+                           "-w", str(tmp_path / "w.pdparams"), "--input_file", str(videos), "-o", str(out)],
+                          capture_output=True, text=True, timeout=300, env=ENV, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    new = {p for p in tmp_path.rglob("*")} - before
+    assert new == {out, out / "...avi.npy", out / "new_line.npy", out / "plain.npy"}, new

@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 warnings.filterwarnings("ignore", message="No ccache found")
 
-from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, prepare_output_dir, run, write_atomically  # noqa: E402
+from paddlevideo.utils.cli import (add_debug_flag, add_trust_pickle_flag, output_name, prepare_output_dir,  # noqa: E402
+                                   run, write_atomically)
 from paddlevideo.utils.errors import UserError  # noqa: E402
 
 PROG = "extract_features.py"
@@ -67,12 +68,17 @@ def list_videos(input_path):
         raise FeatureInputError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) under '{input_path}'")
     seen = {}
     for path in videos:
-        stem = os.path.splitext(os.path.basename(path))[0]
+        stem = _feature_stem(path)
         if stem in seen:
             raise FeatureInputError(f"'{seen[stem]}' and '{path}' share the name '{stem}': features are stored by "
                              "video stem, so extract these folders separately")
         seen[stem] = path
     return videos
+
+
+def _feature_stem(path):
+    """The name of ``path``'s feature file without ``.npy``: its stem, kept inside the output folder."""
+    return output_name(os.path.splitext(os.path.basename(path))[0])
 
 
 def extract_features(cfg, weights, videos, output_dir, trust_pickle=False):
@@ -102,7 +108,7 @@ def extract_features(cfg, weights, videos, output_dir, trust_pickle=False):
             continue
         with paddle.no_grad():
             feature = model.extract_feature(paddle.to_tensor(imgs[None]))[0].numpy().astype(np.float32)
-        out = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + ".npy")
+        out = os.path.join(output_dir, _feature_stem(path) + ".npy")
 
         def write(tmp, feature=feature):
             with open(tmp, "wb") as handle:  # np.save on a name would append ".npy" to the temporary name

@@ -25,7 +25,7 @@ if REPO not in sys.path:
 
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 
-from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, print_error, run  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, output_name, print_error, run  # noqa: E402
 from paddlevideo.utils.logger import log_to_stderr  # noqa: E402
 
 PROG = "visualize_attention.py"
@@ -62,8 +62,8 @@ def parse_args(argv=None):
 
 def output_folders(files, output):
     """One sub-folder per video, named after the file's stem (``name.ext`` when two videos share a stem)."""
-    stems = [os.path.splitext(os.path.basename(path))[0] for path in files]
-    return [os.path.join(output, stem if stems.count(stem) == 1 else os.path.basename(path))
+    stems = [output_name(os.path.splitext(os.path.basename(path))[0]) for path in files]
+    return [os.path.join(output, stem if stems.count(stem) == 1 else output_name(path))
             for stem, path in zip(stems, files)]
 
 

@@ -174,6 +174,17 @@ def _lost_peer_message(err):
             f"({_one_line(text, first_only=True)[:300]}); the reason is in the first failing worker's log")
 
 
+_CONTROL_CHARACTERS = str.maketrans({c: "_" for c in [*map(chr, range(32)), "\x7f"]})
+
+
+def output_name(input_path):
+    """The name a tool gives what it writes for ``input_path`` inside its output folder: the input's base name
+    only (``../../x.mp4`` -> ``x.mp4``), newlines and other control characters as ``_``, and ``.`` / ``..``
+    (the stem of ``...mp4``) prefixed with ``_`` so the name can never point at the folder or its parent."""
+    name = os.path.basename(os.fspath(input_path).rstrip("/" + os.sep)).translate(_CONTROL_CHARACTERS)
+    return "_" + name if name in ("", ".", "..") else name
+
+
 def prepare_output_dir(path, flag="--output", error=OutputError):
     """Create the output folder ``path`` (named by ``flag``: the command-line flag or config key the user set)
     and check that a file can be written in it, before any work starts; raises ``error`` (a :class:`UserError`,

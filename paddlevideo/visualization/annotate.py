@@ -186,8 +186,11 @@ def write_annotated_video(video, output, labels, scores, encoder="auto", backend
 
 def annotated_path(out_dir, video):
     """Where :func:`annotate_prediction` writes ``video``: ``<out_dir>/<video's file name>.mp4`` (the full
-    name, so ``a.avi`` and ``a.mp4`` of one folder do not collide and an input is never overwritten)."""
-    return os.path.join(os.fspath(out_dir), os.path.basename(os.fspath(video)) + ".mp4")
+    name, so ``a.avi`` and ``a.mp4`` of one folder do not collide and an input is never overwritten), kept
+    inside ``out_dir`` whatever the input's name (``utils.cli.output_name``)."""
+    from ..utils.cli import output_name
+
+    return os.path.join(os.fspath(out_dir), output_name(video) + ".mp4")
 
 
 def annotate_prediction(result, out_dir, scale=1, backend="decord"):
