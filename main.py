@@ -16,7 +16,8 @@ import warnings
 # paddle warns about a C++ build cache on import; it is irrelevant to users of this CLI
 warnings.filterwarnings("ignore", message="No ccache found")
 
-from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, run  # noqa: E402  (no paddle import: --help stays fast)
+# no paddle import: --help stays fast
+from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, run  # noqa: E402
 
 PROG = "main.py"
 

@@ -39,7 +39,8 @@ def files(tmp_path_factory):
     make_demo_dataset(str(data), num_train=4, num_val=2, seed=0, num_frames=8, size=32)
     lists = [f"DATASET.{mode}.{key}={value}" for mode, name in (("train", "train"), ("valid", "val"), ("test", "val"))
              for key, value in (("data_prefix", data), ("file_path", data / f"{name}.list"))]
-    cfg = get_config(str(K400_CONFIG), TINY_OVERRIDES + lists + ["DATASET.batch_size=2", "GRADIENT_ACCUMULATION.global_batch_size=2", "epochs=2"], show=False)
+    batch = ["DATASET.batch_size=2", "GRADIENT_ACCUMULATION.global_batch_size=2", "epochs=2"]
+    cfg = get_config(str(K400_CONFIG), TINY_OVERRIDES + lists + batch, show=False)
     save_config(cfg, folder / "tiny.yaml")
     model = build_model(cfg.MODEL)
     state = {k: v.numpy() for k, v in model.state_dict().items()}

@@ -118,7 +118,8 @@ def test_absurd_headers_are_refused_before_any_allocation(absurd_videos):
                 continue
             assert status == "refused", (name, backend, detail)
             assert detail.startswith(f"{path}: its ") and "\n" not in detail, detail
-            claim = "100000 x 100000" if "100000" in name else "60000 x 60000" if "60000" in name else "1000000000 frames"
+            claim = ("100000 x 100000" if "100000" in name else "60000 x 60000" if "60000" in name
+                     else "1000000000 frames")
             assert claim in detail and "refusing to open it" in detail, detail
     assert out["maxrss_mb"] < 600, out["maxrss_mb"]
 
@@ -342,8 +343,9 @@ def test_extract_features_writes_only_inside_its_output_folder(tmp_path):
         write_avi(videos / name, FRAMES)
     out = tmp_path / "work" / "out"
     before = {p for p in tmp_path.rglob("*")}
-    proc = subprocess.run([sys.executable, str(REPO / "tools" / "extract_features.py"), "-c", str(tmp_path / "tiny.yaml"),
-                           "-w", str(tmp_path / "w.pdparams"), "--input_file", str(videos), "-o", str(out)],
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "extract_features.py"), "-c",
+                           str(tmp_path / "tiny.yaml"), "-w", str(tmp_path / "w.pdparams"), "--input_file", str(videos),
+                           "-o", str(out)],
                           capture_output=True, text=True, timeout=300, env=ENV, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
     new = {p for p in tmp_path.rglob("*")} - before

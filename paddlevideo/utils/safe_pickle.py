@@ -404,7 +404,7 @@ def load(path, name=None):
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
                 OverflowError, UnicodeDecodeError, MemoryError) as err:
             first = str(err).strip().splitlines()
-            raise PickleReadError(f"'{name}' could not be read ({type(err).__name__}: "
+            raise PickleReadError(f"checkpoint '{name}' could not be read ({type(err).__name__}: "
                                   f"{first[0][:200] if first else ''}); is it a complete .pdparams/.pdopt "
                                   "file?") from err
         finally:
