@@ -1,5 +1,6 @@
 """Checkpoint file I/O. Every write is atomic: a temporary file in the same folder, then rename,
-so a run killed mid-write leaves the previous file intact.
+so a run killed mid-write leaves the previous file intact. Every read goes through :func:`load`, which
+builds plain data only (:mod:`.safe_pickle`) unless the caller trusts the file.
 
 A temporary file is named ``<final name>.<random>.tmp`` (see :data:`TMP_PATTERN`); one left behind by a
 killed process is never mistaken for a checkpoint, and ``tasks.run_files`` removes it at the next start.
@@ -15,6 +16,7 @@ import tempfile
 import numpy as np
 
 from .errors import InputError, UserError
+from . import safe_pickle
 from .safe_pickle import UnsafePickleError  # noqa: F401  (raised by load; importable from here)
 
 # "<name>.<8 random chars>.tmp", the names tempfile.mkstemp gives in save()
@@ -140,8 +142,6 @@ def load(path, trust_pickle=False, return_numpy=False):
         a checkpoint never holds (the message names the file and the object). CheckpointReadError: it cannot
         be read (both name the file).
     """
-    from . import safe_pickle
-
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointNotFoundError(f"checkpoint '{path}' not found")
