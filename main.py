@@ -16,7 +16,8 @@ import warnings
 # paddle warns about a C++ build cache on import; it is irrelevant to users of this CLI
 warnings.filterwarnings("ignore", message="No ccache found")
 
-from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402  (no paddle import: --help stays fast)
+# no paddle import: --help stays fast
+from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, run  # noqa: E402
 
 PROG = "main.py"
 
@@ -54,6 +55,7 @@ def parse_args(argv=None):
                           help="default: openvino for .xml and for bf16/int8, onnxruntime for .onnx, else paddle")
     exported.add_argument("--precision", choices=("fp32", "fp16", "bf16", "int8"), default="fp32",
                           help="CPU precision (openvino: bf16, fp16 meaning bf16, int8 from tools/quantize.py)")
+    add_trust_pickle_flag(parser, "-w, MODEL.backbone.pretrained and the --resume .pdparams/.pdopt")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     _check_combinations(parser, args)
@@ -116,19 +118,20 @@ def main(argv=None):
         from paddlevideo.deploy.export import export_model
 
         export_model(cfg, args.weights, args.output_dir or os.path.join("inference", setting(cfg, "model_name")),
-                     fmt="pdmodel", onnx=False)
+                     fmt="pdmodel", onnx=False, trust_pickle=args.trust_pickle)
     elif args.test:
         from paddlevideo.tasks.test import test_model
 
         test_model(cfg, weights=args.weights, save_scores=args.save_scores,
                    scores_path=args.output_dir and os.path.join(args.output_dir, "test_scores.npz"),
-                   report_dir=_test_report_dir(args), model=_exported_model(args, cfg) if args.model_file else None)
+                   report_dir=_test_report_dir(args), model=_exported_model(args, cfg) if args.model_file else None,
+                   trust_pickle=args.trust_pickle)
     else:
         from paddlevideo.tasks.train import train_model
 
         train_model(cfg, weights=args.weights, validate=args.validate, amp=args.amp,
                     amp_level=args.amp_level or "O1", max_iters=args.max_iters, resume=args.resume,
-                    seed=args.seed, use_visualdl=args.use_vdl)
+                    seed=args.seed, use_visualdl=args.use_vdl, trust_pickle=args.trust_pickle)
     return 0
 
 

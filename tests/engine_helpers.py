@@ -37,9 +37,9 @@ def demo_cfg(data_dir, out_dir, *extra):
 
 
 def load_params(path):
-    import paddle
+    from paddlevideo.utils.save_load import load
 
-    return {k: np.asarray(v) for k, v in paddle.load(str(path)).items()}
+    return {k: np.asarray(v) for k, v in load(str(path)).items()}
 
 
 def max_abs_diff(a, b):

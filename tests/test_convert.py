@@ -25,7 +25,7 @@ from paddlevideo.modeling.convert import (
     settings_from_hf_config,
     to_paddle,
 )
-from paddlevideo.utils import get_config
+from paddlevideo.utils import get_config, save_load
 from paddlevideo.utils.config import save_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,7 +149,7 @@ def test_fb_pyth_converts_and_values_land_where_mapped(tmp_path, tiny_cfg):
         assert f"INFO: {key} [" in result.stdout
     assert result.stdout.count("(transposed)") == DEPTH * 7 + 1
 
-    converted = paddle.load(str(out))
+    converted = save_load.load(str(out))
     model = build_model(tiny_cfg.MODEL)
     assert sorted(converted) == sorted(model.state_dict())  # no missing, no unexpected keys
     load_checkpoint(model, converted)

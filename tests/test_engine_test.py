@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from engine_helpers import DEMO_CONFIG, REPO, data_overrides, demo_cfg, make_data
+from paddlevideo.utils import save_load
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_test_scores_equal_direct_forward(trained, tmp_path):
     cfg = demo_cfg(folder, tmp_path, "DATASET.test_batch_size=3")
     result = test_model(cfg, str(weights))
     model = build_model(cfg.MODEL)
-    model.set_state_dict(paddle.load(str(weights)))
+    model.set_state_dict(save_load.load(str(weights)))
     model.eval()
     pipeline = build_pipeline(cfg.PIPELINE.test)
     for i in (0, 7):

@@ -8,7 +8,7 @@ import pytest
 
 import numpy_timesformer as ref
 from paddlevideo.modeling import build_model
-from paddlevideo.utils import override_config
+from paddlevideo.utils import override_config, save_load
 
 EPS = 1e-6
 
@@ -87,7 +87,7 @@ def test_joint_loads_image_weights_as_they_are(tiny_cfg, tmp_path):
 
 def test_checkpoint_temporal_weights_are_not_overwritten(tiny_cfg, tmp_path):
     params, path = _image_vit(tmp_path, with_temporal=True)
-    saved = paddle.load(str(path))["blocks.0.temporal_attn.proj.bias"].numpy()
+    saved = save_load.load(str(path))["blocks.0.temporal_attn.proj.bias"].numpy()
     model = _converted(tiny_cfg, path, "divided_space_time")
     got = model.backbone.blocks[0].temporal_attn.proj.bias.numpy()
     np.testing.assert_array_equal(got, saved)

@@ -7,6 +7,7 @@ scores as plain attention in the default environment.
 """
 
 import importlib
+import statistics
 import sys
 
 import pytest
@@ -117,3 +118,17 @@ def test_timeline_contender_runs_and_reports_windows_per_second(benchmark_module
     assert row["model_windows_per_s"] > 0 and row["timeline_windows_per_s"] > 0
     assert row["ratio"] == pytest.approx(row["timeline_windows_per_s"] / row["model_windows_per_s"])
     assert row["frames"] == 128 + 3 * 64  # 4 windows of the tiny config: 4 x 32 / 30 s at 30 fps, half strides
+
+
+def test_checkpoint_mode_times_both_loaders_on_the_same_files(benchmark_module):
+    """--mode checkpoint runs save_load.load and paddle.load on the config's weights in both protocols (the
+    timing claim itself lives in docs/benchmarks.md)."""
+    argv = ["--mode", "checkpoint", "--rounds", "2", "--warmup", "0"]
+    for item in TINY_OVERRIDES:
+        argv += ["-o", item]
+    rows = benchmark_module.main(argv)["checkpoint"]
+    assert [row["protocol"] for row in rows] == [4, 2]
+    for row in rows:
+        assert len(row["safe_load_times_ms"]) == len(row["paddle_load_times_ms"]) == 2
+        assert row["safe_load_ms"] == statistics.median(row["safe_load_times_ms"])
+        assert row["ratio"] == row["safe_load_ms"] / row["paddle_load_ms"]

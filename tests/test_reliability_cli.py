@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from paddlevideo.loader.demo_data import make_demo_dataset, write_avi
+from paddlevideo.utils import save_load
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_demo_videos.yaml"
@@ -633,13 +634,11 @@ def assert_interrupted(code, stderr, signum):
 
 
 def assert_checkpoints_loadable(out, allow_tmp=False):
-    import paddle
-
     if not Path(out).exists():  # stopped before the run created its output folder
         return []
     files = sorted(p for p in Path(out).iterdir() if p.suffix in (".pdparams", ".pdopt"))
     for path in files:
-        state = paddle.load(str(path))
+        state = save_load.load(str(path))
         assert isinstance(state, dict) and state, path
     if not allow_tmp:
         assert not list(Path(out).glob("*.tmp")), "an interrupted save left a temporary file"

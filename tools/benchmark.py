@@ -16,6 +16,7 @@ Examples::
     python tools/benchmark.py --mode infer --profile       # where the time goes, by op
     python tools/benchmark.py --mode loader
     python tools/benchmark.py --mode timeline --batch_size 2 --contenders paddle_inference,openvino_int8
+    python tools/benchmark.py --mode checkpoint --rounds 5   # safe checkpoint loading vs paddle.load
 
 Output: one table per mode (median and min ms, ratio to the reference contender, GFLOP/s from the
 analytic FLOP count, % of the sgemm peak, peak RSS), optionally written as JSON (``--json``).
@@ -51,7 +52,7 @@ from paddlevideo.utils.cpu_features import isa_summary  # noqa: E402
 from paddlevideo.utils.flops import flops_from_config, shape_from_config, timesformer_matmuls  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_k400_videos.yaml"
-MODES = ("infer", "train", "loader", "timeline")
+MODES = ("infer", "train", "loader", "timeline", "checkpoint")
 SGEMM_SIZE = 2048  # large enough to reach the BLAS peak, small enough to run in ~0.1 s
 IDLE_BETWEEN_RUNS_S = 0.3
 CALIB_CLIPS = 4  # random calibration clips for the openvino_int8 contender
@@ -172,7 +173,9 @@ class DygraphRunner:
         paddle.seed(0)
         self.model = build_model(cfg.MODEL)
         if spec.get("weights"):
-            self.model.set_state_dict(paddle.load(spec["weights"]))
+            from paddlevideo.utils.save_load import load
+
+            self.model.set_state_dict(load(spec["weights"]))  # this run's own file, read as any checkpoint
         imgs, labels = _inputs(spec, cfg)
         self.x = paddle.to_tensor(imgs)
         self.y = paddle.to_tensor(labels)
@@ -963,6 +966,44 @@ def run_timeline_benchmark(args, logger):
     return {"rows": rows}
 
 
+def run_checkpoint(args, logger):
+    """Reading the config's model weights: ``utils.save_load.load`` (the restricted unpickler every tool uses)
+    against ``paddle.load`` (what ``--trust-pickle`` uses), both returning tensors, rounds interleaved, for
+    ``paddle.save``'s default protocol 4 and the protocol 2 of older Paddle releases."""
+    import paddle
+
+    from paddlevideo.modeling.builder import build_model
+    from paddlevideo.utils.save_load import load
+
+    cfg = get_config(str(args.config), ["MODEL.backbone.pretrained="] + args.override, show=False)
+    paddle.seed(0)
+    state = build_model(cfg.MODEL).state_dict()
+    megabytes = sum(int(v.numel()) * v.element_size() for v in state.values()) / 2**20
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="pv_ckpt_bench_") as folder:
+        for protocol in (4, 2):
+            path = os.path.join(folder, f"weights_p{protocol}.pdparams")
+            paddle.save(state, path, protocol=protocol)
+            times = {"safe_load": [], "paddle_load": []}
+            for i in range(args.warmup + args.rounds):
+                for name, trust in (("safe_load", False), ("paddle_load", True)):
+                    start = time.perf_counter()
+                    loaded = load(path, trust_pickle=trust)
+                    elapsed = time.perf_counter() - start
+                    del loaded
+                    if i >= args.warmup:
+                        times[name].append(1000 * elapsed)
+            safe, ref = statistics.median(times["safe_load"]), statistics.median(times["paddle_load"])
+            rows.append({"protocol": protocol, "megabytes": megabytes, "safe_load_ms": safe, "paddle_load_ms": ref,
+                         "ratio": safe / ref,
+                         "safe_load_times_ms": times["safe_load"], "paddle_load_times_ms": times["paddle_load"]})
+    print(f"\n== checkpoint: {len(state)} tensors, {megabytes:.0f} MiB; median of {args.rounds} rounds")
+    for row in rows:
+        print(f"protocol {row['protocol']}: save_load.load {row['safe_load_ms']:.0f} ms, paddle.load "
+              f"{row['paddle_load_ms']:.0f} ms, ratio {row['ratio']:.2f}")
+    return rows
+
+
 def environment_summary(args):
     """Machine and library versions, for docs/benchmarks.md."""
     from importlib.metadata import PackageNotFoundError, version
@@ -1033,13 +1074,16 @@ def main(argv=None):
           f"configure_cpu sets {applied} + malloc tuning; {env['versions']}")
     print(env["isa"])
     results = {"environment": env}
-    modes = ("infer", "train", "loader") if args.mode == "all" else (args.mode,)
+    modes = MODES if args.mode == "all" else (args.mode,)
     for mode in modes:
         if mode == "loader":
             results["loader"] = run_loader(args, logger)
             continue
         if mode == "timeline":
             results["timeline"] = run_timeline_benchmark(args, logger)
+            continue
+        if mode == "checkpoint":
+            results["checkpoint"] = run_checkpoint(args, logger)
             continue
         report = run_model_benchmark(args, mode, logger)
         print_model_report(report)

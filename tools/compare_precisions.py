@@ -25,7 +25,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
-from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, run  # noqa: E402
 
 PROG = "compare_precisions.py"
 
@@ -37,6 +37,7 @@ def parse_args(argv=None):
     parser.add_argument("--clips", nargs="+", required=True, help="video files")
     parser.add_argument("--work_dir", required=True, help="folder for the weights, export and int8 model")
     parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
+    add_trust_pickle_flag(parser, "the -w weights")
     add_debug_flag(parser)
     return parser.parse_args(argv)
 
@@ -57,7 +58,7 @@ def random_weights(cfg, path, seed=0):
     return path
 
 
-def dygraph_features(cfg, weights, clips, dtype):
+def dygraph_features(cfg, weights, clips, dtype, trust_pickle=False):
     """CLS features ``[K*V, D]`` (clip-major, then view) of the dygraph model in ``dtype``."""
     import numpy as np
     import paddle
@@ -67,7 +68,7 @@ def dygraph_features(cfg, weights, clips, dtype):
     model_cfg = cfg.MODEL
     if dtype == "float64":  # Paddle's own kernels (the fused CPU kernels are fp32 only)
         model_cfg = dict(model_cfg, backbone=dict(model_cfg.backbone, kernels="paddle", attention_impl="plain"))
-    model = build_model_with_weights(model_cfg, weights)
+    model = build_model_with_weights(model_cfg, weights, trust_pickle=trust_pickle)
     model.eval()
     if dtype == "float64":
         model.to(dtype="float64")
@@ -121,13 +122,14 @@ def main(argv=None):
     weights = args.weights or random_weights(cfg, os.path.join(args.work_dir, "weights.pdparams"))
     pipeline = build_pipeline(cfg.PIPELINE.test, "PIPELINE.test")
     clips = [pipeline({"filename": path})["imgs"] for path in args.clips]
-    model_file = export_model(cfg, weights, os.path.join(args.work_dir, "export"))["model"]
+    trust = args.trust_pickle and bool(args.weights)  # the random weights are this run's own file
+    model_file = export_model(cfg, weights, os.path.join(args.work_dir, "export"), trust_pickle=trust)["model"]
     ov = import_openvino()
     quantized, _ = quantize_ov_model(read_model(ov.Core(), model_file), [c[None] for c in clips], len(clips))
     save_atomically(ov, quantized, int8_model_path(model_file))
 
-    reference = dygraph_features(cfg, weights, clips, "float64")
-    rows = {"dygraph fp32": dygraph_features(cfg, weights, clips, "float32")}
+    reference = dygraph_features(cfg, weights, clips, "float64", trust)
+    rows = {"dygraph fp32": dygraph_features(cfg, weights, clips, "float32", trust)}
     for precision in ("fp32", "bf16", "int8"):
         if precision == "bf16" and not has_bf16():
             print("bf16: this CPU has no bf16; skipped")

@@ -25,7 +25,7 @@ if REPO not in sys.path:
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 from paddlevideo.deploy.export import DEFAULT_OPSET, FORMATS# noqa: E402
 from paddlevideo.utils import ConfigError, get_config, setup_logger  # noqa: E402
-from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, run  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402
 
 
@@ -45,6 +45,7 @@ def parse_args(argv=None):
                         help="export untrained random weights when no -p is given (smoke tests only)")
     parser.add_argument("--override", "--opts", dest="override", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --override INFERENCE.num_seg=16 (repeatable)")
+    add_trust_pickle_flag(parser, "the -p weights")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     if not args.pretrained_params and not args.random_init:
@@ -65,7 +66,7 @@ def main(argv=None):
     try:
         cfg = get_config(args.config, args.override, show=False)
         written = export_model(cfg, args.pretrained_params, args.output_path, fmt=args.format, onnx=args.onnx,
-                               opset=args.opset, random_init=args.random_init)
+                               opset=args.opset, random_init=args.random_init, trust_pickle=args.trust_pickle)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:  # one line from cli.run
         raise UserError(str(err)) from err
     for kind in ("model", "params", "onnx"):

@@ -27,7 +27,8 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 warnings.filterwarnings("ignore", message="No ccache found")
 
-from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
+from paddlevideo.utils.cli import (add_debug_flag, add_trust_pickle_flag, output_name, prepare_output_dir,  # noqa: E402
+                                   run, write_atomically)
 from paddlevideo.utils.errors import UserError  # noqa: E402
 
 PROG = "extract_features.py"
@@ -55,6 +56,7 @@ def parse_args(argv=None):
     windows.add_argument("--stride_s", type=float, default=None,
                          help="seconds between window starts (default with --window_s: half a window)")
     windows.add_argument("--batch_size", type=int, default=4, help="windows per model call (dense features)")
+    add_trust_pickle_flag(parser, "the -w weights")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.num_clips is not None and args.num_clips < 1:
@@ -80,7 +82,7 @@ def list_videos(input_path):
         raise FeatureInputError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) under '{input_path}'")
     seen = {}
     for path in videos:
-        stem = os.path.splitext(os.path.basename(path))[0]
+        stem = _feature_stem(path)
         if stem in seen:
             raise FeatureInputError(f"'{seen[stem]}' and '{path}' share the name '{stem}': features are stored by "
                              "video stem, so extract these folders separately")
@@ -88,7 +90,12 @@ def list_videos(input_path):
     return videos
 
 
-def extract_features(cfg, weights, videos, output_dir):
+def _feature_stem(path):
+    """The name of ``path``'s feature file without ``.npy``: its stem, kept inside the output folder."""
+    return output_name(os.path.splitext(os.path.basename(path))[0])
+
+
+def extract_features(cfg, weights, videos, output_dir, trust_pickle=False):
     """Write ``<stem>.npy`` for each video; returns ``(written_paths, failed_videos)``."""
 
     import numpy as np
@@ -100,7 +107,7 @@ def extract_features(cfg, weights, videos, output_dir):
     from paddlevideo.utils import get_logger
 
     logger = get_logger()
-    model = build_model_with_weights(cfg.MODEL, weights)
+    model = build_model_with_weights(cfg.MODEL, weights, trust_pickle=trust_pickle)
     pipeline = build_pipeline(cfg.PIPELINE.test, section="PIPELINE.test")
     prepare_output_dir(output_dir, "-o")
 
@@ -115,7 +122,7 @@ def extract_features(cfg, weights, videos, output_dir):
             continue
         with paddle.no_grad():
             feature = model.extract_feature(paddle.to_tensor(imgs[None]))[0].numpy().astype(np.float32)
-        out = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + ".npy")
+        out = os.path.join(output_dir, _feature_stem(path) + ".npy")
 
         def write(tmp, feature=feature):
             with open(tmp, "wb") as handle:  # np.save on a name would append ".npy" to the temporary name
@@ -125,7 +132,7 @@ def extract_features(cfg, weights, videos, output_dir):
     return written, failed
 
 
-def extract_window_features(cfg, weights, videos, output_dir, settings):
+def extract_window_features(cfg, weights, videos, output_dir, settings, trust_pickle=False):
     """Write ``<stem>.windows.npz`` (per-window features and times) for each video; returns
     ``(written_paths, failed_videos)``. A video that breaks off keeps its windows so far and counts as failed."""
     import json
@@ -142,7 +149,7 @@ def extract_window_features(cfg, weights, videos, output_dir, settings):
     from paddlevideo.utils.errors import InputError
 
     logger = get_logger()
-    model = build_model_with_weights(cfg.MODEL, weights)
+    model = build_model_with_weights(cfg.MODEL, weights, trust_pickle=trust_pickle)
     written, failed = [], []
     for path in videos:
         features, starts, ends = [], [], []
@@ -194,9 +201,10 @@ def main(argv=None):
         from paddlevideo.deploy.timeline import TimelineSettings
 
         settings = TimelineSettings(window_s=args.window_s, stride_s=args.stride_s, batch_size=args.batch_size)
-        written, failed = extract_window_features(cfg, args.weights, videos, args.output_dir, settings)
+        written, failed = extract_window_features(cfg, args.weights, videos, args.output_dir, settings,
+                                                  args.trust_pickle)
     else:
-        written, failed = extract_features(cfg, args.weights, videos, args.output_dir)
+        written, failed = extract_features(cfg, args.weights, videos, args.output_dir, args.trust_pickle)
     logger.info("wrote %d feature file(s) to %s", len(written), args.output_dir)
     if failed:
         names = ", ".join(failed[:5]) + (f", ... ({len(failed)} in all)" if len(failed) > 5 else "")

@@ -25,7 +25,7 @@ if REPO not in sys.path:
 
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 
-from paddlevideo.utils.cli import add_debug_flag, print_error, run  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, output_name, print_error, run  # noqa: E402
 from paddlevideo.utils.logger import log_to_stderr  # noqa: E402
 
 PROG = "visualize_attention.py"
@@ -50,6 +50,7 @@ def parse_args(argv=None):
                         help="class names, 'id name' per line; without it the list the config names, if any")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value (repeatable)")
+    add_trust_pickle_flag(parser, "the -w weights")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.top_k < 1:
@@ -61,8 +62,8 @@ def parse_args(argv=None):
 
 def output_folders(files, output):
     """One sub-folder per video, named after the file's stem (``name.ext`` when two videos share a stem)."""
-    stems = [os.path.splitext(os.path.basename(path))[0] for path in files]
-    return [os.path.join(output, stem if stems.count(stem) == 1 else os.path.basename(path))
+    stems = [output_name(os.path.splitext(os.path.basename(path))[0]) for path in files]
+    return [os.path.join(output, stem if stems.count(stem) == 1 else output_name(path))
             for stem, path in zip(stems, files)]
 
 
@@ -107,7 +108,7 @@ def main(argv=None):
     if not os.path.isfile(args.weights):
         raise PredictError(f"weights '{args.weights}' not found; pass a .pdparams file with -w")
     pipeline = build_pipeline(cfg.PIPELINE.test, "test")
-    model = build_model_with_weights(cfg.MODEL, args.weights)
+    model = build_model_with_weights(cfg.MODEL, args.weights, trust_pickle=args.trust_pickle)
     label_names = read_label_names(cfg, args.label_file, instead="using class ids")
 
     progress = files

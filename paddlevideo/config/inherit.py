@@ -79,6 +79,9 @@ def _read_mapping(path, chain):
     except yaml.YAMLError as err:
         problem = " ".join(str(err).split())
         raise ConfigError(f"config file '{show_path(path)}'{where} is not valid YAML: {problem}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file '{show_path(path)}'{where} is not UTF-8 text ({err.reason} at byte "
+                          f"{err.start}); a config is a YAML text file") from None
     except OSError as err:
         raise ConfigError(f"config file '{show_path(path)}'{where} cannot be read: {err.strerror}") from None
     if data is None:

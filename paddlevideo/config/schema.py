@@ -117,7 +117,7 @@ def key_rules():
     }, doc="test-time settings of the recognizer")
     return {
         "framework": {
-            "backbone": Component("backbone"),
+            "backbone": Component("backbone", engine_args=ENGINE_ARGS["backbone"]),
             "head": Component("head"),
             "runtime_cfg": runtime_cfg,
         },
@@ -167,6 +167,7 @@ ENGINE_ARGS = {
     "dataset": ("pipeline", "mode", "num_classes", "expected_shape"),
     "metric": ("data_size", "batch_size", "log_interval"),
     "lr": ("last_epoch", "verbose"),
+    "backbone": ("trust_pickle",),  # build_model(cfg, trust_pickle=True) only: a config may come from elsewhere
 }
 FILLED_BY_BUILDER = {"lr": ("warmup_steps", "total_steps")}  # solver.lr.build_lr: 0 and epochs x updates
 EXTRA_KEYS = {("lr", "WarmupCosine"): {"warmup_epochs": r.number(ge=0)}}  # converted to warmup_steps

@@ -66,7 +66,7 @@ def _require_weights(weights_path, random_init):
                           "-w (main.py --export)")
 
 
-def build_export_model(cfg, weights_path, random_init=False):
+def build_export_model(cfg, weights_path, random_init=False, trust_pickle=False):
     """The model in ``infer`` mode with ``weights_path`` loaded, in its inference form
     (:func:`~paddlevideo.modeling.inference.prepare_for_inference`: exportable to every format, same
     numbers), wrapped for tracing. ``pretrained`` is cleared (the full checkpoint replaces every weight).
@@ -77,7 +77,8 @@ def build_export_model(cfg, weights_path, random_init=False):
     _require_weights(weights_path, random_init)
     if not weights_path:
         get_logger().warning("exporting randomly initialised weights (no weights file given)")
-    wrapped = InferenceModel(prepare_for_inference(build_model_with_weights(cfg.MODEL, weights_path or None)))
+    wrapped = InferenceModel(prepare_for_inference(build_model_with_weights(cfg.MODEL, weights_path or None,
+                                                                            trust_pickle=trust_pickle)))
     wrapped.eval()
     return wrapped
 
@@ -96,7 +97,7 @@ class InferenceModel(paddle.nn.Layer):
 
 
 def export_model(cfg, weights_path, output_dir, fmt="pdmodel", onnx=False, opset=None, random_init=False,
-                 num_views=None):
+                 num_views=None, trust_pickle=False):
     """Write the inference model of ``cfg`` with ``weights_path`` into ``output_dir``.
 
     Args:
@@ -109,6 +110,7 @@ def export_model(cfg, weights_path, output_dir, fmt="pdmodel", onnx=False, opset
         opset: ONNX opset (default :data:`DEFAULT_OPSET`).
         random_init: allow exporting without weights (tests, smoke runs).
         num_views: views per clip in the input (default 3, the test protocol; tools/benchmark.py uses 1).
+        trust_pickle: read ``weights_path`` with full unpickling (``--trust-pickle``; ``utils.save_load.load``).
     Returns:
         dict of written paths: ``model``, ``params`` and, with ``onnx``, ``onnx``.
     Raises:
@@ -128,7 +130,7 @@ def export_model(cfg, weights_path, output_dir, fmt="pdmodel", onnx=False, opset
     shape = export_input_shape(cfg, num_views)
     prepare_output_dir(output_dir, "output dir", ExportError)
     model_name = cfg.get("model_name") or "model"
-    model = build_export_model(cfg, weights_path, random_init)
+    model = build_export_model(cfg, weights_path, random_init, trust_pickle)
     # Everything is written into a hidden folder first and moved in only when complete and checked: a failed
     # or killed export leaves no file that looks like a model (a killed one leaves only the hidden folder).
     staging = tempfile.mkdtemp(prefix=f".{model_name}.export-", dir=output_dir)

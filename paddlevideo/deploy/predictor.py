@@ -23,7 +23,11 @@ def build_predictor(model_file, backend, precision="fp32", params_file=None, cpu
     """A predictor ``(imgs [N, 3, V*T, H, W] float32 numpy) -> scores [N, num_classes]`` for ``backend``;
     ``precision`` is the resolved one (``predict.resolve_cpu_precision``). ``use_gpu`` applies to Paddle
     Inference and ONNX Runtime; ``paddle_settings`` are :func:`~.backends.paddle_inference.paddle_inference_config`'s other
-    options (TensorRT, oneDNN, IR optimisation, ...)."""
+    options (TensorRT, oneDNN, IR optimisation, ...). An ``.onnx`` whose data files lie outside its folder
+    or an ``.xml`` with a DOCTYPE is refused first (:func:`.model_files.check_model_file`)."""
+    from .model_files import check_model_file
+
+    check_model_file(model_file)
     if backend == "openvino":
         from .backends.openvino_runtime import OpenVINOPredictor
 

@@ -13,6 +13,7 @@ frame counts and indexing can differ slightly: see docs/data.md.
 import numpy as np
 
 from ..utils.errors import UserError
+from .video_header import VideoHeaderError, check_video_claims
 
 BACKENDS = ("decord", "pyav", "cv2")
 
@@ -239,7 +240,8 @@ def open_video(path, backend="decord"):
     """Open ``path`` with ``backend`` (one of ``BACKENDS``) and return its reader.
 
     Raises:
-        VideoOpenError: the file is missing, not a video, or has no frames.
+        VideoOpenError: the file is missing, not a video, has no frames, or its header claims a frame size or
+            count beyond ``video_header``'s limits (checked before the backend opens it).
         ValueError: unknown backend.
     """
     if backend not in _READERS:
@@ -248,6 +250,10 @@ def open_video(path, backend="decord"):
 
     if not os.path.isfile(path):
         raise VideoOpenError(f"{path}: no such file")
+    try:  # before any decoder sizes its buffers from the header (docs/reliability.md, "Files from elsewhere")
+        check_video_claims(path)
+    except VideoHeaderError as err:
+        raise VideoOpenError(str(err)) from None
     reader = _READERS[backend](path)
     if reader.num_frames <= 0:
         reader.close()

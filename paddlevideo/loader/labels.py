@@ -44,15 +44,19 @@ def load_label_names(path):
     if not os.path.isfile(path):
         raise InputError(f"label file '{path}' not found; pass an existing list with --label_file")
     names = {}
-    with open(path, encoding="utf-8") as f:
-        for index, line in enumerate(line.strip() for line in f):
-            if not line:
-                continue
-            head, _, rest = line.partition(" ")
-            if head.isdigit() and rest.strip():
-                names[int(head)] = rest.strip()
-            else:
-                names[index] = line
+    try:
+        with open(path, encoding="utf-8") as f:
+            for index, line in enumerate(line.strip() for line in f):
+                if not line:
+                    continue
+                head, _, rest = line.partition(" ")
+                if head.isdigit() and rest.strip():
+                    names[int(head)] = rest.strip()
+                else:
+                    names[index] = line
+    except UnicodeDecodeError as err:  # a label list is text: names are shown, never run
+        raise InputError(f"label file '{path}' is not UTF-8 text ({err.reason} at byte {err.start}); save it "
+                         "as UTF-8") from None
     if not names:
         raise InputError(f"label file '{path}' is empty")
     return names

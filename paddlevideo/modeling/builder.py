@@ -27,19 +27,26 @@ def build_recognizer(cfg):
     return build_from_config(cfg, RECOGNIZERS, key="framework")
 
 
-def build_model(cfg):
+def build_model(cfg, trust_pickle=False):
     """``cfg.MODEL`` -> the full model; unknown names raise an error listing the known ones. The first model
-    built in a process applies the CPU set-up first (see :func:`build_backbone`)."""
+    built in a process applies the CPU set-up first (see :func:`build_backbone`). ``trust_pickle``: read
+    ``backbone.pretrained`` with full unpickling (``--trust-pickle``); a config cannot set it."""
     configure_cpu_once()
+    if trust_pickle:
+        import copy
+
+        cfg = copy.deepcopy(cfg)
+        cfg["backbone"]["trust_pickle"] = True  # an engine argument: the schema refuses it in config files
     return build_recognizer(cfg)
 
 
-def build_model_with_weights(cfg, weights, **backbone_overrides):
+def build_model_with_weights(cfg, weights, trust_pickle=False, **backbone_overrides):
     """``cfg.MODEL`` + a full checkpoint -> the model with every weight from ``weights``, in eval mode.
 
     The image-ViT ``pretrained`` init is skipped (the checkpoint replaces every weight, and its file
     need not exist on a test or deployment machine); ``backbone_overrides`` set other backbone keys
-    (e.g. ``attention_impl="plain"`` for export). ``weights=None`` keeps the random init.
+    (e.g. ``attention_impl="plain"`` for export). ``weights=None`` keeps the random init. ``weights`` is read
+    by ``utils.save_load.load``: plain data only, unless ``trust_pickle`` (``--trust-pickle``).
     """
     import copy
 
@@ -50,6 +57,6 @@ def build_model_with_weights(cfg, weights, **backbone_overrides):
     model_cfg["backbone"].update(backbone_overrides)
     model = build_model(model_cfg)
     if weights is not None:
-        load_checkpoint(model, weights)
+        load_checkpoint(model, weights, trust_pickle=trust_pickle)
     model.eval()
     return model

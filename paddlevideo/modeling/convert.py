@@ -318,6 +318,10 @@ def _yaml_scalar(value):
 
 # ---------------------------------------------------------------- readers
 
+# torch.load(weights_only=True)'s message for a name outside its allow-list
+_REFUSED_GLOBAL = re.compile(r"unsupported (?:GLOBAL|global:? GLOBAL) ([\w.]+)", re.IGNORECASE)
+
+
 def _torch_load(path, trust_pickle):
     try:
         import torch
@@ -327,6 +331,11 @@ def _torch_load(path, trust_pickle):
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except Exception as err:  # torch raises pickle / runtime errors of several types
+        refused = None if trust_pickle else _REFUSED_GLOBAL.search(str(err))
+        if refused:  # torch's restricted unpickler stopped at a name: say so as save_load.load does
+            from ..utils.safe_pickle import UnsafePickleError, display_name, refusal_message
+
+            raise UnsafePickleError(refusal_message(path, f"call {display_name(refused.group(1))}")) from None
         hint = ("" if trust_pickle else
                 "; if you trust the file, retry with --trust-pickle (it may run code from the file)")
         raise ConversionError(f"'{path}' could not be read as a torch checkpoint "
@@ -393,8 +402,8 @@ def read_hf_folder(folder, trust_pickle=False):
     with open(config_path, encoding="utf-8") as f:
         try:
             hf_config = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ConversionError(f"'{config_path}' is not valid JSON: {err}") from err
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+            raise ConversionError(f"'{config_path}' is not valid JSON: {_first_line(err)}") from err
     shards = sorted(glob.glob(os.path.join(folder, "model*.safetensors")))
     if shards:
         try:
@@ -581,7 +590,8 @@ def source_model(src, fmt, settings, state):
                                      "(pip install torch transformers to compare logits)") from None
     transformers.logging.set_verbosity_error()
     if fmt == "hf":
-        model = TimesformerForVideoClassification.from_pretrained(src)
+        # the explicit class: config.json's auto_map (code in the folder) is never imported
+        model = TimesformerForVideoClassification.from_pretrained(src, local_files_only=True)
     else:
         dim = settings["MODEL.backbone.embed_dim"]
         config = TimesformerConfig(

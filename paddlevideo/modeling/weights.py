@@ -72,8 +72,9 @@ def convert_image_vit(state, backbone):
     return converted
 
 
-def load_pretrained_vit(backbone, path):
+def load_pretrained_vit(backbone, path, trust_pickle=False):
     """Load the image ViT at ``path`` into ``backbone``; missing/unexpected keys are logged by name.
+    The file is read by ``utils.save_load.load`` (plain data only unless ``trust_pickle``).
 
     Raises:
         FileNotFoundError: ``path`` does not exist (the message names it).
@@ -84,7 +85,7 @@ def load_pretrained_vit(backbone, path):
         raise FileNotFoundError(f"pretrained image ViT '{path}' not found; download it there or set "
                                 "MODEL.backbone.pretrained to another path (\"\" trains from scratch)")
     _refuse_optimizer_state(path)
-    state = load(path)
+    state = load(path, trust_pickle=trust_pickle)
     _refuse_optimizer_state(path, state)
     if state and all(key.startswith(("backbone.", "head.")) for key in state):
         # A full recognizer checkpoint given as ``pretrained``: use its backbone part.
@@ -107,14 +108,16 @@ def load_pretrained_vit(backbone, path):
         logger.warning("pretrained: keys ignored (not in the model): %s", ", ".join(unexpected))
 
 
-def load_checkpoint(model, path_or_state_dict):
+def load_checkpoint(model, path_or_state_dict, trust_pickle=False):
     """Load a full checkpoint (``model.state_dict()`` naming) into ``model`` with exact checks.
 
     Only ``*time_embed`` (other T) and ``*pos_embed`` (other grid) may differ in shape: they are
-    resized (nearest in time; bilinear corner-aligned grid) and the resize is logged.
+    resized (nearest in time; bilinear corner-aligned grid) and the resize is logged. A path is read by
+    ``utils.save_load.load``: plain data only, unless ``trust_pickle`` (``--trust-pickle``).
 
     Raises:
-        FileNotFoundError / ValueError: unreadable file (from ``save_load.load``).
+        FileNotFoundError / ValueError: unreadable file (from ``save_load.load``); ``UnsafePickleError`` (a
+            ValueError too): the file asks to run code or build objects a checkpoint never holds.
         CheckpointError: one message naming all missing, unexpected and shape-mismatched keys; or the file is
             an optimizer state (``.pdopt``), and the message names the ``.pdparams`` to pass.
     """
@@ -123,7 +126,7 @@ def load_checkpoint(model, path_or_state_dict):
         source, state = "state dict", path_or_state_dict
     else:
         _refuse_optimizer_state(str(path_or_state_dict))
-        source, state = f"checkpoint '{path_or_state_dict}'", load(path_or_state_dict)
+        source, state = f"checkpoint '{path_or_state_dict}'", load(path_or_state_dict, trust_pickle=trust_pickle)
         _refuse_optimizer_state(str(path_or_state_dict), state)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))

@@ -153,13 +153,14 @@ def warn_if_overwriting(output_dir, model_name):
                              _ranges(found))
 
 
-def load_epoch(output_dir, model_name, epoch):
+def load_epoch(output_dir, model_name, epoch, trust_pickle=False):
     """``(model_state, opt_state)`` of ``epoch``; a PaddleVideo ``.pdopt`` (a bare optimizer state) is
-    wrapped as ``{'optimizer': ..., 'epoch': epoch}``."""
+    wrapped as ``{'optimizer': ..., 'epoch': epoch}``. Both files are read by ``save_load.load`` (plain data
+    only unless ``trust_pickle``)."""
     prefix = epoch_prefix(output_dir, model_name, epoch)
     _check_pair(output_dir, model_name, epoch, {s for s in (".pdparams", ".pdopt") if os.path.isfile(prefix + s)})
-    model_state = load(prefix + ".pdparams")
-    opt_state = load(prefix + ".pdopt")
+    model_state = load(prefix + ".pdparams", trust_pickle=trust_pickle)
+    opt_state = load(prefix + ".pdopt", trust_pickle=trust_pickle)
     if "optimizer" not in opt_state:
         opt_state = {"optimizer": opt_state, "epoch": epoch}
     return model_state, opt_state

@@ -18,7 +18,7 @@ SHOW_NAMES = 20  # skipped clips named in the report
 
 
 @paddle.no_grad()
-def test_model(cfg, weights, save_scores=False, scores_path=None, report_dir=None, model=None):
+def test_model(cfg, weights, save_scores=False, scores_path=None, report_dir=None, model=None, trust_pickle=False):
     """Evaluate ``weights`` on ``DATASET.test`` with the test pipeline (e.g. 3 crops per clip).
 
     Each process scores its shard; the metric gathers scores from all processes and de-duplicates
@@ -45,7 +45,7 @@ def test_model(cfg, weights, save_scores=False, scores_path=None, report_dir=Non
     logger = get_logger()
     dist.init_distributed()
     rank = dist.get_rank()
-    model = model if model is not None else build_model_with_weights(cfg.MODEL, weights)
+    model = model if model is not None else build_model_with_weights(cfg.MODEL, weights, trust_pickle=trust_pickle)
     loader, dataset = build_loader(cfg, "test")
     log_interval = int(setting(cfg, "log_interval"))
     metric = build_metric(cfg.get("METRIC") or {"name": "CenterCropMetric"}, data_size=len(dataset),

@@ -130,7 +130,7 @@ class Run:
 
 
 def train_model(cfg, weights=None, validate=False, amp=False, amp_level="O1", max_iters=None, resume=False,
-                seed=1234, use_visualdl=False):
+                seed=1234, use_visualdl=False, trust_pickle=False):
     """Train ``cfg.MODEL`` on ``DATASET.train`` for ``cfg.epochs`` epochs.
 
     Args:
@@ -144,6 +144,8 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level="O1", ma
         use_visualdl: ``--use_vdl``: VisualDL logs in ``<output_dir>/vdl`` (also on with the config's
             ``use_visualdl``). ``training_records.jsonl`` and ``training_curves.png`` are always written
             (rank 0; :mod:`paddlevideo.tasks.recording`).
+        trust_pickle: read ``-w``, ``MODEL.backbone.pretrained`` and the resumed ``.pdparams`` / ``.pdopt``
+            with full unpickling (``--trust-pickle``; see ``utils.save_load.load``).
     Returns:
         dict with ``best_top1``, ``epochs_done``, ``global_step``, ``output_dir``, ``train_loss``
         (list of per-micro-batch losses of this process, as floats, for tests).
@@ -162,8 +164,8 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level="O1", ma
         if is_main:
             log_config(cfg)
             run_files.remove_leftover_tmp(out_dir)
-        run = build_run(cfg, weights, validate, amp, amp_level, max_iters, seed, world)
-        progress = restore(run, resume)
+        run = build_run(cfg, weights, validate, amp, amp_level, max_iters, seed, world, trust_pickle)
+        progress = restore(run, resume, trust_pickle)
         run.recorder = recording.open_recorder(out_dir, run.rank, progress.epoch * run.usable_iters, progress.epoch,
                                                recording.use_visualdl(cfg, use_visualdl))
         try:
@@ -198,7 +200,7 @@ def _train_epochs(run, progress, validate, max_iters):
             break
 
 
-def build_run(cfg, weights, validate, amp, amp_level, max_iters, seed, world):
+def build_run(cfg, weights, validate, amp, amp_level, max_iters, seed, world, trust_pickle=False):
     """Model (``-w`` loaded), loaders, optimizer, LR schedule and AMP settings, in a fixed order (the random
     draws of model initialisation must not depend on anything else)."""
     from ..modeling.builder import build_model
@@ -210,9 +212,9 @@ def build_run(cfg, weights, validate, amp, amp_level, max_iters, seed, world):
     if amp_cfg.warning:
         get_logger().warning(amp_cfg.warning)
     seed_everything(seed)
-    model = build_model(cfg.MODEL)
+    model = build_model(cfg.MODEL, trust_pickle=trust_pickle)
     if weights:
-        load_checkpoint(model, weights)
+        load_checkpoint(model, weights, trust_pickle=trust_pickle)
     train_loader, train_set = build_loader(cfg, "train")
     valid_loader = build_loader(cfg, "valid")[0] if validate else None
     updates_per_epoch = _updates_per_epoch(len(train_loader), accum)
@@ -238,7 +240,7 @@ def _updates_per_epoch(iters_per_epoch, accum):
     return updates
 
 
-def restore(run, resume):
+def restore(run, resume, trust_pickle=False):
     """The :class:`Progress` to start from: an epoch checkpoint (``--resume`` / ``resume_epoch``) loaded into
     the model, optimizer and loss scaler, or a fresh start. See ``run_files.resume_epoch`` for the rules."""
     from ..modeling.weights import load_checkpoint
@@ -251,7 +253,7 @@ def restore(run, resume):
     epoch = run_files.resume_epoch(run.out_dir, run.model_name, wanted)
     if not epoch:
         return Progress()
-    model_state, opt_state = run_files.load_epoch(run.out_dir, run.model_name, epoch)
+    model_state, opt_state = run_files.load_epoch(run.out_dir, run.model_name, epoch, trust_pickle)
     load_checkpoint(run.model, model_state)
     run_files.load_portable_optimizer_state(run.optimizer, run.model, opt_state["optimizer"],
                                             portable=bool(opt_state.get("portable")))

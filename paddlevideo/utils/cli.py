@@ -103,6 +103,17 @@ def add_debug_flag(parser):
     return parser
 
 
+TRUST_PICKLE_FLAG = "--trust-pickle"
+
+
+def add_trust_pickle_flag(parser, what="the .pdparams / .pdopt files this command reads"):
+    """Add ``--trust-pickle`` (as ``tools/convert_checkpoint.py`` has it): read ``what`` with full unpickling."""
+    parser.add_argument(TRUST_PICKLE_FLAG, dest="trust_pickle", action="store_true",
+                        help=f"allow full unpickling of {what} (runs code from the file; only for files you "
+                             "trust). Without it a checkpoint may hold plain data only (docs/reliability.md)")
+    return parser
+
+
 def debug_requested(argv=None):
     """True when ``--debug`` is among the arguments or ``PADDLEVIDEO_DEBUG`` is set to a true value."""
     argv = sys.argv[1:] if argv is None else argv
@@ -161,6 +172,17 @@ def _lost_peer_message(err):
         return None
     return (f"another process of this distributed run stopped, so a collective operation failed here "
             f"({_one_line(text, first_only=True)[:300]}); the reason is in the first failing worker's log")
+
+
+_CONTROL_CHARACTERS = str.maketrans({c: "_" for c in [*map(chr, range(32)), "\x7f"]})
+
+
+def output_name(input_path):
+    """The name a tool gives what it writes for ``input_path`` inside its output folder: the input's base name
+    only (``../../x.mp4`` -> ``x.mp4``), newlines and other control characters as ``_``, and ``.`` / ``..``
+    (the stem of ``...mp4``) prefixed with ``_`` so the name can never point at the folder or its parent."""
+    name = os.path.basename(os.fspath(input_path).rstrip("/" + os.sep)).translate(_CONTROL_CHARACTERS)
+    return "_" + name if name in ("", ".", "..") else name
 
 
 def prepare_output_dir(path, flag="--output", error=OutputError):

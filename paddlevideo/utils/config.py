@@ -46,9 +46,49 @@ _Loader.add_implicit_resolver(
 )
 
 
+# A config is data from a file that may come from elsewhere: the loader is yaml's SafeLoader (no tag builds a
+# Python object), and a document whose aliases repeat nodes into more values than this is refused, since every
+# step after loading (merge, check, AttrDict) copies the expanded tree: ten nested lists of ten aliases are
+# 10**9 values from a 1 kB file. A full PaddleVideo config has a few hundred.
+MAX_CONFIG_VALUES = 100_000
+
+
+class ConfigTooLarge(yaml.YAMLError):
+    """A YAML document that expands (through aliases) to more than :data:`MAX_CONFIG_VALUES` values."""
+
+
 def load_yaml(text_or_stream):
-    """Parse YAML with the project's loader (scientific notation without a dot is a float)."""
-    return yaml.load(text_or_stream, Loader=_Loader)
+    """Parse YAML with the project's loader (scientific notation without a dot is a float; no Python tags).
+
+    Raises:
+        yaml.YAMLError: not YAML, a tag that would build an object, nesting too deep to parse, or more than
+            :data:`MAX_CONFIG_VALUES` values once aliases are expanded (:class:`ConfigTooLarge`).
+    """
+    try:
+        data = yaml.load(text_or_stream, Loader=_Loader)
+    except RecursionError:
+        raise ConfigTooLarge("its nesting is too deep to read") from None
+    if _expanded_size(data) > MAX_CONFIG_VALUES:
+        raise ConfigTooLarge(f"it expands to more than {MAX_CONFIG_VALUES} values (aliases '*name' repeating "
+                             "anchored '&name' nodes); a config needs a few hundred")
+    return data
+
+
+def _expanded_size(data):
+    """Values in ``data`` counting every alias as the copy later steps make of it; linear in distinct nodes."""
+    sizes, stack = {}, [(data, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if not isinstance(node, (dict, list)) or (id(node) in sizes and not children_done):
+            continue
+        children = list(node.values()) if isinstance(node, dict) else node
+        if children_done:
+            sizes[id(node)] = 1 + sum(sizes.get(id(c), 1) for c in children)
+            continue
+        sizes[id(node)] = MAX_CONFIG_VALUES + 1  # a node met again while open contains itself: refuse it too
+        stack.append((node, True))
+        stack.extend((child, False) for child in children)
+    return sizes.get(id(data), 1)
 
 
 class MissingKeyError(ConfigError, AttributeError):

@@ -68,6 +68,9 @@ def read_model(core, model_file, params_file=None):
     if ext not in MODEL_EXTENSIONS:
         raise PredictError(f"model file '{model_file}' is not a model OpenVINO reads; pass the exported "
                            f"{', '.join(MODEL_EXTENSIONS)}")
+    from ..model_files import check_model_file
+
+    check_model_file(model_file)  # data files outside the folder, XML entities: refused before OpenVINO parses
     try:
         if ext == ".json":
             return _read_pir_json(core, model_file, params_file)

@@ -202,19 +202,22 @@ class VisionTransformer(nn.Layer):
         kernels: ``auto`` (this project's CPU paths where they apply, :mod:`..layers.fast_ops`) | ``paddle``
             (Paddle's own ops everywhere; ``PADDLEVIDEO_FAST_CPU_OPS=0`` does the same).
         cls_only_last_block: the last block computes the CLS token's output alone (same numbers, less work).
+        trust_pickle: read ``pretrained`` with full unpickling (``--trust-pickle``); passed by
+            ``build_model(cfg, trust_pickle=True)``, never by a config (a config file may come from elsewhere).
     """
 
     def __init__(self, pretrained=None, img_size=224, patch_size=16, in_channels=3, embed_dim=768, depth=12,
                  num_heads=12, mlp_ratio=4, qkv_bias=False, qk_scale=None, drop_rate=0.0, attn_drop_rate=0.0,
                  drop_path_rate=0.1, epsilon=1e-5, num_seg=8, attention_type="divided_space_time",
                  attention_impl="fused", time_embed_std=0.0, zero_init_temporal_fc=True,
-                 init_std=INIT_STD, recompute=False, kernels="auto", cls_only_last_block=True):
+                 init_std=INIT_STD, recompute=False, kernels="auto", cls_only_last_block=True, trust_pickle=False):
         super().__init__()
         if attention_type not in ATTENTION_TYPES:
             raise ValueError(f"attention_type '{attention_type}' is unknown; use one of {', '.join(ATTENTION_TYPES)}")
         if not init_std > 0:
             raise ValueError(f"init_std must be > 0 (the std of the Linear weights' init), got {init_std}")
         self.pretrained, self.attention_type, self.embed_dim = pretrained, attention_type, embed_dim
+        self.trust_pickle = bool(trust_pickle)
         self.num_seg, self.time_embed_std, self.init_std = num_seg, time_embed_std, init_std
         self.zero_init_temporal_fc, self.recompute = zero_init_temporal_fc, recompute
         self.kernels, self.cls_only_last_block = resolve_kernels(kernels), bool(cls_only_last_block)
@@ -256,7 +259,7 @@ class VisionTransformer(nn.Layer):
                 zeros_(block.temporal_fc.weight)
                 zeros_(block.temporal_fc.bias)
         if self.pretrained:
-            load_pretrained_vit(self, self.pretrained)
+            load_pretrained_vit(self, self.pretrained, trust_pickle=self.trust_pickle)
 
     def embed(self, x):
         """Clip ``[B, C, T, H, W]`` -> tokens ``[B, 1 + N*T, D]`` (``space_only``: ``[B*T, 1 + N, D]``), T."""
