@@ -169,7 +169,8 @@ def test_lists_and_label_lists_are_data(tmp_path):
     that is not text is one line."""
     from paddlevideo.loader.decoders import VideoOpenError, open_video
     from paddlevideo.loader.list_files import read_list_file
-    from paddlevideo.tasks.predict import PredictError, load_label_names
+    from paddlevideo.deploy.errors import PredictError
+    from paddlevideo.loader.labels import load_label_names
 
     marker = tmp_path / "marker"
     hostile = [f"$(touch {marker}).mp4", f"`touch {marker}`.mp4", f"a.mp4; touch {marker}"]
@@ -227,7 +228,7 @@ def _onnx_escapes(tmp_path):
 def test_onnx_external_data_stays_in_the_model_folder(tmp_path):
     import onnxruntime as ort
 
-    from paddlevideo.tasks.exported_model import build_predictor
+    from paddlevideo.deploy.predictor import build_predictor
     from paddlevideo.deploy.model_files import UnsafeModelFileError, check_model_file
 
     for name, (path, location) in _onnx_escapes(tmp_path).items():
@@ -248,8 +249,8 @@ def test_onnx_external_data_stays_in_the_model_folder(tmp_path):
 OPENVINO_CHILD = textwrap.dedent(r"""
     import json, sys
     import numpy as np
-    from paddlevideo.tasks.exported_model import build_predictor
-    from paddlevideo.tasks.openvino_backend import import_openvino, read_model
+    from paddlevideo.deploy.predictor import build_predictor
+    from paddlevideo.deploy.backends.openvino_runtime import import_openvino, read_model
     from paddlevideo.deploy.model_files import UnsafeModelFileError
 
     args = json.loads(sys.argv[1])

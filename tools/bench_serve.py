@@ -83,7 +83,7 @@ def _model_worker(spec, conn):
         from paddlevideo.deploy.predictor import build_predictor, default_backend, resolve_cpu_precision
         from paddlevideo.loader.builder import build_pipeline
         from paddlevideo.utils import get_config
-        from paddlevideo.utils.cpu import configure_cpu
+        from paddlevideo.runtime import configure_cpu
 
         configure_cpu(spec["cpu_threads"])
         cfg = get_config(spec["config"], [], show=False)

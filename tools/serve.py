@@ -154,7 +154,7 @@ def main(argv=None):
     logger = log_to_stderr(logging.INFO)
     _log_server_lines(not args.no_access_log)
     settings = settings_from_args(args).check()
-    from paddlevideo.utils.cpu import configure_cpu
+    from paddlevideo.runtime import configure_cpu
 
     configure_cpu(settings.cpu_threads)
     _resolve_backend(settings, logger)
