@@ -11,7 +11,7 @@ import os
 import re
 import tempfile
 
-from .errors import UserError
+from .errors import InputError, OutputError
 
 # "<name>.<8 random chars>.tmp", the names tempfile.mkstemp gives in save()
 TMP_PATTERN = re.compile(r"^.+\.[A-Za-z0-9_]{8}\.tmp$")
@@ -32,11 +32,11 @@ def is_leftover_tmp(name):
     return bool(TMP_PATTERN.match(name) or PARTIAL_PATTERN.match(name))
 
 
-class CheckpointWriteError(UserError, OSError):
+class CheckpointWriteError(OutputError, OSError):
     """A checkpoint (or other run file) could not be written: full disk, read-only folder, no permission."""
 
 
-class CheckpointReadError(UserError, ValueError):
+class CheckpointReadError(InputError):
     """A checkpoint file is truncated or not a Paddle checkpoint."""
 
 
