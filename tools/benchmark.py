@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 
 # Only light imports here: worker processes start with "spawn" and import this module again, and the
 # parent must not start an OpenMP runtime of its own (its spinning threads would steal cycles).

@@ -22,8 +22,8 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 from paddlevideo.loader.demo_data import demo_dataset_is_current  # noqa: E402  (numpy only, no paddle)
 from paddlevideo.utils.cli import Interrupted, add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.errors import RunError  # noqa: E402

@@ -14,12 +14,8 @@ Examples:
 import argparse
 import os
 import sys
-import warnings
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-
-warnings.filterwarnings("ignore", message="No ccache found")
-
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
 from paddlevideo.utils.errors import InputError  # noqa: E402
 
