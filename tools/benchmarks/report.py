@@ -140,7 +140,7 @@ def print_model_report(report):
             print(f"{row['name']:<22} unavailable: {row['error']}")
             continue
         if "refused" in row:
-            print(f"{row['name']:<22} REFUSED: {row['refused']}")
+            print(f"{row['name']:<22} REFUSED ({row['median_ms']:.0f} ms median): {row['refused']}")
             continue
         diff = row["max_abs_diff_vs_ref"]
         low = "*" if row["precision"] != "fp32" else " "
