@@ -11,13 +11,8 @@ Examples:
 import argparse
 import os
 import sys
-import warnings
 
-# paddle warns about a C++ build cache on import; it is irrelevant to users of this CLI
-warnings.filterwarnings("ignore", message="No ccache found")
-
-# no paddle import: --help stays fast
-from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, run  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, run  # no paddle import: --help stays fast
 
 PROG = "main.py"
 

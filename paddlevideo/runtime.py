@@ -11,6 +11,8 @@ What is changed, and when:
   :func:`discard_stdout` (the reader of stdout went away: ``| head``).
 - **Threads and workers**: :func:`chain_thread_excepthook` (an exception that ends a thread reaches a handler
   that can stop the run), :func:`ignore_sigint` (a loader worker leaves Ctrl-C to its parent).
+- **Warnings**: :func:`quiet_third_party_warnings` (every entry point, first thing: notices of other packages
+  that mean nothing to a user of the tools).
 - **Signals**: :func:`signals_to` (while ``tools/serve.py`` serves: SIGINT / SIGTERM ask uvicorn to shut down
   gracefully instead of raising ``cli.Interrupted``).
 
@@ -39,6 +41,7 @@ import ctypes.util
 import os
 import sys
 import threading
+import warnings
 
 from .utils.cpu_features import AMD_VENDOR, cpu_vendor
 from .utils.logger import get_logger
@@ -297,3 +300,22 @@ def signals_to(handler, signums=None):
     finally:
         for signum, previous in saved.items():
             signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+
+
+# ------------------------------------------------------------------ warnings
+
+# (message regex, category) of third-party warnings no user of the tools can act on.
+THIRD_PARTY_NOTICES = (
+    # paddle.utils.cpp_extension, imported by `import paddle`: a C++ build cache (ccache) is not installed.
+    # Only a rebuild of the fused CPU kernels is slower without it (once per environment).
+    ("No ccache found", UserWarning),
+)
+
+
+def quiet_third_party_warnings():
+    """Ignore :data:`THIRD_PARTY_NOTICES` in this process (``warnings.filterwarnings``: a process-wide filter).
+    Called by every entry point before paddle is imported: ``tools/_bootstrap.py`` and ``cli.run``; the test
+    suite has the same filter in ``pytest.ini``. Library code never calls it: a program that imports the library
+    keeps its own warning settings."""
+    for message, category in THIRD_PARTY_NOTICES:
+        warnings.filterwarnings("ignore", message=message, category=category)

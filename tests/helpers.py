@@ -4,6 +4,7 @@ import collections
 import contextlib
 import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def load_tool(relative):
-    """Import a script under ``tools/`` (not a package) as a module, e.g. ``load_tool("tools/predict.py")``."""
+    """Import a script under ``tools/`` (not a package) as a module, e.g. ``load_tool("tools/predict.py")``.
+    ``tools/`` is on ``sys.path`` meanwhile, as for the script itself (its ``import _bootstrap``)."""
     spec = importlib.util.spec_from_file_location(Path(relative).stem + "_tool", REPO / relative)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(REPO / "tools"))
     return module
 
 

@@ -267,7 +267,7 @@ def _config_reads(path):
 def _engine_files():
     from conftest import REPO
 
-    return sorted((REPO / "paddlevideo" / "tasks").glob("*.py")) + [REPO / "main.py"] + sorted((REPO / "tools").glob("*.py"))
+    return sorted((REPO / "paddlevideo" / "tasks").glob("*.py")) + [REPO / "main.py"] + sorted((REPO / "tools").rglob("*.py"))
 
 
 def _schema_lookup(keys):

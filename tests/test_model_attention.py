@@ -177,3 +177,20 @@ def test_prepare_for_inference_works_on_a_copy(tiny_cfg, attention_type):
     with paddle.no_grad():
         np.testing.assert_allclose(prepared([imgs], mode="infer").numpy(), model([imgs], mode="infer").numpy(),
                                    rtol=0, atol=1e-5)
+
+
+def test_return_attention_keyword_still_reads_the_maps_with_a_warning(tiny_cfg):
+    """The 2026-11 call ``backbone(x, return_attention=True)`` gives what ``forward_with_attention`` gives."""
+    paddle.seed(0)
+    model = build_model(tiny_cfg.MODEL)
+    model.eval()
+    x = paddle.randn([1, 3, 4, 32, 32])
+    feature, maps = model.backbone.forward_with_attention(x)
+    with pytest.warns(DeprecationWarning, match="forward_with_attention"):
+        old_feature, old_maps = model.backbone(x, return_attention=True)
+    np.testing.assert_array_equal(old_feature.numpy(), feature.numpy())
+    assert [sorted(m) for m in old_maps] == [sorted(m) for m in maps] and len(maps) == 2
+    for old, new in zip(old_maps, maps):
+        for name in new:
+            np.testing.assert_array_equal(old[name].numpy(), new[name].numpy())
+    np.testing.assert_allclose(model.backbone(x).numpy(), feature.numpy(), atol=1e-5)  # one return type otherwise

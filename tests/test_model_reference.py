@@ -73,7 +73,7 @@ def test_attention_read_out_matches_numpy(tiny_cfg, tmp_path, attention_type, ke
     clip = np.random.default_rng(7).standard_normal((2, 3, 4, 32, 32)).astype(np.float32)
     with paddle.no_grad():
         plain_feature = model.backbone(paddle.to_tensor(clip)).numpy()
-        feature, records = model.backbone(paddle.to_tensor(clip), return_attention=True)
+        feature, records = model.backbone.forward_with_attention(paddle.to_tensor(clip))
     expected_maps = []
     expected = ref.timesformer_feature(params, clip, attention_type=attention_type, maps=expected_maps, **TINY)
     np.testing.assert_allclose(feature.numpy(), expected, atol=1e-4, rtol=0)

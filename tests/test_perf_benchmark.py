@@ -50,6 +50,9 @@ def test_infer_contenders_agree_and_report(benchmark_module, tmp_path):
         assert "error" not in rows[name] and len(rows[name]["times_ms"]) == 2, rows[name]
         assert rows[name]["max_abs_diff_vs_ref"] is not None and rows[name]["max_abs_diff_vs_ref"] < 1e-5, name
     assert rows["matmuls_only"]["max_abs_diff_vs_ref"] is None  # not a model: no scores
+    # Every contender reported the work it ran (read in its worker), and it is the work asked for.
+    assert report["work_per_iter"] == {"clips": 2, "frames": 4, "size": 32, "train": False}
+    assert all(row["work"] == report["work_per_iter"] and "refused" not in row for row in rows.values())
     optimised = rows["dygraph"]
     assert optimised["min_ms"] <= optimised["median_ms"]
     assert 0 < optimised["setup_rss_mb"] <= optimised["peak_rss_mb"]
@@ -92,7 +95,7 @@ def test_matmuls_only_runs_exactly_the_model_flops(benchmark_module, attention_t
 
 def test_reference_contender_is_built_by_switches(benchmark_module):
     # The straightforward reference: Paddle's own ops, the full last block, plain attention (config switches).
-    _, options = benchmark_module.INFER_CONTENDERS["dygraph_default_env"]
+    options = benchmark_module.INFER_CONTENDERS["dygraph_default_env"].options
     spec = {"config": str(K400_CONFIG), "overrides": TINY_OVERRIDES + options["overrides"], "batch_size": 1,
             "views": 1, "mode": "infer"}
     runner = benchmark_module.DygraphRunner(spec)
@@ -132,3 +135,79 @@ def test_checkpoint_mode_times_both_loaders_on_the_same_files(benchmark_module):
         assert len(row["safe_load_times_ms"]) == len(row["paddle_load_times_ms"]) == 2
         assert row["safe_load_ms"] == statistics.median(row["safe_load_times_ms"])
         assert row["ratio"] == row["safe_load_ms"] / row["paddle_load_ms"]
+
+
+def test_a_contender_doing_less_work_is_refused(benchmark_module):
+    from benchmarks.common import expected_work
+    from benchmarks.report import build_report
+
+    class FirstViewOnlyRunner(benchmark_module.DygraphRunner):
+        """Does less than asked: only the first view of each clip reaches the model (what the hf_torch
+        contender once did with --views 3 while its row counted every view's FLOPs)."""
+
+        def __init__(self, spec):
+            super().__init__(spec)
+            self.x = self.x[:, :, : self.x.shape[2] // spec["views"]]
+
+    spec = {"config": str(K400_CONFIG), "overrides": TINY_OVERRIDES, "batch_size": 1, "views": 2, "mode": "infer"}
+    cfg = get_config(str(K400_CONFIG), TINY_OVERRIDES, show=False)
+    expected = expected_work(cfg, 1, 2, train=False)
+    honest, short = benchmark_module.DygraphRunner(spec).work(), FirstViewOnlyRunner(spec).work()
+    # The work is read from what reached the backbone, not from the spec both runners were given.
+    assert honest == expected == {"clips": 2, "frames": 4, "size": 32, "train": False}
+    assert short == {"clips": 1, "frames": 4, "size": 32, "train": False}
+    sgemm = _Timed("sgemm", 0.1, None)
+    sgemm.values = [100.0]
+    rows = build_report(sgemm, [_Timed("dygraph", 1.0, honest), _Timed("first_view_only", 0.5, short)],
+                        "dygraph", flops=1e9, expected=expected, diffs={}, mode="infer")["rows"]
+    assert "refused" not in rows[0]
+    assert rows[1]["refused"].startswith("did other work than asked: 1 clips x 4 frames x 32 px, forward per "
+                                         "iteration instead of 2 clips")
+    assert rows[1]["times_ms"] == [500.0]  # kept in the JSON, out of the table
+
+
+class _Timed:
+    def __init__(self, name, seconds, work):
+        self.name, self.times, self.work, self.error = name, [seconds], work, None
+        self.setup_rss = self.peak_rss = 1.0
+
+
+def test_a_row_above_the_fp32_peak_is_refused_but_not_a_low_precision_one():
+    from benchmarks.report import build_report
+
+    work = {"clips": 1, "frames": 8, "size": 224, "train": False}
+    sgemm = _Timed("sgemm", 0.1, None)
+    sgemm.values = [100.0]  # GFLOP/s
+    rows = build_report(sgemm, [_Timed("dygraph", 1.0, work), _Timed("paddle_inference", 0.5, work),
+                                _Timed("openvino_int8", 0.5, work)],
+                        "dygraph", flops=80e9, expected=work, diffs={}, mode="infer")["rows"]
+    rows = {row["name"]: row for row in rows}
+    assert rows["dygraph"]["pct_peak"] == pytest.approx(80.0) and "refused" not in rows["dygraph"]
+    assert rows["paddle_inference"]["pct_peak"] == pytest.approx(160.0)
+    assert "160% of the fp32 sgemm peak" in rows["paddle_inference"]["refused"]
+    assert "refused" not in rows["openvino_int8"]  # int8 arithmetic may pass the fp32 peak
+    assert rows["dygraph"]["speedup_vs_ref"] == 1.0
+
+
+def test_hf_torch_runs_every_view(benchmark_module):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import numpy as np
+    import torch
+    from benchmarks.common import expected_work, inputs
+    from benchmarks.hf_torch import HFTorchRunner
+
+    spec = {"config": str(K400_CONFIG), "overrides": TINY_OVERRIDES, "batch_size": 2, "views": 3, "mode": "infer",
+            "threads": 1}
+    runner = HFTorchRunner(spec)
+    cfg = get_config(str(K400_CONFIG), TINY_OVERRIDES, show=False)
+    assert runner.work() == expected_work(cfg, 2, 3, train=False) == {"clips": 6, "frames": 4, "size": 32,
+                                                                      "train": False}
+    scores = runner.run()
+    # The views of clip b are frames [v*T, (v+1)*T) of the input, each scored alone, then averaged.
+    imgs = inputs(spec, cfg)[0]
+    with torch.inference_mode():
+        per_view = [runner.model(pixel_values=torch.from_numpy(
+            np.ascontiguousarray(imgs[:, :, 4 * v: 4 * (v + 1)].transpose(0, 2, 1, 3, 4)))).logits.numpy()
+            for v in range(3)]
+    np.testing.assert_allclose(scores, np.mean(per_view, axis=0), rtol=1e-5, atol=1e-6)

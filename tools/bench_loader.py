@@ -17,8 +17,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 from paddlevideo.loader.builder import build_pipeline  # noqa: E402
 from paddlevideo.loader.decoders import BACKENDS, decode_all, open_video  # noqa: E402
 from paddlevideo.loader.demo_data import write_avi  # noqa: E402

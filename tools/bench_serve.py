@@ -35,14 +35,12 @@ import threading
 import time
 import uuid
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.errors import InputError, RunError  # noqa: E402
 
 PROG = "bench_serve.py"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # serve.py is started from the clone
 START_TIMEOUT_S = 300
 SERVING_LINE = re.compile(r"serve\.py: serving .* on http://(?P<host>[^ ]+):(?P<port>\d+)/")
 

@@ -18,13 +18,8 @@ attention path counts (a fresh model zeroes ``temporal_fc``).
 import argparse
 import os
 import sys
-import warnings
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, run  # noqa: E402
 
 PROG = "compare_precisions.py"

@@ -24,11 +24,8 @@ Every mapped key is logged. Before anything is written:
 import argparse
 import os
 import sys
-import warnings
 
-warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 from paddlevideo.modeling.convert import (  # noqa: E402
     FORMATS,
     IMPLIED_BY_RELEASE,

@@ -24,11 +24,11 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 from paddlevideo.loader.demo_data import demo_dataset_is_current  # noqa: E402  (numpy only, no paddle)
 from paddlevideo.utils.cli import Interrupted, add_debug_flag, run  # noqa: E402
-from paddlevideo.utils.errors import UserError  # noqa: E402
+from paddlevideo.utils.errors import RunError  # noqa: E402
 
 PROG = "demo.py"
 # After an interrupt, how long a step may take to stop cleanly (it saves nothing half-written) before it is killed.
@@ -37,8 +37,8 @@ CONFIG = "configs/recognition/timesformer/timesformer_demo_videos.yaml"
 MODEL_NAME = "TimeSformer_demo"
 
 
-class StepFailed(UserError):
-    """A step of the demo exited non-zero (it printed its own error line above)."""
+# A step of the demo exited non-zero (it printed its own error line above).
+StepFailed = RunError
 
 
 def parse_args(argv=None):

@@ -14,15 +14,9 @@ with ``--onnx``, ``OUT/<model_name>.onnx``. The model takes ``[N, 3, num_seg*3, 
 
 import argparse
 import logging
-import os
 import sys
-import warnings
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 from paddlevideo.deploy.export import DEFAULT_OPSET, FORMATS# noqa: E402
 from paddlevideo.utils import ConfigError, get_config, setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, run  # noqa: E402

@@ -21,22 +21,18 @@ Examples:
 import argparse
 import os
 import sys
-import warnings
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-
-warnings.filterwarnings("ignore", message="No ccache found")
-
-from paddlevideo.utils.cli import (add_debug_flag, add_trust_pickle_flag, output_name, prepare_output_dir,  # noqa: E402
-                                   run, write_atomically)
-from paddlevideo.utils.errors import UserError  # noqa: E402
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
+from paddlevideo.utils.cli import (add_debug_flag, add_trust_pickle_flag, output_name, prepare_output_dir, run,  # noqa: E402
+                                   write_atomically)  # noqa: E402
+from paddlevideo.utils.errors import InputError  # noqa: E402
 
 PROG = "extract_features.py"
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
 
 
-class FeatureInputError(UserError, ValueError):
-    """--input_file names no video, or two videos would write the same feature file."""
+# --input_file names no video, or two videos would write the same feature file
+FeatureInputError = InputError
 
 
 def parse_args(argv=None):

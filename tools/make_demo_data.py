@@ -9,8 +9,7 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 from paddlevideo.loader.demo_data import CLASS_NAMES, MANIFEST, make_demo_dataset  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402

@@ -16,8 +16,7 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
-
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
 
 PROG = "make_demo_long_video.py"

@@ -37,13 +37,8 @@ exits 130; a video that breaks off or a source that stalls (``--timeout_s``) end
 import argparse
 import os
 import sys
-import warnings
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 from paddlevideo.deploy.predictor import BACKENDS, PRECISIONS# noqa: E402
 from paddlevideo.loader.video_files import VIDEO_EXTENSIONS# noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, interrupt_requested, print_error, run  # noqa: E402

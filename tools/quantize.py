@@ -15,15 +15,9 @@ its path. Softmax, LayerNorm, GELU and the head stay in float (docs/deploy.md).
 
 import argparse
 import logging
-import os
 import sys
-import warnings
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 from paddlevideo.utils import ConfigError, get_config, setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402

@@ -19,13 +19,8 @@ import logging
 import os
 import sys
 import tempfile
-import warnings
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 from paddlevideo.deploy.predictor import BACKENDS, PRECISIONS  # noqa: E402
 from paddlevideo.serving.settings import API_KEY_ENV, LOCALHOST, ServeSettings  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402

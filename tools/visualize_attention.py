@@ -17,14 +17,8 @@ docs/visualization.md. Divided, joint and space-only models all work.
 import argparse
 import os
 import sys
-import warnings
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
-
+import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, output_name, print_error, run  # noqa: E402
 from paddlevideo.utils.logger import log_to_stderr  # noqa: E402
 

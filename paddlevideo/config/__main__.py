@@ -10,7 +10,8 @@ A bad config ends with one line ``paddlevideo.config: error: ...`` and exit code
 import argparse
 import logging
 import sys
-import warnings
+
+from ..runtime import quiet_third_party_warnings
 
 PROG = "python -m paddlevideo.config"
 
@@ -31,7 +32,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    warnings.filterwarnings("ignore", message="No ccache found")
+    quiet_third_party_warnings()  # an entry point: paddle is imported with the registries
     logger = logging.getLogger("paddlevideo")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))

@@ -18,7 +18,7 @@ import contextlib
 import os
 import sys
 
-from ..utils.errors import UserError
+from ..utils.errors import InputError
 from ..utils.logger import get_logger
 from .backends.openvino_runtime import import_openvino, int8_model_path, read_model
 
@@ -26,7 +26,7 @@ DEFAULT_NUM_CLIPS = 300  # NNCF's default subset size
 FLOAT_HEAD = True  # keep the classifier's matmul in float: its int8 error lands directly on the logits
 
 
-class QuantizeError(UserError, RuntimeError):
+class QuantizeError(InputError, RuntimeError):
     """Quantization cannot proceed (calibration list, clips, model file); one line naming the file."""
 
 

@@ -12,7 +12,7 @@ frame counts and indexing can differ slightly: see docs/data.md.
 
 import numpy as np
 
-from ..utils.errors import UserError
+from ..utils.errors import InputError
 from .video_header import VideoHeaderError, check_video_claims
 
 BACKENDS = ("decord", "pyav", "cv2")
@@ -26,11 +26,11 @@ _FORWARD_READ_LIMIT = 12
 _INTRA_ONLY_FOURCCS = {"MJPG", "MJPA", "JPEG", "PNG ", "RAW ", "HUFFYUV", "FFV1", "PRORES"}
 
 
-class VideoOpenError(UserError, RuntimeError):
+class VideoOpenError(InputError, RuntimeError):
     """A video cannot be opened or has no readable frames."""
 
 
-class VideoDecodeError(UserError, RuntimeError):
+class VideoDecodeError(InputError, RuntimeError):
     """A requested frame cannot be decoded."""
 
 

@@ -31,13 +31,13 @@ import numpy as np
 
 from ..compat import dataloader_thread
 from ..runtime import chain_thread_excepthook
-from ..utils.errors import UserError
+from ..utils.errors import RunError, UserError
 from ..utils.logger import get_logger
 
 FAILURE_KEY = "paddlevideo_loader_failure"
 
 
-class LoaderError(UserError):
+class LoaderError(RunError):
     """The data loader cannot go on (e.g. every replacement draw failed, or a loader worker crashed).
 
     ``details`` holds the traceback text of the original error when there was one (logged at debug level).

@@ -12,16 +12,16 @@ accepted, blank lines are skipped, and every error names ``file:line``.
 import os
 import re
 
-from ..utils.errors import UserError
+from ..utils.errors import InputError
 
 _LABEL = re.compile(r"^[+-]?[0-9]+$")
 
 
-class ListFileError(UserError, ValueError):
+class ListFileError(InputError):
     """A list file is empty, not UTF-8, has a malformed line or a label outside the model's classes."""
 
 
-class ListFileNotFoundError(UserError, FileNotFoundError):
+class ListFileNotFoundError(InputError, FileNotFoundError):
     """A list file does not exist."""
 
 

@@ -3,11 +3,11 @@
 import numpy as np
 
 from ..utils import dist
-from ..utils.errors import UserError
+from ..utils.errors import RunError
 from .registry import METRIC
 
 
-class MetricError(UserError):
+class MetricError(RunError):
     """A metric was asked for on no data or on data that cannot be right (a number would be a lie).
 
     ``indices`` lists the dataset indices of the clips at fault, when there are such clips.

@@ -22,7 +22,7 @@ import re
 
 import numpy as np
 
-from ..utils.errors import UserError
+from ..utils.errors import InputError
 from ..utils.logger import get_logger
 
 FORMATS = ("fb", "hf")
@@ -62,7 +62,7 @@ _LINEAR = {"attn.qkv", "attn.proj", "temporal_attn.qkv", "temporal_attn.proj", "
 _PARAM_SUFFIXES = ("", ".weight", ".bias")
 
 
-class ConversionError(UserError, ValueError):
+class ConversionError(InputError):
     """A checkpoint cannot be converted; the message names the file or keys and what to do."""
 
 

@@ -27,8 +27,9 @@ from .layers.fast_ops import attend
 class InferenceAttention(nn.Layer):
     """Eval-mode multi-head self-attention with q, k, v as three Linears and the score scale in q.
 
-    The contract of :class:`~.backbones.vit.Attention`: ``forward(x [B, L, D], return_attention=False)`` ->
-    ``[B, L, D]`` (and the probabilities ``[B, heads, L, L]``); ``forward_cls(x)`` -> ``[B, 1, D]``.
+    The contract of :class:`~.backbones.vit.Attention`: ``forward(x [B, L, D])`` -> ``[B, L, D]``;
+    ``forward_with_attention(x)`` -> that and the probabilities ``[B, heads, L, L]``; ``forward_cls(x)`` ->
+    ``[B, 1, D]``.
     """
 
     def __init__(self, attention, proj=None):
@@ -38,12 +39,14 @@ class InferenceAttention(nn.Layer):
         self.q, self.k, self.v = (_column_block(attention, index) for index in range(3))
         self.proj = proj or attention.proj
 
-    def forward(self, x, return_attention=False):
+    def forward(self, x):
         q, k, v = self.q(x), self.k(x), self.v(x)
-        if return_attention:
-            out, probs = attend(q, k, v, self.num_heads, 1.0, impl="plain", kernels=self.kernels, return_probs=True)
-            return self.proj(out), probs
         return self.proj(attend(q, k, v, self.num_heads, 1.0, impl="plain", kernels=self.kernels))
+
+    def forward_with_attention(self, x):
+        q, k, v = self.q(x), self.k(x), self.v(x)
+        out, probs = attend(q, k, v, self.num_heads, 1.0, impl="plain", kernels=self.kernels, return_probs=True)
+        return self.proj(out), probs
 
     def forward_cls(self, x):
         q, k, v = self.q(x[:, :1]), self.k(x), self.v(x)

@@ -11,7 +11,7 @@ import re
 
 import paddle
 
-from ..utils.errors import UserError
+from ..utils.errors import InputError
 from ..utils.logger import get_logger
 from ..utils.save_load import load
 from .embed_resize import resize_pos_embed, resize_time_embed
@@ -24,7 +24,7 @@ _RESIZABLE = {
 }
 
 
-class CheckpointError(UserError, ValueError):
+class CheckpointError(InputError):
     """A checkpoint does not fit the model; the message names every offending key."""
 
 

@@ -24,18 +24,18 @@ import sys
 
 from ..config.access import setting
 from ..utils import cli
-from ..utils.errors import UserError
+from ..utils.errors import RunError
 from ..utils.logger import get_logger
 from ..utils.save_load import describe_os_error, is_leftover_tmp, load, save
 
 LOCK_NAME = "run.lock"
 
 
-class RunDirError(UserError):
+class RunDirError(RunError):
     """The output folder cannot be used: it is a file, cannot be created or written, or another run holds it."""
 
 
-class ResumeError(UserError):
+class ResumeError(RunError):
     """``--resume`` / ``resume_epoch`` cannot continue without losing or overwriting a checkpoint."""
 
 

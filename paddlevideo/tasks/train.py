@@ -26,7 +26,7 @@ import paddle
 from ..config.access import require, setting
 from ..utils import dist
 from ..utils.config import ConfigError, log_config
-from ..utils.errors import UserError
+from ..utils.errors import RunError
 from ..utils.logger import get_logger
 from ..utils.save_load import save
 from . import recording, run_files
@@ -35,11 +35,11 @@ from .loaders import build_loader
 from .meters import AverageMeter, epoch_end_line, train_step_line
 
 
-class TrainingDiverged(UserError, RuntimeError):
+class TrainingDiverged(RunError):
     """The loss became NaN or infinite; the message names the step."""
 
 
-class ValidationError(UserError):
+class ValidationError(RunError):
     """Validation had no clip to evaluate."""
 
 

@@ -58,6 +58,7 @@ import threading
 import time
 import traceback
 
+from ..runtime import quiet_third_party_warnings
 from . import dist
 from .errors import OutputError, UserError
 
@@ -482,6 +483,7 @@ def run(prog, main, argv=None):
     with a number (argparse's ``--help`` and usage errors) passes through unchanged; ``sys.exit("message")``
     is reported like a UserError. See the module docstring for what each kind of failure prints.
     """
+    quiet_third_party_warnings()
     debug = debug_requested(argv)
     guard = _SignalGuard(prog).install()
     _ACTIVE_GUARDS.append(guard)

@@ -11,6 +11,10 @@ builtin base for callers that catch it), never :class:`UserError` itself in new 
 - :class:`OutputError`: an output folder or file that cannot be created or written;
 - :class:`RunError`: the run cannot give a true result and stops (diverged, nothing scored, a folder
   another run holds, a resume that would lose work).
+
+The narrower classes elsewhere (``ListFileError``, ``CheckpointError``, ``TrainingDiverged``, ...) are small
+subclasses of exactly one group, kept so that callers can catch them (``tests/test_errors_groups.py``;
+docs/reliability.md lists them).
 """
 
 

@@ -9,14 +9,14 @@ import logging
 import os
 import sys
 
-from .errors import UserError
+from .errors import OutputError
 
 LOGGER_NAME = "paddlevideo"
 _FORMAT = "[%(asctime)s] %(levelname)s: %(message)s"
 _DATE_FORMAT = "%Y/%m/%d %H:%M:%S"
 
 
-class LogFileError(UserError):
+class LogFileError(OutputError):
     """The log file cannot be created (its folder is a file, read-only, or not creatable)."""
 
 

@@ -15,8 +15,8 @@ import tempfile
 
 import numpy as np
 
-from .errors import InputError, UserError
 from . import safe_pickle
+from .errors import InputError, OutputError
 from .safe_pickle import UnsafePickleError  # noqa: F401  (raised by load; importable from here)
 
 # "<name>.<8 random chars>.tmp", the names tempfile.mkstemp gives in save()
@@ -38,7 +38,7 @@ def is_leftover_tmp(name):
     return bool(TMP_PATTERN.match(name) or PARTIAL_PATTERN.match(name))
 
 
-class CheckpointWriteError(UserError, OSError):
+class CheckpointWriteError(OutputError, OSError):
     """A checkpoint (or other run file) could not be written: full disk, read-only folder, no permission."""
 
 

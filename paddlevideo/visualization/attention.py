@@ -1,7 +1,7 @@
 """Read every block's attention probabilities out of a TimeSformer, and roll them out for one clip.
 
 :func:`collect_attention` is the one place that knows how the probabilities come out of the model: the
-backbone's own read-out, ``model.backbone(x, return_attention=True)`` (every block computed in full,
+backbone's own read-out, ``model.backbone.forward_with_attention(x)`` (every block computed in full,
 nothing changed on the normal path).
 """
 
@@ -48,7 +48,7 @@ def collect_attention(model, clip):
     try:
         with paddle.no_grad():
             x = clip if isinstance(clip, paddle.Tensor) else paddle.to_tensor(np.ascontiguousarray(clip, "float32"))
-            outputs, records = backbone(x, return_attention=True)
+            outputs, records = backbone.forward_with_attention(x)
             if model is not backbone:  # the head's logits (a recognizer's infer output may be softmaxed)
                 outputs = model.head(outputs)
     finally:

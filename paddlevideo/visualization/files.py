@@ -3,11 +3,11 @@
 import contextlib
 import os
 
-from ..utils.errors import UserError
+from ..utils.errors import InputError
 from ..utils.save_load import partial_name
 
 
-class VisualizationError(UserError, ValueError):
+class VisualizationError(InputError):
     """Data that cannot be drawn or reported (wrong shapes, NaN scores, an unusable view); one line naming it."""
 
 

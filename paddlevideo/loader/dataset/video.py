@@ -3,7 +3,7 @@
 import numpy as np
 import paddle
 
-from ...utils.errors import UserError
+from ...utils.errors import InputError
 from ...utils.logger import get_logger
 from ..failures import describe
 from ..list_files import ListFileError, check_labels, missing_files, read_list_file
@@ -13,7 +13,7 @@ MODES = ("train", "valid", "test")
 SHOW_NAMES = 5  # missing / skipped files named in one log line
 
 
-class BrokenVideosError(UserError, RuntimeError):
+class BrokenVideosError(InputError, RuntimeError):
     """Training drew ``num_retries + 1`` unreadable videos in a row."""
 
 

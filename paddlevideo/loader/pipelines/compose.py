@@ -7,18 +7,18 @@ its config position and the operator that would add the missing key.
 
 import inspect
 
-from ...utils.errors import UserError
+from ...utils.errors import ConfigError, UserError
 from ..registry import PIPELINES
 from .base import ClipSpec
 
 SUPPLIED = ("filename",)  # the keys the caller puts in the results dict
 
 
-class PipelineError(UserError, ValueError):
+class PipelineError(ConfigError):
     """A ``PIPELINE`` section cannot be built: bad step, bad operator argument, or misordered operators."""
 
 
-class PipelineKeyError(UserError, KeyError):
+class PipelineKeyError(ConfigError, KeyError):
     """An unknown operator name or operator key in a ``PIPELINE`` section."""
 
     def __str__(self):  # KeyError would quote the message

@@ -4,6 +4,8 @@ export form in :mod:`..inference`. A clip is ``[B, C, T, H, W]``; patch tokens a
 index major and time minor (token ``n*T + t``), after one CLS token for the whole clip.
 """
 
+import warnings
+
 import numpy as np
 import paddle
 import paddle.nn as nn
@@ -66,14 +68,16 @@ class Attention(nn.Layer):
         self.proj = Linear(dim, dim, kernels=kernels)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def forward(self, x, return_attention=False):
-        """``[B, L, D]`` -> ``[B, L, D]``; with ``return_attention`` also the probabilities ``[B, heads, L, L]``."""
-        qkv = self.qkv(x)
+    def forward(self, x):
+        """``[B, L, D]`` -> ``[B, L, D]``."""
         args = (self.num_heads, self.scale, self.attn_drop_rate, self.training, self.impl, self.kernels)
-        if return_attention:
-            out, probs = attend(*paddle.split(qkv, 3, axis=-1), *args, return_probs=True)
-            return self.proj_drop(self.proj(out)), probs
-        return self.proj_drop(self.proj(attention(qkv, *args)))
+        return self.proj_drop(self.proj(attention(self.qkv(x), *args)))
+
+    def forward_with_attention(self, x):
+        """``forward(x)`` and the attention probabilities ``[B, heads, L, L]``: ``(out, probs)``."""
+        args = (self.num_heads, self.scale, self.attn_drop_rate, self.training, self.impl, self.kernels)
+        out, probs = attend(*paddle.split(self.qkv(x), 3, axis=-1), *args, return_probs=True)
+        return self.proj_drop(self.proj(out)), probs
 
     def forward_cls(self, x):
         """The first token's output alone, ``[B, L, D]`` -> ``[B, 1, D]``: its query against all L keys, with
@@ -110,10 +114,18 @@ class Block(nn.Layer):
         self.norm2 = LayerNorm(dim, epsilon=epsilon, kernels=kernels)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop, kernels=kernels)
 
-    def forward(self, x, num_frames, return_attention=False):
-        """``[B, L, D]`` -> ``[B, L, D]``; with ``return_attention`` also this block's attention probabilities,
-        ``{name: [sequences, heads, L', L']}`` (names and shapes: :meth:`VisionTransformer.forward`)."""
-        maps = {} if return_attention else None
+    def forward(self, x, num_frames):
+        """``[B, L, D]`` -> ``[B, L, D]``."""
+        return self._forward(x, num_frames, maps=None)
+
+    def forward_with_attention(self, x, num_frames):
+        """``forward(x)`` and this block's attention probabilities: ``(x, {name: [sequences, heads, L', L']})``
+        (names and shapes: :meth:`VisionTransformer.forward_with_attention`)."""
+        maps = {}
+        return self._forward(x, num_frames, maps), maps
+
+    def _forward(self, x, num_frames, maps):
+        """The block; each attention's probabilities are put into ``maps`` unless it is None."""
         if self.attention_type == "divided_space_time":
             cls, patches, xs = self._temporal(x, num_frames, maps)
             res_s = self.drop_path(self._attend(self.attn, xs, maps, "spatial"))  # [B*T, 1 + N, D]
@@ -124,8 +136,7 @@ class Block(nn.Layer):
         else:
             name = "spatial" if self.attention_type == "space_only" else "joint"
             x = x + self.drop_path(self._attend(self.attn, self.norm1(x), maps, name))
-        x = x + self.drop_path(self.mlp(self.norm2(x)))
-        return (x, maps) if return_attention else x
+        return x + self.drop_path(self.mlp(self.norm2(x)))
 
     def forward_cls(self, x, num_frames):
         """``forward(x)[:, :1]`` without the patch outputs, which nothing reads after the last block: ``[B, 1, D]``."""
@@ -140,7 +151,7 @@ class Block(nn.Layer):
     def _attend(layer, x, maps, name):
         if maps is None:
             return layer(x)
-        out, maps[name] = layer(x, return_attention=True)
+        out, maps[name] = layer.forward_with_attention(x)
         return out
 
     def _temporal(self, x, num_frames, maps=None):
@@ -282,17 +293,12 @@ class VisionTransformer(nn.Layer):
 
     def forward(self, x, return_attention=False):
         """``[B, C, T, H, W]`` -> CLS feature after the final LayerNorm, ``[B, embed_dim]``.
-
-        ``return_attention=True`` (for eval mode; every block runs in full): ``(feature, records)``, one dict of
-        attention probabilities per block, heads kept, rows summing to 1 over the keys, tokens in the model's
-        order: ``divided_space_time``: ``temporal`` ``[B*N, heads, T, T]`` (row ``b*N + n``: patch position n of
-        clip b) and ``spatial`` ``[B*T, heads, 1+N, 1+N]`` (row ``b*T + t``: frame t; key 0 the clip's CLS);
-        ``space_only``: ``spatial`` ``[B*T, heads, 1+N, 1+N]``; ``joint_space_time``: ``joint``
-        ``[B, heads, 1+N*T, 1+N*T]`` (key ``1 + n*T + t``).
-        """
-        x, num_frames = self.embed(x)
+        (``return_attention=True`` is the 2026-11 API of :meth:`forward_with_attention`, kept with a warning.)"""
         if return_attention:
-            return self._forward_with_attention(x, num_frames)
+            warnings.warn("backbone(x, return_attention=True) is deprecated; call backbone.forward_with_attention(x)",
+                          DeprecationWarning, stacklevel=2)
+            return self.forward_with_attention(x)
+        x, num_frames = self.embed(x)
         for block in self.blocks[:-1]:
             x = self._run(block, x, num_frames)
         if self.cls_only_last_block:  # the last block computes the CLS token's output alone
@@ -301,10 +307,18 @@ class VisionTransformer(nn.Layer):
 
     forward_features = forward  # PaddleVideo's name
 
-    def _forward_with_attention(self, x, num_frames):
+    def forward_with_attention(self, x):
+        """``(forward(x), records)`` for eval mode, every block run in full (the last one's maps too): one dict of
+        attention probabilities per block, heads kept, rows summing to 1 over the keys, tokens in the model's
+        order: ``divided_space_time``: ``temporal`` ``[B*N, heads, T, T]`` (row ``b*N + n``: patch position n of
+        clip b) and ``spatial`` ``[B*T, heads, 1+N, 1+N]`` (row ``b*T + t``: frame t; key 0 the clip's CLS);
+        ``space_only``: ``spatial`` ``[B*T, heads, 1+N, 1+N]``; ``joint_space_time``: ``joint``
+        ``[B, heads, 1+N*T, 1+N*T]`` (key ``1 + n*T + t``).
+        """
+        x, num_frames = self.embed(x)
         records = []
-        for block in self.blocks:  # every block in full: the last one's maps too
-            x, maps = block(x, num_frames, return_attention=True)
+        for block in self.blocks:
+            x, maps = block.forward_with_attention(x, num_frames)
             records.append(maps)
         return self._cls_feature(x[:, :1], num_frames), records
 

@@ -21,20 +21,22 @@ import csv
 import difflib
 import math
 import os
+import runpy
 import sys
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
+# tools/_bootstrap.py, which tools/*.py import; from this folder it can only be run by its path
+runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_bootstrap.py"))
 from paddlevideo.loader.list_files import write_label_list, write_list_file  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
-from paddlevideo.utils.errors import UserError  # noqa: E402
+from paddlevideo.utils.errors import InputError  # noqa: E402
 
 PROG = "build_lists.py"
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 REQUIRED_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
 
 
-class AnnotationError(UserError, ValueError):
-    """An annotation CSV, label list or video folder is missing or malformed; the message names file:line."""
+# An annotation CSV, label list or video folder is missing or malformed; the message names file:line.
+AnnotationError = InputError
 
 
 def label_file_name(name):

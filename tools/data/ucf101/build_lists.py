@@ -13,18 +13,20 @@ Example:
 
 import argparse
 import os
+import runpy
 import sys
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
+# tools/_bootstrap.py, which tools/*.py import; from this folder it can only be run by its path
+runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_bootstrap.py"))
 from paddlevideo.loader.list_files import write_label_list, write_list_file  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
-from paddlevideo.utils.errors import UserError  # noqa: E402
+from paddlevideo.utils.errors import InputError  # noqa: E402
 
 PROG = "build_lists.py"
 
 
-class AnnotationError(UserError, ValueError):
-    """A UCF-101 annotation file is missing or malformed; the message names file:line."""
+# A UCF-101 annotation file is missing or malformed; the message names file:line.
+AnnotationError = InputError
 
 
 def _lines(path, what):
