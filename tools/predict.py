@@ -57,7 +57,10 @@ def parse_args(argv=None):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     io = parser.add_argument_group("input and output")
     io.add_argument("-i", "--input_file", required=True,
-                    help=f"a video file, or a folder of videos ({' '.join(VIDEO_EXTENSIONS)}; not recursive)")
+                    help=f"a video file, or a folder of videos ({' '.join(VIDEO_EXTENSIONS)}; not recursive); "
+                         "with --time_test_file=True a text file listing one video path per line")
+    io.add_argument("--time_test_file", type=str2bool, default=False,
+                    help="--input_file is a text file of video paths, one per line (PaddleVideo's flag)")
     io.add_argument("-c", "--config", required=True,
                     help="the model's config: its PIPELINE.test preprocesses the videos (as main.py --test)")
     io.add_argument("--top_k", type=int, default=1, help="how many best classes to print per video")
@@ -67,7 +70,7 @@ def parse_args(argv=None):
     io.add_argument("--output", choices=("text", "json"), default="text",
                     help="text: PaddleVideo's lines per video; json: one JSON object per video and line "
                          "(file, class_ids, class_names, scores)")
-    io.add_argument("--batch_size", type=int, default=1, help="videos per model call")
+    io.add_argument("-b", "--batch_size", type=int, default=1, help="videos per model call")
     io.add_argument("--visualize", default=None, metavar="OUT",
                     help="also write each video with its top-k classes and scores drawn on every frame to "
                          "OUT/<video file name>.mp4 (a GIF if no MP4 encoder works)")
@@ -108,6 +111,12 @@ def parse_args(argv=None):
                         help="print the mean preprocess / inference / postprocess time per video at the end")
     device.add_argument("--disable_glog", type=str2bool, default=True,
                         help="silence Paddle Inference's C++ log lines")
+    device.add_argument("--use_xpu", type=str2bool, default=False,
+                        help="Kunlun XPU: not supported here (True warns and runs on the CPU)")
+    device.add_argument("--use_npu", type=str2bool, default=False,
+                        help="Ascend NPU: not supported here (True warns and runs on the CPU)")
+    device.add_argument("--hubserving", type=str2bool, default=False,
+                        help="PaddleHub serving: not supported here (True is an error)")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.top_k < 1:
@@ -133,6 +142,10 @@ def parse_args(argv=None):
 
 def _resolve_device(args, logger):
     """Downgrade GPU-only requests on a machine without one, with a warning each."""
+    for flag, device in (("use_xpu", "Kunlun XPU"), ("use_npu", "Ascend NPU")):
+        if getattr(args, flag):
+            logger.warning("--%s=True: this project has no %s backend (Paddle Inference on CPU or CUDA GPU, ONNX "
+                           "Runtime, OpenVINO); running on the %s", flag, device, "GPU" if args.use_gpu else "CPU")
     if args.use_gpu and args.backend == "paddle":
         from paddlevideo.tasks.predict import cuda_available
 
@@ -154,6 +167,20 @@ def _resolve_device(args, logger):
         args.precision, note = resolve_cpu_precision(args.backend, args.precision)
         if note:
             logger.warning("%s", note)
+
+
+def read_video_list(path):
+    """``--time_test_file=True``: the video paths listed in the text file ``path``, one per line (blank lines skipped)."""
+    from paddlevideo.tasks.predict import PredictError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            files = [line.strip() for line in handle if line.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise PredictError(f"--time_test_file: cannot read the list of videos '{path}' ({err})") from None
+    if not files:
+        raise PredictError(f"--time_test_file: '{path}' lists no video; write one video path per line")
+    return files
 
 
 def build_predictor(args):
@@ -192,11 +219,14 @@ def main(argv=None):
     from paddlevideo.tasks.predict import (PredictError, format_json, format_text, list_videos, predict_videos,
                                            read_label_names)
 
+    if args.hubserving:
+        raise UserError("--hubserving=True: serving the model through PaddleHub is not part of this project; "
+                        "predict files with this tool (PaddleVideo's predict.py does not implement it either)")
     try:
         cfg = get_config(args.config, args.override, show=False)
         pipeline = build_pipeline(cfg.PIPELINE.test, "test")
         label_names = read_label_names(cfg, args.label_file, instead="printing class ids only")
-        files = list_videos(args.input_file)
+        files = read_video_list(args.input_file) if args.time_test_file else list_videos(args.input_file)
         if args.visualize:
             from paddlevideo.utils.cli import prepare_output_dir
 
