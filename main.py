@@ -122,6 +122,10 @@ def main(argv=None):
             from paddlevideo.utils.errors import ConfigError
 
             raise ConfigError(why)
+    if args.profiler_options:
+        from paddlevideo.tasks.profiling import parse_profiler_options
+
+        parse_profiler_options(args.profiler_options)  # a malformed string fails before any work
     from paddlevideo.utils.cpu import configure_cpu
 
     configure_cpu()  # before the first matmul: MKL code path on AMD, malloc reuse (docs/benchmarks.md)

@@ -248,7 +248,10 @@ def main(argv=None):
         (progress.write if progress is not files else print)(line, file=stream)
 
     timer, failed, unwritten = {}, 0, 0
-    for result in predict_videos(progress, pipeline, predictor, args.batch_size, args.top_k, label_names, timer):
+    # avg_type prob: the exported model already averages probabilities (PaddleVideo applies softmax to them again)
+    probabilities = ((cfg.MODEL.get("runtime_cfg") or {}).get("test") or {}).get("avg_type") == "prob"
+    for result in predict_videos(progress, pipeline, predictor, args.batch_size, args.top_k, label_names, timer,
+                                 probabilities=probabilities):
         if "error" in result:
             failed += 1
             emit(f"{PROG}: error: {result['error']}", sys.stderr)

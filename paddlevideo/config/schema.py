@@ -263,7 +263,7 @@ def _top_level():
         "model_name": Field(r.string(nonempty=True), "model", "names the output folder and checkpoint files"),
         "epochs": Field(_POSITIVE_INT, 1, "training epochs"),
         "log_interval": Field(_POSITIVE_INT, 10, "batches between log lines"),
-        "save_interval": Field(_POSITIVE_INT, 1, "epochs between checkpoints (the last epoch is always saved)"),
+        "save_interval": Field(_POSITIVE_INT, 1, "checkpoint after epochs 1, 1 + save_interval, ... and the last (PaddleVideo's rule)"),
         "log_level": Field(r.choice(*LOG_LEVELS), "INFO", "console and log-file level"),
         "output_dir": Field(r.optional(r.string(nonempty=True)), None, "checkpoints and logs; default output/<model_name>"),
         "resume_epoch": Field(r.integer(ge=0), 0, "resume from this epoch's checkpoint (0: --resume takes the latest)"),

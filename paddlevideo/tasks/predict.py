@@ -346,11 +346,12 @@ def _batches(items, size):
         yield batch
 
 
-def predict_videos(files, pipeline, predictor, batch_size=1, k=1, label_names=None, timer=None):
+def predict_videos(files, pipeline, predictor, batch_size=1, k=1, label_names=None, timer=None, probabilities=False):
     """Run ``pipeline`` + ``predictor`` on each file; yields one result dict per file, in order.
 
     A result is ``{'file', 'class_ids', 'class_names', 'scores'}`` (top-``k`` softmax probabilities,
-    best first; names None without a label list) or ``{'file', 'error'}`` (a one-line message naming
+    best first; names None without a label list; ``probabilities``: the model already outputs probabilities,
+    as with ``avg_type: prob``, and they are taken as they are instead of going through softmax again) or ``{'file', 'error'}`` (a one-line message naming
     the file) when the video cannot be decoded or the model rejects it. ``files`` may be a progress bar.
     ``timer``, if given, is a dict that accumulates seconds under ``preprocess`` / ``inference`` /
     ``postprocess``.
@@ -383,7 +384,7 @@ def predict_videos(files, pipeline, predictor, batch_size=1, k=1, label_names=No
             timer["inference"] = timer.get("inference", 0.0) + time.perf_counter() - start
             if logits is not None:
                 start = time.perf_counter()
-                for result, probs in zip(ok, softmax(logits)):
+                for result, probs in zip(ok, np.asarray(logits, np.float64) if probabilities else softmax(logits)):
                     ids, scores = top_k(probs, k)
                     result["class_ids"] = ids
                     result["class_names"] = [label_names.get(i, str(i)) for i in ids] if label_names else None
