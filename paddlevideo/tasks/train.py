@@ -198,8 +198,10 @@ def _train_epochs(run, progress, validate, max_iters):
     run.started = time.time()
     for epoch in range(progress.epoch, run.epochs):
         if not train_one_epoch(run, epoch, progress):
-            get_logger().info("stopping after --max_iters %d iterations (epoch %d not completed, no "
-                              "checkpoint)", max_iters, epoch + 1)
+            why = "-p/--profiler_options exit_on_finished" if run.profiler and run.profiler.stop_after == max_iters \
+                else "--max_iters"
+            get_logger().info("stopping after %d iterations (%s; epoch %d not completed, no checkpoint)", max_iters,
+                              why, epoch + 1)
             break
         _step_lr(run, "iter", run.iters_per_epoch - run.usable_iters)  # skipped batches still count (PaddleVideo)
         _step_lr(run, "epoch")
