@@ -106,7 +106,7 @@ def test_mix_config_errors():
     assert build_mix(None) is None
     with pytest.raises(ConfigError, match="cutmix_prob"):
         build_mix({"name": "VideoMix", "cutmix_prob": 1.5})
-    with pytest.raises(ConfigError, match=r"unknown batch mix name 'Mixup'"):
+    with pytest.raises(ConfigError, match=r"unknown batch mixer name 'Mixup'"):
         build_mix({"name": "Mixup"})
 
 

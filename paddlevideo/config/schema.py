@@ -163,7 +163,7 @@ def key_rules():
             "gamma": r.number(gt=0), "warmup_steps": r.integer(ge=0), "warmup_epochs": r.number(ge=0),
             "total_steps": _POSITIVE_INT, "warmup_start_lr": r.number(ge=0), "min_lr": r.number(ge=0),
             # CustomWarmupCosineDecay (PP-TimeSformer); warmup_epochs and warmup_start_lr as above
-            "cosine_base_lr": r.number(gt=0), "max_epoch": r.number(gt=0), "num_iters": _POSITIVE_INT,
+            "cosine_base_lr": r.number(gt=0), "max_epoch": r.number(gt=0),
         },
     }
 
@@ -172,10 +172,9 @@ def key_rules():
 ENGINE_ARGS = {
     "dataset": ("pipeline", "mode", "num_classes", "expected_shape"),
     "metric": ("data_size", "batch_size", "log_interval"),
-    "lr": ("last_epoch", "verbose"),
+    "lr": ("last_epoch", "verbose", "num_iters"),  # num_iters: CustomWarmupCosineDecay's, from the train loader
 }
-# solver.lr.build_lr fills these: WarmupCosine's 0 and epochs x updates, CustomWarmupCosineDecay's iterations per epoch
-FILLED_BY_BUILDER = {"lr": ("warmup_steps", "total_steps", "num_iters")}
+FILLED_BY_BUILDER = {"lr": ("warmup_steps", "total_steps")}  # solver.lr.build_lr: 0 and epochs x updates
 EXTRA_KEYS = {("lr", "WarmupCosine"): {"warmup_epochs": r.number(ge=0)},  # converted to warmup_steps
               ("lr", "CustomWarmupCosineDecay"): {"iter_step": r.boolean()}}  # step every iteration (else per epoch)
 
@@ -330,7 +329,7 @@ def _names(reg):
 
 KIND_NAMES = {"framework": "framework", "backbone": "backbone", "head": "head", "loss": "loss",
               "operator": "pipeline operator", "dataset": "dataset format", "metric": "metric",
-              "lr": "learning-rate schedule", "optimizer": "optimizer", "mix": "batch mix"}
+              "lr": "learning-rate schedule", "optimizer": "optimizer", "mix": "batch mixer"}
 
 
 @functools.lru_cache(maxsize=None)
