@@ -63,3 +63,14 @@ def test_pp_config_pipelines_on_a_real_clip(example_avi):
         clip = build_pipeline(cfg.PIPELINE[mode], mode)({"filename": str(example_avi)})["imgs"]
         assert clip.shape == (3, frames, 224, 224) and clip.dtype == np.float32
         assert 0.0 <= clip.min() and clip.max() <= 1.0  # mean 0, std 1: frames in [0, 1]
+
+
+def test_16_frame_config_follows_num_seg_everywhere():
+    """The 16-frame variant states num_seg once; the clips, test views and export follow it, and the window keeps
+    the 32-frame sampling rate of PaddleVideo's 16-frame test."""
+    cfg = get_config(str(PP_CONFIG).replace(".yaml", "_16f.yaml"), show=False)
+    assert cfg.MODEL.backbone.num_seg == cfg.MODEL.runtime_cfg.test.num_seg == cfg.INFERENCE.num_seg == 16
+    for mode in ("train", "valid", "test"):
+        assert cfg.PIPELINE[mode].decode.num_seg == cfg.PIPELINE[mode].sample.num_seg == 16
+        assert cfg.PIPELINE[mode].decode.sampling_rate == 32
+    assert cfg.model_name == "ppTimeSformer_16f" and cfg.MODEL.backbone.name == "VisionTransformer_tweaks"
