@@ -5,7 +5,7 @@ import numpy as np
 import paddle
 import pytest
 
-from engine_helpers import data_overrides, demo_cfg, make_data, write_video
+from engine_helpers import demo_cfg, make_data
 from paddlevideo.loader.mix import VideoMix, build_mix, cutmix, cutmix_box, mixup
 from paddlevideo.modeling.heads import ppTimeSformerHead
 from paddlevideo.utils import ConfigError
