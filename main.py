@@ -42,6 +42,17 @@ def parse_args(argv=None):
     parser.add_argument("--use_vdl", action="store_true",
                         help="training: also write VisualDL logs to <output_dir>/vdl (as config use_visualdl: True)")
     parser.add_argument("--save_scores", action="store_true", help="--test: also write test_scores.npz")
+    parser.add_argument("-p", "--profiler_options", default=None, metavar="OPTIONS",
+                        help="training: profile iterations with Paddle's profiler, PaddleVideo's option string, e.g. "
+                             "'batch_range=[10,20];timer_only=False' (docs: paddlevideo/tasks/profiling.py)")
+    compat = parser.add_argument_group("PaddleVideo flags for other trainers")
+    compat.add_argument("--fleet", action="store_true",
+                        help="accepted: data-parallel training over the processes paddle.distributed.launch starts "
+                             "is what fleet's collective mode does; it runs the same with or without this flag")
+    compat.add_argument("--multigrid", action="store_true",
+                        help="not supported: PaddleVideo's multigrid schedule is for SlowFast (an error)")
+    compat.add_argument("--train_dali", action="store_true",
+                        help="not supported: PaddleVideo's DALI GPU loader is for TSN (an error)")
     exported = parser.add_argument_group("--test on an exported model (instead of -w)")
     exported.add_argument("--model_file", default=None,
                           help="exported model to evaluate: .pdmodel / PIR .json (params next to it), .onnx or "
@@ -59,7 +70,7 @@ def parse_args(argv=None):
 
 def _check_combinations(parser, args):
     train_only = {"--validate": args.validate, "--resume": args.resume, "--max_iters": args.max_iters is not None,
-                  "--amp": args.amp}
+                  "--amp": args.amp, "-p/--profiler_options": args.profiler_options is not None}
     if args.test or args.export:
         mode = "--test" if args.test else "--export"
         used = [flag for flag, on in train_only.items() if on]
@@ -85,6 +96,15 @@ def _check_combinations(parser, args):
         parser.error("--max_iters must be a positive number of batches")
 
 
+# PaddleVideo's main.py flags for trainers this project does not have: one line each says why.
+UNSUPPORTED = {
+    "multigrid": "--multigrid is PaddleVideo's multigrid training schedule for SlowFast; TimeSformer trains with "
+                 "its OPTIMIZER schedule here (drop the flag)",
+    "train_dali": "--train_dali is PaddleVideo's NVIDIA DALI GPU data loader for TSN; TimeSformer reads videos with "
+                  "the config's PIPELINE here (drop the flag)",
+}
+
+
 def _test_report_dir(args):
     """--test's report folder: ``<--output_dir>/test_report``, else ``test_report`` beside the tested model."""
     model = args.weights or args.model_file
@@ -94,6 +114,15 @@ def _test_report_dir(args):
 def main(argv=None):
     """Run the command line ``argv``; errors are raised (``cli.run`` turns them into one line)."""
     args = parse_args(argv)
+    for flag, why in UNSUPPORTED.items():
+        if getattr(args, flag):
+            from paddlevideo.utils.errors import ConfigError
+
+            raise ConfigError(why)
+    if args.profiler_options:
+        from paddlevideo.tasks.profiling import parse_profiler_options
+
+        parse_profiler_options(args.profiler_options)  # a malformed string fails before any work
     from paddlevideo.runtime import configure_cpu
 
     configure_cpu()  # before the first matmul: MKL code path on AMD, malloc reuse (docs/benchmarks.md)
@@ -123,10 +152,16 @@ def main(argv=None):
                    trust_pickle=args.trust_pickle)
     else:
         from paddlevideo.tasks.train import train_model
+        from paddlevideo.utils.dist import get_world_size as world_size
+        from paddlevideo.utils.logger import get_logger
 
+        if args.fleet:
+            get_logger().info("--fleet: data-parallel over the processes paddle.distributed.launch started (%d here), "
+                              "as without the flag", world_size())
         train_model(cfg, weights=args.weights, validate=args.validate, amp=args.amp,
                     amp_level=args.amp_level or "O1", max_iters=args.max_iters, resume=args.resume,
-                    seed=args.seed, use_visualdl=args.use_vdl, trust_pickle=args.trust_pickle)
+                    seed=args.seed, use_visualdl=args.use_vdl, trust_pickle=args.trust_pickle,
+                    profiler_options=args.profiler_options)
     return 0
 
 

@@ -325,7 +325,8 @@ def test_optimizer_keys_match_what_the_solver_reads():
     declared = set().union(*(schema.component_keys("optimizer", name) for name in schema.registry("optimizer")))
     assert declared | {"name"} == popped
     for name in schema.registry("lr"):  # every schedule the schema accepts builds
-        required = {k: v for k, v in {"learning_rate": 0.1, "milestones": [1]}.items()
+        required = {k: v for k, v in {"learning_rate": 0.1, "milestones": [1], "warmup_start_lr": 0.01,
+                                      "warmup_epochs": 1, "cosine_base_lr": 0.1, "max_epoch": 2}.items()
                     if k in schema.component_keys("lr", name)}
         assert build_lr({"name": name, **required}, updates_per_epoch=2, epochs=2) is not None
     grad_clip = schema.component_keys("optimizer", "Momentum")["grad_clip"].spec.mapping.fields["name"].spec

@@ -253,7 +253,6 @@ def test_paddlevideo_keys_we_ignore_are_dropped_with_one_warning_each(tmp_path, 
         "MODEL: {backbone: {seg_num: 8}}\n"  # PaddleVideo's name before num_seg
         "GRADIENT_ACCUMULATION: {num_gpus: 8}\n"
         "INFERENCE: {top_k: 5, short_size: 224}\n"
-        "DATASET: {train: {suffix: ''}}\n"
         "PIPELINE:\n  train:\n    transform:\n"
         "      - Normalization: {mean: [0.45, 0.45, 0.45], std: [0.225, 0.225, 0.225], tensor_shape: [1, 1, 1, 3], "
         "in_tensor: True}\n"
@@ -261,18 +260,16 @@ def test_paddlevideo_keys_we_ignore_are_dropped_with_one_warning_each(tmp_path, 
     )
     cfg = get_config(str(config), show=False)
     text = [record.getMessage() for record in warnings_logged]
-    for key in ("GRADIENT_ACCUMULATION.num_gpus", "INFERENCE.top_k", "INFERENCE.short_size", "DATASET.train.suffix",
+    for key in ("GRADIENT_ACCUMULATION.num_gpus", "INFERENCE.top_k", "INFERENCE.short_size",
                 "PIPELINE.train.transform.0.Normalization.in_tensor", "MODEL.backbone.seg_num"):
         assert sum(key in t for t in text) == 1, (key, text)
     assert all("\n" not in t for t in text)
     assert "num_gpus" not in cfg.GRADIENT_ACCUMULATION and "top_k" not in cfg.INFERENCE
-    assert "in_tensor" not in cfg.PIPELINE.train.transform[0].Normalization and "suffix" not in cfg.DATASET.train
+    assert "in_tensor" not in cfg.PIPELINE.train.transform[0].Normalization
     assert cfg.MODEL.backbone.num_seg == 8 and "seg_num" not in cfg.MODEL.backbone
 
 
 def test_paddlevideo_keys_we_cannot_honour_are_errors(tmp_path):
-    message = error_of(K400_CONFIG, ["DATASET.train.suffix=.avi"])
-    assert "DATASET.train.suffix" in message and "'.avi'" in message and "full file names" in message
     message = error_of(K400_CONFIG, ["MODEL.backbone.seg_num=16"])
     assert "MODEL.backbone.seg_num" in message and "num_seg" in message
 

@@ -8,7 +8,8 @@ Examples::
     python tools/export_model.py -c CONFIG -p WEIGHTS.pdparams -o OUT --format pir --onnx
 
 Writes ``OUT/<model_name>.pdmodel`` + ``.pdiparams`` (``--format pir``: ``.json`` + ``.pdiparams``) and,
-with ``--onnx``, ``OUT/<model_name>.onnx``. The model takes ``[N, 3, num_seg*3, target_size, target_size]``
+with ``--onnx``, ``OUT/<model_name>.onnx``; ``--save_name NAME`` names them ``NAME.*`` instead (PaddleVideo's
+flag; its test chain exports ``inference.pdmodel``). The model takes ``[N, 3, num_seg*3, target_size, target_size]``
 (``INFERENCE`` section) and returns logits averaged over the 3 views.
 """
 
@@ -35,6 +36,9 @@ def parse_args(argv=None):
                              "pir: Paddle 3.x .json + .pdiparams")
     parser.add_argument("--onnx", action="store_true", help="also write <model_name>.onnx (paddle2onnx, dynamic batch)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    parser.add_argument("--save_name", default=None, metavar="NAME",
+                        help="name of the exported files, NAME.pdmodel + NAME.pdiparams (default: the config's "
+                             "model_name)")
     parser.add_argument("--random_init", action="store_true",
                         help="export untrained random weights when no -p is given (smoke tests only)")
     parser.add_argument("--override", "--opts", dest="override", action="append", default=[], metavar="KEY=VALUE",
@@ -46,6 +50,8 @@ def parse_args(argv=None):
         parser.error("-p WEIGHTS.pdparams is required (or --random_init to export untrained weights)")
     if args.opset < 7:
         parser.error("--opset must be >= 7 (17 recommended)")
+    if args.save_name is not None and (not args.save_name.strip() or os.sep in args.save_name):
+        parser.error("--save_name must be a file name without a folder (the folder is -o/--output_path)")
     return args
 
 
@@ -59,6 +65,8 @@ def main(argv=None):
 
     try:
         cfg = get_config(args.config, args.override, show=False)
+        if args.save_name:
+            cfg.model_name = args.save_name  # the export names its files after model_name
         written = export_model(cfg, args.pretrained_params, args.output_path, fmt=args.format, onnx=args.onnx,
                                opset=args.opset, random_init=args.random_init, trust_pickle=args.trust_pickle)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:  # one line from cli.run

@@ -66,7 +66,10 @@ def parse_args(argv=None):
     io.add_argument("-i", "--input_file", required=True,
                     help=f"a video file, or a folder of videos ({' '.join(VIDEO_EXTENSIONS)}; not recursive); "
                          "with --timeline also a camera index (0), an rtsp:// or http:// URL, or a pipe "
-                         "('-' for stdin, /dev/stdin, a FIFO)")
+                         "('-' for stdin, /dev/stdin, a FIFO); with --time_test_file=True a text file listing one video path per "
+                         "line")
+    io.add_argument("--time_test_file", type=str2bool, default=False,
+                    help="--input_file is a text file of video paths, one per line (PaddleVideo's flag)")
     io.add_argument("-c", "--config", required=True,
                     help="the model's config: its PIPELINE.test preprocesses the videos (as main.py --test)")
     io.add_argument("--top_k", type=int, default=None,
@@ -78,7 +81,7 @@ def parse_args(argv=None):
     io.add_argument("--output", choices=("text", "json"), default="text",
                     help="text: PaddleVideo's lines per video; json: one JSON object per video and line "
                          "(file, class_ids, class_names, scores)")
-    io.add_argument("--batch_size", type=int, default=1, help="videos (with --timeline: windows) per model call")
+    io.add_argument("-b", "--batch_size", type=int, default=1, help="videos (with --timeline: windows) per model call")
     io.add_argument("--visualize", default=None, metavar="OUT",
                     help="also write each video with its top-k classes and scores drawn on every frame to "
                          "OUT/<video file name>.mp4 (a GIF if no MP4 encoder works)")
@@ -143,6 +146,12 @@ def parse_args(argv=None):
                         help="print the mean preprocess / inference / postprocess time per video at the end")
     device.add_argument("--disable_glog", type=str2bool, default=True,
                         help="silence Paddle Inference's C++ log lines")
+    device.add_argument("--use_xpu", type=str2bool, default=False,
+                        help="Kunlun XPU: not supported here (True warns and runs on the CPU)")
+    device.add_argument("--use_npu", type=str2bool, default=False,
+                        help="Ascend NPU: not supported here (True warns and runs on the CPU)")
+    device.add_argument("--hubserving", type=str2bool, default=False,
+                        help="PaddleHub serving: not supported here (True is an error)")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.top_k is not None and args.top_k < 1:
@@ -179,6 +188,10 @@ def parse_args(argv=None):
 
 def _resolve_device(args, logger):
     """Downgrade GPU-only requests on a machine without one, with a warning each."""
+    for flag, device in (("use_xpu", "Kunlun XPU"), ("use_npu", "Ascend NPU")):
+        if getattr(args, flag):
+            logger.warning("--%s=True: this project has no %s backend (Paddle Inference on CPU or CUDA GPU, ONNX "
+                           "Runtime, OpenVINO); running on the %s", flag, device, "GPU" if args.use_gpu else "CPU")
     if args.use_gpu and args.backend == "paddle":
         from paddlevideo.deploy.backends.paddle_inference import cuda_available
 
@@ -200,6 +213,20 @@ def _resolve_device(args, logger):
         args.precision, note = resolve_cpu_precision(args.backend, args.precision)
         if note:
             logger.warning("%s", note)
+
+
+def read_video_list(path):
+    """``--time_test_file=True``: the video paths listed in the text file ``path``, one per line (blank lines skipped)."""
+    from paddlevideo.tasks.predict import PredictError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            files = [line.strip() for line in handle if line.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise PredictError(f"--time_test_file: cannot read the list of videos '{path}' ({err})") from None
+    if not files:
+        raise PredictError(f"--time_test_file: '{path}' lists no video; write one video path per line")
+    return files
 
 
 def build_predictor(args):
@@ -343,19 +370,23 @@ def main(argv=None):
     from paddlevideo.loader.builder import build_pipeline
     from paddlevideo.deploy.model_input import check_model_input
     from paddlevideo.deploy.errors import PredictError
-    from paddlevideo.deploy.predict import format_json, format_text, predict_videos
+    from paddlevideo.deploy.predict import format_json, format_text, outputs_probabilities, predict_videos
     from paddlevideo.loader.video_files import list_videos
     from paddlevideo.loader.labels import read_label_names
 
     from paddlevideo.deploy.timeline.sources import is_live
     from paddlevideo.utils.cli import prepare_output_dir
 
+    if args.hubserving:
+        raise UserError("--hubserving=True: serving the model through PaddleHub is not part of this project; "
+                        "predict files with this tool (PaddleVideo's predict.py does not implement it either)")
     try:
         cfg = get_config(args.config, args.override, show=False)
         pipeline = build_pipeline(cfg.PIPELINE.test, "test")
         label_names = read_label_names(cfg, args.label_file, instead="printing class ids only")
         live = args.timeline is not None and is_live(args.input_file)
-        files = [args.input_file] if live else list_videos(args.input_file)
+        files = [args.input_file] if live else (read_video_list(args.input_file) if args.time_test_file
+                                                 else list_videos(args.input_file))
         if args.timeline is not None:
             settings = timeline_settings(args)
             truth = None
@@ -391,7 +422,9 @@ def main(argv=None):
         (progress.write if progress is not files else print)(line, file=stream)
 
     timer, failed, unwritten = {}, 0, 0
-    for result in predict_videos(progress, pipeline, predictor, args.batch_size, args.top_k, label_names, timer):
+    probabilities = outputs_probabilities(cfg)
+    for result in predict_videos(progress, pipeline, predictor, args.batch_size, args.top_k, label_names, timer,
+                                 probabilities=probabilities):
         if "error" in result:
             failed += 1
             emit(f"{PROG}: error: {result['error']}", sys.stderr)

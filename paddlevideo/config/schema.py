@@ -133,6 +133,8 @@ def key_rules():
             "recompute": r.boolean(),
             # switches of issue 13 (branch `model`); known once they are constructor arguments
             "kernels": one_of("backbone", "kernels"), "cls_only_last_block": r.boolean(),
+            # VisionTransformer_tweaks (PP-TimeSformer): accepted as PaddleVideo passes them, not applied
+            "wd_bias": r.boolean(), "lr_mult_list": r.list_of(r.number(gt=0)),
         },
         "head": {
             "num_classes": _POSITIVE_INT, "in_channels": _POSITIVE_INT, "std": r.number(gt=0), "ls_eps": _FRACTION,
@@ -141,7 +143,7 @@ def key_rules():
         "loss": {"loss_weight": r.number(gt=0)},
         "dataset": {
             "file_path": r.string(nonempty=True), "data_prefix": r.optional(r.string()),
-            "num_retries": r.integer(ge=0),
+            "num_retries": r.integer(ge=0), "suffix": r.optional(r.string()),
         },
         "operator": {
             "backend": one_of("operator", "backend"), "mode": one_of("operator", "mode"),
@@ -154,10 +156,14 @@ def key_rules():
             "p": r.number(ge=0, le=1), "do_round": r.boolean(),
         },
         "metric": {},
+        # the MIX section (PP-TimeSformer's VideoMix, loader/mix.py)
+        "mix": {"cutmix_prob": r.number(ge=0, le=1), "mixup_alpha": r.number(gt=0), "cutmix_alpha": r.number(gt=0)},
         "lr": {
             "learning_rate": r.number(gt=0), "milestones": r.list_of(r.integer(ge=0), increasing=True),
             "gamma": r.number(gt=0), "warmup_steps": r.integer(ge=0), "warmup_epochs": r.number(ge=0),
             "total_steps": _POSITIVE_INT, "warmup_start_lr": r.number(ge=0), "min_lr": r.number(ge=0),
+            # CustomWarmupCosineDecay (PP-TimeSformer); warmup_epochs and warmup_start_lr as above
+            "cosine_base_lr": r.number(gt=0), "max_epoch": r.number(gt=0),
         },
     }
 
@@ -166,21 +172,17 @@ def key_rules():
 ENGINE_ARGS = {
     "dataset": ("pipeline", "mode", "num_classes", "expected_shape"),
     "metric": ("data_size", "batch_size", "log_interval"),
-    "lr": ("last_epoch", "verbose"),
+    "lr": ("last_epoch", "verbose", "num_iters"),  # num_iters: CustomWarmupCosineDecay's, from the train loader
     "backbone": ("trust_pickle",),  # build_model(cfg, trust_pickle=True) only: a config may come from elsewhere
 }
 FILLED_BY_BUILDER = {"lr": ("warmup_steps", "total_steps")}  # solver.lr.build_lr: 0 and epochs x updates
-EXTRA_KEYS = {("lr", "WarmupCosine"): {"warmup_epochs": r.number(ge=0)}}  # converted to warmup_steps
+EXTRA_KEYS = {("lr", "WarmupCosine"): {"warmup_epochs": r.number(ge=0)},  # converted to warmup_steps
+              ("lr", "CustomWarmupCosineDecay"): {"iter_step": r.boolean()}}  # step every iteration (else per epoch)
 
 # PaddleVideo keys found in its TimeSformer configs (releases 2021-2022) that this project does not read.
 IGNORED = {
     "operator": {
         "in_tensor": Ignored("an early PaddleVideo Normalization switch; frames are normalised as decoded"),
-    },
-    "dataset": {
-        "suffix": Ignored("PaddleVideo's file-name suffix (empty here)", only_if=lambda value: not value,
-                          otherwise="appending a suffix to list paths is not supported; write the full file "
-                                    "names (with the extension) in the list"),
     },
 }
 # Old PaddleVideo names of keys, accepted with a warning and moved to the current name.
@@ -256,11 +258,12 @@ def _top_level():
         "OPTIMIZER": Field(Component("optimizer"), doc="optimizer, learning rate, weight decay, clipping"),
         "GRADIENT_ACCUMULATION": Field(accumulation, doc="accumulate gradients up to a global batch"),
         "METRIC": Field(Component("metric", engine_args=ENGINE_ARGS["metric"]), doc="the test metric"),
+        "MIX": Field(Component("mix"), doc="mixup / cutmix of each training batch (VideoMix); none without it"),
         "INFERENCE": Field(inference, doc="the exported model's input"),
         "model_name": Field(r.string(nonempty=True), "model", "names the output folder and checkpoint files"),
         "epochs": Field(_POSITIVE_INT, 1, "training epochs"),
         "log_interval": Field(_POSITIVE_INT, 10, "batches between log lines"),
-        "save_interval": Field(_POSITIVE_INT, 1, "epochs between checkpoints (the last epoch is always saved)"),
+        "save_interval": Field(_POSITIVE_INT, 1, "checkpoint after epochs 1, 1 + save_interval, ... and the last (PaddleVideo's rule)"),
         "log_level": Field(r.choice(*LOG_LEVELS), "INFO", "console and log-file level"),
         "output_dir": Field(r.optional(r.string(nonempty=True)), None, "checkpoints and logs; default output/<model_name>"),
         "resume_epoch": Field(r.integer(ge=0), 0, "resume from this epoch's checkpoint (0: --resume takes the latest)"),
@@ -306,10 +309,16 @@ def registry(kind):
         from ..metrics import METRIC
 
         return _names(METRIC)
+    if kind == "mix":
+        from ..loader import mix  # noqa: F401  (registration)
+        from ..loader.registry import BATCH_MIXES
+
+        return _names(BATCH_MIXES)
     if kind == "lr":
         from ..solver import lr
 
-        return {"MultiStepDecay": lr.MultiStepDecay, "WarmupCosine": lr.WarmupCosine}
+        return {"MultiStepDecay": lr.MultiStepDecay, "WarmupCosine": lr.WarmupCosine,
+                "CustomWarmupCosineDecay": lr.CustomWarmupCosineDecay}
     if kind == "optimizer":
         return {name: None for name in _optimizer_keys()}
     raise KeyError(kind)
@@ -321,7 +330,7 @@ def _names(reg):
 
 KIND_NAMES = {"framework": "framework", "backbone": "backbone", "head": "head", "loss": "loss",
               "operator": "pipeline operator", "dataset": "dataset format", "metric": "metric",
-              "lr": "learning-rate schedule", "optimizer": "optimizer"}
+              "lr": "learning-rate schedule", "optimizer": "optimizer", "mix": "batch mixer"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -336,8 +345,8 @@ def component_keys(kind, name):
     rules = key_rules()[kind]
     skip = ENGINE_ARGS.get(kind, ()) + ("self",)
     keys = {}
-    for param in inspect.signature(cls).parameters.values():
-        if param.name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+    for param in constructor_parameters(cls):
+        if param.name in skip:
             continue
         spec = rules.get(param.name) or r.from_default(param.default)
         required = param.default is MISSING and param.name not in FILLED_BY_BUILDER.get(kind, ())
@@ -347,11 +356,29 @@ def component_keys(kind, name):
     return keys
 
 
+def constructor_parameters(cls):
+    """The keyword parameters of ``cls(...)``. A subclass whose constructor takes ``**kwargs`` passes them on to
+    its base class (``VisionTransformer_tweaks`` -> ``VisionTransformer``), so the base's parameters count too,
+    with their defaults where the base states them (the subclass's own parameters first)."""
+    params, seen = [], set()
+    for klass in cls.__mro__:
+        if klass is object:
+            break
+        signature = inspect.signature(klass)
+        for param in signature.parameters.values():
+            if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD) and param.name not in seen:
+                seen.add(param.name)
+                params.append(param)
+        if not any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
+            break
+    return params
+
+
 def unruled_keys():
     """``[(kind, name, key)]`` of constructor keys that have no rule here (their type is guessed from the
     default); a test keeps this empty so a new constructor argument gets a rule."""
     missing = []
-    for kind in ("framework", "backbone", "head", "loss", "operator", "dataset", "metric", "lr"):
+    for kind in ("framework", "backbone", "head", "loss", "operator", "dataset", "metric", "lr", "mix"):
         rules = key_rules()[kind]
         for name in registry(kind):
             missing += [(kind, name, key) for key in component_keys(kind, name)

@@ -37,11 +37,24 @@ def _batches(items, size):
         yield batch
 
 
-def predict_videos(files, pipeline, predictor, batch_size=1, k=1, label_names=None, timer=None):
+def outputs_probabilities(cfg):
+    """True when the model's outputs are probabilities already: ``MODEL.runtime_cfg.test.avg_type: prob`` averages
+    the views' softmaxes inside the model (and so in every export of it); otherwise they are logits."""
+    return ((cfg.MODEL.get("runtime_cfg") or {}).get("test") or {}).get("avg_type") == "prob"
+
+
+def class_probabilities(outputs, probabilities=False):
+    """``[N, C]`` model outputs -> class probabilities: the softmax of logits, or (``probabilities``, see
+    :func:`outputs_probabilities`) the outputs as they are (PaddleVideo applies softmax to them a second time,
+    which keeps the class but flattens the score towards 1/C)."""
+    return np.asarray(outputs, np.float64) if probabilities else softmax(outputs)
+
+
+def predict_videos(files, pipeline, predictor, batch_size=1, k=1, label_names=None, timer=None, probabilities=False):
     """Run ``pipeline`` + ``predictor`` on each file; yields one result dict per file, in order.
 
-    A result is ``{'file', 'class_ids', 'class_names', 'scores'}`` (top-``k`` softmax probabilities,
-    best first; names None without a label list) or ``{'file', 'error'}`` (a one-line message naming
+    A result is ``{'file', 'class_ids', 'class_names', 'scores'}`` (top-``k`` probabilities, best first,
+    :func:`class_probabilities` of the outputs; names None without a label list) or ``{'file', 'error'}`` (a one-line message naming
     the file) when the video cannot be decoded or the model rejects it. ``files`` may be a progress bar.
     ``timer``, if given, is a dict that accumulates seconds under ``preprocess`` / ``inference`` /
     ``postprocess``.
@@ -74,7 +87,7 @@ def predict_videos(files, pipeline, predictor, batch_size=1, k=1, label_names=No
             timer["inference"] = timer.get("inference", 0.0) + time.perf_counter() - start
             if logits is not None:
                 start = time.perf_counter()
-                for result, probs in zip(ok, softmax(logits)):
+                for result, probs in zip(ok, class_probabilities(logits, probabilities)):
                     ids, scores = top_k(probs, k)
                     result["class_ids"] = ids
                     result["class_names"] = [label_names.get(i, str(i)) for i in ids] if label_names else None

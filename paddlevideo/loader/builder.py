@@ -54,8 +54,19 @@ def test_collate(batch):
     return [np.stack(column) for column in zip(*kept)]
 
 
+def mixed_collate(mix):
+    """``train_collate`` followed by the batch operator ``mix`` (``loader.mix.VideoMix``):
+    ``[(imgs, label)]`` -> ``[imgs, labels_a [B, 1], labels_b [B, 1], lam [B]]``."""
+
+    def collate(batch):
+        return mix(train_collate(batch))
+
+    collate.__doc__ = mixed_collate.__doc__
+    return collate
+
+
 def build_dataloader(dataset, batch_size, num_workers=0, shuffle=False, drop_last=False, mode="train",
-                     distributed=None):
+                     distributed=None, mix=None):
     """A :class:`~paddlevideo.loader.failures.GuardedLoader` over ``dataset`` with ``num_workers`` worker processes.
 
     A failure inside the dataset or the batch assembly ends the iteration with a one-line ``LoaderError`` in
@@ -69,6 +80,8 @@ def build_dataloader(dataset, batch_size, num_workers=0, shuffle=False, drop_las
         mode: ``test`` uses ``test_collate`` (drops broken videos), others stack ``(imgs, label)``.
         distributed: use ``paddle.io.DistributedBatchSampler`` (each rank gets its share); default: when the
             run has more than one process (``utils.dist.get_world_size``).
+        mix: a batch operator applied after stacking (train only; the ``MIX`` section, ``loader.mix``). It runs
+            inside the guarded collate, so its failure ends the run with one line like any loader failure.
     """
     import paddle
 
@@ -90,7 +103,8 @@ def build_dataloader(dataset, batch_size, num_workers=0, shuffle=False, drop_las
     # Paddle's shared-memory transfer cannot carry the zero-size arrays of an all-broken test batch, so test
     # batches travel pickled (slower, but evaluation is bound by the model, not by this copy).
     loader = paddle.io.DataLoader(GuardedDataset(dataset), batch_sampler=sampler, num_workers=num_workers,
-                                  collate_fn=guarded_collate(test_collate if test else train_collate),
+                                  collate_fn=guarded_collate(test_collate if test else
+                                                             mixed_collate(mix) if mix else train_collate),
                                   return_list=True, use_shared_memory=not test,
                                   worker_init_fn=_quiet_worker if num_workers else None)
     return GuardedLoader(loader)

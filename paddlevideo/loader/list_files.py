@@ -25,11 +25,12 @@ class ListFileNotFoundError(InputError, FileNotFoundError):
     """A list file does not exist."""
 
 
-def read_list_file(file_path, data_prefix=""):
-    """Parse a list file into ``[{'filename': data_prefix/path, 'labels': int, 'line': int}]``.
+def read_list_file(file_path, data_prefix="", suffix=""):
+    """Parse a list file into ``[{'filename': data_prefix/path + suffix, 'labels': int, 'line': int}]``.
 
-    A line is ``relative/path label``; paths may contain spaces (the label is the last field). ``line`` is
-    the 1-based line number, for error messages.
+    A line is ``relative/path label``; paths may contain spaces (the label is the last field). ``suffix`` is
+    appended to every listed path as written (PaddleVideo's ``suffix: '.avi'`` for lists without extensions).
+    ``line`` is the 1-based line number, for error messages.
 
     Raises:
         ListFileNotFoundError: no such file.
@@ -57,7 +58,8 @@ def read_list_file(file_path, data_prefix=""):
         if not _LABEL.match(parts[1]):
             raise ListFileError(f"{file_path}:{number}: the label '{parts[1]}' is not an integer: expected "
                                 f"'relative/path label_id', got '{text}'")
-        items.append({"filename": os.path.join(data_prefix, parts[0]) if data_prefix else parts[0],
+        path = parts[0] + (suffix or "")
+        items.append({"filename": os.path.join(data_prefix, path) if data_prefix else path,
                       "labels": int(parts[1]), "line": number})
     if not items:
         raise ListFileError(f"list file '{file_path}' is empty: it needs one 'relative/path label_id' line per video")

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from ..deploy.predict import softmax, top_k
+from ..deploy.predict import class_probabilities, outputs_probabilities, top_k
 from ..utils.errors import first_line
 from ..utils.logger import get_logger
 from .batching import ModelWorker
@@ -212,7 +212,7 @@ class ClipService:
             raise ClientError(f"upload '{upload.filename}' gives a clip of shape {list(clip.shape)}, the model takes "
                               f"{expected}", 422)
         batch = await wait(ticket.track(self.worker.submit(clip)), "waiting for the model")
-        probs = softmax(batch.logits[None])[0]
+        probs = class_probabilities(batch.logits[None], outputs_probabilities(self.cfg))[0]
         ids, scores = top_k(probs, top_k_count)
         answer = {"file": upload.filename, "class_ids": ids,
                   "class_names": [self.label_names.get(i, str(i)) for i in ids] if self.label_names else None,

@@ -1,10 +1,11 @@
 """Learning-rate schedules built from ``OPTIMIZER.learning_rate``.
 
 Every schedule carries ``step_unit``: ``"epoch"`` (the trainer calls ``step()`` once after each
-epoch) or ``"step"`` (once after each optimizer update, i.e. after a full gradient-accumulation
-window). The learning rate is used exactly as configured: it is *not* rescaled for the number of
-cards or the global batch (PaddleVideo does not rescale either; the K400 config's 0.005 is the value
-for a global batch of 64).
+epoch), ``"step"`` (once after each optimizer update, i.e. after a full gradient-accumulation
+window) or ``"iter"`` (once after each training iteration, i.e. each batch a process trains on, with or
+without gradient accumulation, as PaddleVideo steps its ``iter_step`` schedules). The learning rate is used
+exactly as configured: it is *not* rescaled for the number of cards or the global batch (PaddleVideo does not
+rescale either; the K400 config's 0.005 is the value for a global batch of 64).
 """
 
 import math
@@ -49,7 +50,60 @@ class WarmupCosine(paddle_lr.LRScheduler):
         return self.min_lr + (self.base_lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def build_lr(cfg, updates_per_epoch, epochs):
+class CustomWarmupCosineDecay(paddle_lr.LRScheduler):
+    """PaddleVideo's PP-TimeSformer schedule (its name and arguments): a linear warm-up into a cosine over
+    epochs, evaluated at a fractional epoch ``e``.
+
+    ``cos(x) = cosine_base_lr * (1 + cos(pi * x / max_epoch)) / 2``; ``lr(e) = cos(e)`` for
+    ``e >= warmup_epochs``, else ``warmup_start_lr + e * (cos(warmup_epochs) - warmup_start_lr) / warmup_epochs``
+    (the warm-up ends where the cosine is at ``warmup_epochs``, not at ``cosine_base_lr``).
+
+    ``e`` is ``last_epoch``: construction takes it from -1 to 0 (the first iteration trains at
+    ``warmup_start_lr``), every later :meth:`step` adds ``1 / num_iters``, summed step by step in floating point
+    exactly as PaddleVideo does (so the value at every iteration is bit-identical to its). ``step(epoch)`` sets
+    ``e`` directly.
+
+    Args:
+        warmup_start_lr: the learning rate at ``e = 0``.
+        warmup_epochs: length of the warm-up, in epochs.
+        cosine_base_lr: the cosine's peak (its value at ``e = 0``).
+        max_epoch: the epoch where the cosine reaches 0.
+        num_iters: :meth:`step` calls per epoch: the training iterations (batches per process) of an epoch when
+            stepped every iteration (``iter_step: True``, filled in by :func:`build_lr`), 1 when stepped per epoch.
+    """
+
+    step_unit = "iter"
+
+    def __init__(self, warmup_start_lr, warmup_epochs, cosine_base_lr, max_epoch, num_iters, last_epoch=-1,
+                 verbose=False):
+        if num_iters <= 0 or max_epoch <= 0:
+            raise ConfigError(f"CustomWarmupCosineDecay: num_iters ({num_iters}) and max_epoch ({max_epoch}) must "
+                              "be positive")
+        self.warmup_start_lr, self.warmup_epochs = float(warmup_start_lr), warmup_epochs
+        self.cosine_base_lr, self.max_epoch, self.num_iters = float(cosine_base_lr), max_epoch, num_iters
+        super().__init__(float(cosine_base_lr), last_epoch, verbose)
+
+    def step(self, epoch=None):
+        if epoch is not None:
+            self.last_epoch = epoch
+        elif self.last_epoch == -1:
+            self.last_epoch = 0
+        else:
+            self.last_epoch += 1 / self.num_iters  # accumulated, not k / num_iters: PaddleVideo's rounding
+        self.last_lr = self.get_lr()
+
+    def _cosine(self, epoch):
+        return self.cosine_base_lr * (math.cos(math.pi * epoch / self.max_epoch) + 1.0) * 0.5
+
+    def get_lr(self):
+        epoch = self.last_epoch
+        if epoch >= self.warmup_epochs:
+            return self._cosine(epoch)
+        slope = (self._cosine(self.warmup_epochs) - self.warmup_start_lr) / self.warmup_epochs
+        return epoch * slope + self.warmup_start_lr
+
+
+def build_lr(cfg, updates_per_epoch, epochs=None, iters_per_epoch=None):
     """Build the schedule named by ``cfg['name']`` (or a constant for a plain number).
 
     Args:
@@ -58,8 +112,13 @@ def build_lr(cfg, updates_per_epoch, epochs):
             ``WarmupCosine``: ``learning_rate``, ``warmup_steps`` or ``warmup_epochs``,
             optional ``total_steps`` (default ``epochs * updates_per_epoch``), ``warmup_start_lr``,
             ``min_lr``.
+            ``CustomWarmupCosineDecay``: ``warmup_start_lr``, ``warmup_epochs``, ``cosine_base_lr``,
+            ``max_epoch`` and ``iter_step`` (True: stepped after every training iteration, ``num_iters =
+            iters_per_epoch``; False or absent: once per epoch, ``num_iters = 1``).
         updates_per_epoch: optimizer updates per epoch (after gradient accumulation).
-        epochs: planned number of epochs.
+        epochs: planned number of epochs (WarmupCosine's default ``total_steps``).
+        iters_per_epoch: training iterations per epoch and process (batches; with gradient accumulation, every
+            micro-batch counts): PaddleVideo's ``len(train_loader)``. Default ``updates_per_epoch``.
     Returns:
         a ``paddle.optimizer.lr.LRScheduler`` with a ``step_unit`` attribute, or a float.
     """
@@ -70,6 +129,12 @@ def build_lr(cfg, updates_per_epoch, epochs):
     kwargs = dict(cfg)
     name = kwargs.pop("name")
     try:
+        if name == "CustomWarmupCosineDecay":
+            per_iter = bool(kwargs.pop("iter_step", False))
+            kwargs["num_iters"] = (iters_per_epoch or updates_per_epoch) if per_iter else 1
+            sched = CustomWarmupCosineDecay(**kwargs)
+            sched.step_unit = "iter" if per_iter else "epoch"
+            return sched
         if name == "MultiStepDecay":
             return MultiStepDecay(learning_rate=kwargs.pop("learning_rate"), milestones=list(kwargs.pop("milestones")),
                                   gamma=kwargs.pop("gamma", 0.1), **_no_more(kwargs, name))
@@ -77,13 +142,14 @@ def build_lr(cfg, updates_per_epoch, epochs):
             if "warmup_epochs" in kwargs:
                 kwargs["warmup_steps"] = int(round(kwargs.pop("warmup_epochs") * updates_per_epoch))
             kwargs.setdefault("warmup_steps", 0)
-            kwargs.setdefault("total_steps", epochs * updates_per_epoch)
+            kwargs.setdefault("total_steps", (epochs or 0) * updates_per_epoch)
             return WarmupCosine(**kwargs)
     except KeyError as err:
         raise ConfigError(f"OPTIMIZER.learning_rate ({name}) needs the key {err}") from None
     except TypeError as err:
         raise ConfigError(f"OPTIMIZER.learning_rate ({name}): {err}") from None
-    raise ConfigError(f"OPTIMIZER.learning_rate.name '{name}' is unknown; use MultiStepDecay or WarmupCosine")
+    raise ConfigError(f"OPTIMIZER.learning_rate.name '{name}' is unknown; use MultiStepDecay, WarmupCosine or "
+                      "CustomWarmupCosineDecay")
 
 
 def _no_more(kwargs, name):

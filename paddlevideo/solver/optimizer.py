@@ -3,7 +3,9 @@
 Supported (``OPTIMIZER.name``):
 
 - ``Momentum``: ``momentum``, ``use_nesterov``, ``weight_decay: {name: L2, value: 1e-4}``
-  (coupled L2 regularisation, as PaddleVideo's K400 recipe).
+  (coupled L2 regularisation, as PaddleVideo's K400 recipe). A parameter the model marks as not decayed
+  (``modeling.weight_decay``: PP-TimeSformer's embeddings and head bias) keeps its own zero decay: the
+  mark wins over ``weight_decay``, as in Paddle (and so in PaddleVideo).
 - ``AdamW``: ``beta1``, ``beta2``, ``epsilon``, ``weight_decay`` (a number: decoupled decay),
   ``no_weight_decay_name`` (space-separated name fragments excluded from decay, e.g.
   ``"pos_embed cls_token time_embed"``).
@@ -47,7 +49,7 @@ def _l2_decay(cfg):
     return paddle.regularizer.L2Decay(float(cfg["value"]))
 
 
-def build_optimizer(cfg, model, updates_per_epoch, epochs):
+def build_optimizer(cfg, model, updates_per_epoch, epochs, iters_per_epoch=None):
     """Build the optimizer and its learning-rate schedule.
 
     Args:
@@ -55,6 +57,8 @@ def build_optimizer(cfg, model, updates_per_epoch, epochs):
         model: the ``paddle.nn.Layer`` to optimise (its parameters and their names).
         updates_per_epoch: optimizer updates per epoch (after gradient accumulation).
         epochs: planned number of epochs.
+        iters_per_epoch: training iterations (batches) per epoch and process, for schedules stepped every
+            iteration (:func:`.lr.build_lr`); default ``updates_per_epoch``.
     Returns:
         ``(optimizer, lr)``: ``lr`` is the scheduler (has ``step_unit``) or a float.
     """
@@ -64,7 +68,7 @@ def build_optimizer(cfg, model, updates_per_epoch, epochs):
     name = kwargs.pop("name")
     if "learning_rate" not in kwargs:
         raise ConfigError("OPTIMIZER needs a 'learning_rate' (a number or a schedule)")
-    lr = build_lr(kwargs.pop("learning_rate"), updates_per_epoch, epochs)
+    lr = build_lr(kwargs.pop("learning_rate"), updates_per_epoch, epochs, iters_per_epoch)
     grad_clip = build_grad_clip(kwargs.pop("grad_clip", None))
     params = model.parameters()
     if name == "Momentum":

@@ -9,7 +9,8 @@ PURPOSE = {"train": "training", "valid": "--validate", "test": "--test"}
 def build_loader(cfg, mode):
     """Return ``(loader, dataset)`` for ``mode`` in ``train|valid|test``.
 
-    Train shuffles and drops the last incomplete batch; valid and test keep every clip. Train always
+    Train shuffles and drops the last incomplete batch, and mixes each batch when the config has a ``MIX``
+    section (``loader.mix.VideoMix``); valid and test keep every clip. Train always
     uses ``DistributedBatchSampler`` (a world of one included): its shuffle depends only on the epoch
     number the trainer sets, and N processes see exactly the batches one process would see with
     N-fold gradient accumulation. Valid / test use it only under a multi-process run.
@@ -19,6 +20,7 @@ def build_loader(cfg, mode):
     (no crop) taken from the model's ``MODEL.backbone.img_size``.
     """
     from ..loader.builder import build_dataloader, build_dataset, build_pipeline
+    from ..loader.mix import build_mix
 
     require(cfg, (f"DATASET.{mode}", f"PIPELINE.{mode}", "MODEL"), PURPOSE[mode])
     pipeline = build_pipeline(cfg.PIPELINE[mode], section=f"PIPELINE.{mode}")
@@ -28,7 +30,8 @@ def build_loader(cfg, mode):
                                "test": "DATASET.test_batch_size"}[mode])
     loader = build_dataloader(dataset, batch_size=int(batch_size), num_workers=int(setting(cfg, "DATASET.num_workers")),
                               shuffle=mode == "train", drop_last=mode == "train", mode=mode,
-                              distributed=True if mode == "train" else dist.get_world_size() > 1)
+                              distributed=True if mode == "train" else dist.get_world_size() > 1,
+                              mix=build_mix(cfg.get("MIX")) if mode == "train" else None)
     return loader, dataset
 
 

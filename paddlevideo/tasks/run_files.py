@@ -49,6 +49,12 @@ def epoch_prefix(output_dir, model_name, epoch):
     return os.path.join(output_dir, f"{model_name}_epoch_{epoch:05d}")
 
 
+def saves_epoch(epoch, save_interval, epochs):
+    """Whether training writes a checkpoint after 0-based ``epoch``: ``epoch % save_interval == 0`` or the last
+    epoch (PaddleVideo's rule; the files carry the 1-based number: 1, 1 + interval, ..., and ``epochs``)."""
+    return epoch % save_interval == 0 or epoch + 1 == epochs
+
+
 def best_path(output_dir, model_name):
     return os.path.join(output_dir, f"{model_name}_best.pdparams")
 

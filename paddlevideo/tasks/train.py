@@ -5,9 +5,10 @@
     train_model(cfg)                       lock the output dir, build, then:
         restore(run, resume)               the resume point (or a fresh start)
         for epoch in epochs:
-            train_one_epoch(run, epoch)    updates of `accum` micro-batches; log lines; NaN watch
+            train_one_epoch(run, epoch)    updates of `window` micro-batches; log lines; NaN watch
             validate(run, epoch)           (--validate) top-1 on DATASET.valid, best checkpoint
-            save_epoch(run, epoch)         .pdopt + .pdparams every save_interval epochs
+            save_epoch(run, epoch)         .pdopt + .pdparams when the 0-based epoch % save_interval == 0,
+                                           and after the last epoch (PaddleVideo's rule and file names)
 
 Reproducibility: every epoch starts by seeding Python, NumPy and Paddle with ``seed + epoch`` and
 setting the sampler's epoch, so an epoch's data order, augmentations and dropout depend only on the
@@ -95,9 +96,11 @@ class Run:
     loader: object
     valid_loader: object
     num_clips: int
-    accum: int  # micro-batches per optimizer update
+    accum: int  # micro-batches per optimizer update, as configured (GRADIENT_ACCUMULATION)
     updates_per_epoch: int
     seed: int
+    window: int = 0  # micro-batches per update actually used: accum, or all of an epoch shorter than accum
+    iters_per_epoch: int = 0  # batches per epoch and process (the loader's length)
     max_iters: int = None
     world: int = 1
     rank: int = 0
@@ -106,11 +109,12 @@ class Run:
     started: float = field(default_factory=time.time)
     losses: list = field(default_factory=list)  # per-micro-batch losses of this process (for tests)
     recorder: object = None  # TrainingRecorder (disabled off rank 0); None outside train_model
+    profiler: object = None  # profiling.IterationProfiler (-p/--profiler_options) or None
 
     @property
     def usable_iters(self):
         """Micro-batches per epoch that fill whole accumulation windows."""
-        return self.updates_per_epoch * self.accum
+        return self.updates_per_epoch * self.window
 
     @property
     def epochs(self):
@@ -130,7 +134,7 @@ class Run:
 
 
 def train_model(cfg, weights=None, validate=False, amp=False, amp_level="O1", max_iters=None, resume=False,
-                seed=1234, use_visualdl=False, trust_pickle=False):
+                seed=1234, use_visualdl=False, trust_pickle=False, profiler_options=None):
     """Train ``cfg.MODEL`` on ``DATASET.train`` for ``cfg.epochs`` epochs.
 
     Args:
@@ -146,6 +150,8 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level="O1", ma
             (rank 0; :mod:`paddlevideo.tasks.recording`).
         trust_pickle: read ``-w``, ``MODEL.backbone.pretrained`` and the resumed ``.pdparams`` / ``.pdopt``
             with full unpickling (``--trust-pickle``; see ``utils.save_load.load``).
+        profiler_options: ``-p/--profiler_options``, PaddleVideo's option string for Paddle's profiler over a
+            range of iterations (:mod:`paddlevideo.tasks.profiling`); None: no profiling.
     Returns:
         dict with ``best_top1``, ``epochs_done``, ``global_step``, ``output_dir``, ``train_loss``
         (list of per-micro-batch losses of this process, as floats, for tests).
@@ -168,9 +174,17 @@ def train_model(cfg, weights=None, validate=False, amp=False, amp_level="O1", ma
         progress = restore(run, resume, trust_pickle)
         run.recorder = recording.open_recorder(out_dir, run.rank, progress.epoch * run.usable_iters, progress.epoch,
                                                recording.use_visualdl(cfg, use_visualdl))
+        if profiler_options:
+            from .profiling import IterationProfiler
+
+            run.profiler = IterationProfiler(profiler_options, out_dir)
+            if run.profiler.stop_after and not (max_iters and max_iters < run.profiler.stop_after):
+                max_iters = run.max_iters = run.profiler.stop_after  # exit_on_finished: stop where profiling ends
         try:
             _train_epochs(run, progress, validate, max_iters)
         finally:  # the records are complete and the VisualDL log flushed however training ends
+            if run.profiler is not None:
+                run.profiler.close()
             recording.close_recorder(run.recorder, run.model_name)
     return {"best_top1": progress.best_top1, "epochs_done": progress.epoch, "global_step": progress.global_step,
             "output_dir": out_dir, "train_loss": run.losses}
@@ -186,11 +200,13 @@ def _train_epochs(run, progress, validate, max_iters):
     run.started = time.time()
     for epoch in range(progress.epoch, run.epochs):
         if not train_one_epoch(run, epoch, progress):
-            get_logger().info("stopping after --max_iters %d iterations (epoch %d not completed, no "
-                              "checkpoint)", max_iters, epoch + 1)
+            why = "-p/--profiler_options exit_on_finished" if run.profiler and run.profiler.stop_after == max_iters \
+                else "--max_iters"
+            get_logger().info("stopping after %d iterations (%s; epoch %d not completed, no checkpoint)", max_iters,
+                              why, epoch + 1)
             break
-        if getattr(run.lr_sched, "step_unit", None) == "epoch":
-            run.lr_sched.step()
+        _step_lr(run, "iter", run.iters_per_epoch - run.usable_iters)  # skipped batches still count (PaddleVideo)
+        _step_lr(run, "epoch")
         if validate:
             validate_epoch(run, epoch, progress)
         save_epoch(run, epoch, progress)
@@ -217,27 +233,42 @@ def build_run(cfg, weights, validate, amp, amp_level, max_iters, seed, world, tr
         load_checkpoint(model, weights, trust_pickle=trust_pickle)
     train_loader, train_set = build_loader(cfg, "train")
     valid_loader = build_loader(cfg, "valid")[0] if validate else None
-    updates_per_epoch = _updates_per_epoch(len(train_loader), accum)
-    optimizer, lr_sched = build_optimizer(cfg.OPTIMIZER, model, updates_per_epoch, int(setting(cfg, "epochs")))
+    updates_per_epoch, window = _update_windows(len(train_loader), accum, int(cfg.DATASET.batch_size) * world)
+    optimizer, lr_sched = build_optimizer(cfg.OPTIMIZER, model, updates_per_epoch, int(setting(cfg, "epochs")),
+                                          iters_per_epoch=len(train_loader))
     scaler = paddle.amp.GradScaler(init_loss_scaling=amp_cfg.init_loss_scaling) if amp_cfg.use_scaler else None
     if amp_cfg.decorate:
         model, optimizer = paddle.amp.decorate(models=model, optimizers=optimizer, level=amp_cfg.level,
                                                master_weight=amp_cfg.master_weight)
     return Run(cfg=cfg, model=model, optimizer=optimizer, lr_sched=lr_sched, scaler=scaler, amp_cfg=amp_cfg,
                loader=train_loader, valid_loader=valid_loader, num_clips=len(train_set), accum=accum,
-               updates_per_epoch=updates_per_epoch, seed=seed, max_iters=max_iters, world=world,
-               rank=dist.get_rank())
+               updates_per_epoch=updates_per_epoch, window=window, iters_per_epoch=len(train_loader), seed=seed,
+               max_iters=max_iters, world=world, rank=dist.get_rank())
 
 
-def _updates_per_epoch(iters_per_epoch, accum):
-    updates = iters_per_epoch // accum
-    if updates == 0:
-        raise ConfigError(f"an epoch has {iters_per_epoch} batches per process but one update needs {accum} "
-                          "(GRADIENT_ACCUMULATION); use more data or a smaller global_batch_size")
+def _update_windows(iters_per_epoch, accum, clips_per_iter):
+    """``(updates per epoch, micro-batches per update)`` for an epoch of ``iters_per_epoch`` batches.
+
+    Normally ``accum`` micro-batches make an update, and the last batches of an epoch that do not fill a whole
+    window are skipped (with a warning). An epoch shorter than one window (a small list, e.g. PaddleVideo's
+    8-clip test lists against a global batch of 64) makes one update from all its batches instead, their mean
+    gradient (each loss divided by the batches it really has, not by ``accum``), with a warning saying how many
+    clips that update averages; the learning rate is used as configured. (PaddleVideo never updates then.)
+    """
+    if iters_per_epoch == 0:
+        raise ConfigError("the training list has fewer clips than one batch per process (DATASET.batch_size x "
+                          "processes); use more data or a smaller batch_size")
+    if iters_per_epoch < accum:
+        get_logger().warning("an epoch has %d batches per process but one update accumulates %d "
+                             "(GRADIENT_ACCUMULATION.global_batch_size %d): each epoch makes one update from its %d "
+                             "batches, their mean gradient (%d clips instead of %d); the learning rate is not "
+                             "rescaled", iters_per_epoch, accum, accum * clips_per_iter, iters_per_epoch,
+                             iters_per_epoch * clips_per_iter, accum * clips_per_iter)
+        return 1, iters_per_epoch
     if iters_per_epoch % accum:
         get_logger().warning("the last %d batches of each epoch do not fill an accumulation window of %d and are "
                              "skipped", iters_per_epoch % accum, accum)
-    return updates
+    return iters_per_epoch // accum, accum
 
 
 def restore(run, resume, trust_pickle=False):
@@ -269,7 +300,7 @@ def restore(run, resume, trust_pickle=False):
 def _log_plan(run, progress):
     get_logger().info("training %s: %d clips, %d process(es), batch %d per process, %d accumulation step(s) "
                       "(global batch %d), %d updates per epoch, epochs %d..%d", run.model_name, run.num_clips,
-                      run.world, run.batch_size, run.accum, run.batch_size * run.world * run.accum,
+                      run.world, run.batch_size, run.window, run.batch_size * run.world * run.window,
                       run.updates_per_epoch, progress.epoch + 1, run.epochs)
 
 
@@ -331,7 +362,7 @@ class EpochMeter:
 
 
 def train_one_epoch(run, epoch, progress):
-    """Train epoch ``epoch`` (0-based): ``updates_per_epoch`` updates of ``accum`` micro-batches each.
+    """Train epoch ``epoch`` (0-based): ``updates_per_epoch`` updates of ``window`` micro-batches each.
 
     Returns False when ``--max_iters`` ended it before its last update (nothing is saved then).
     """
@@ -340,16 +371,18 @@ def train_one_epoch(run, epoch, progress):
     if hasattr(sampler, "set_epoch"):
         sampler.set_epoch(run.seed + epoch)
     run.model.train()
-    meter, watch = EpochMeter(), NanWatch(run.usable_iters, run.accum)
+    meter, watch = EpochMeter(), NanWatch(run.usable_iters, run.window)
     step, stop = 0, False  # step: micro-batch index in the epoch
     with contextlib.closing(iter(run.loader)) as batches:
         tic = time.time()
         for _ in range(run.updates_per_epoch):
-            for micro in range(run.accum):
+            for micro in range(run.window):
+                if run.profiler is not None:
+                    run.profiler.step()
                 data = next(batches)
                 reader_cost = time.time() - tic
-                outputs = _forward_backward(run, data, sync=micro == run.accum - 1)
-                if micro == run.accum - 1:
+                outputs = _forward_backward(run, data, sync=micro == run.window - 1)
+                if micro == run.window - 1:
                     _optimizer_step(run, progress)
                 watch.observe(meter.add(outputs)[0], epoch * run.usable_iters + step)
                 run.iters_done += 1
@@ -360,6 +393,7 @@ def train_one_epoch(run, epoch, progress):
                 if (step + 1) % _log_interval(run) == 0 or step + 1 == run.usable_iters or stop:
                     watch.check()
                     _log_step(run, epoch, step, meter.flush(run.losses), batch_cost, reader_cost)
+                _step_lr(run, "iter")  # after the iteration's update and log line, as PaddleVideo steps iter_step
                 step += 1
                 if stop:
                     break
@@ -378,7 +412,7 @@ def _forward_backward(run, data, sync):
         amp = run.amp_cfg
         with paddle.amp.auto_cast(enable=amp.enabled, level=amp.level, dtype=amp.dtype):
             outputs = run.model(data, mode="train")
-        loss = outputs["loss"] / run.accum
+        loss = outputs["loss"] / run.window  # the update's gradient is the mean over its micro-batches
         (run.scaler.scale(loss) if run.scaler is not None else loss).backward()
     return outputs
 
@@ -391,8 +425,14 @@ def _optimizer_step(run, progress):
         run.optimizer.step()
     run.optimizer.clear_grad()
     progress.global_step += 1
-    if getattr(run.lr_sched, "step_unit", None) == "step":
-        run.lr_sched.step()
+    _step_lr(run, "step")
+
+
+def _step_lr(run, unit, times=1):
+    """Step the schedule ``times`` times if it steps per ``unit`` (``iter``, ``step`` = update, ``epoch``)."""
+    if getattr(run.lr_sched, "step_unit", None) == unit:
+        for _ in range(times):
+            run.lr_sched.step()
 
 
 def _log_interval(run):
@@ -432,10 +472,10 @@ def validate_epoch(run, epoch, progress):
 
 
 def save_epoch(run, epoch, progress):
-    """Rank 0 writes epoch ``epoch`` (0-based)'s ``.pdopt`` + ``.pdparams`` every ``save_interval`` epochs and
-    after the last one."""
-    save_interval = int(setting(run.cfg, "save_interval"))
-    if run.rank != 0 or not ((epoch + 1) % save_interval == 0 or epoch + 1 == run.epochs):
+    """Rank 0 writes epoch ``epoch`` (0-based)'s ``.pdopt`` + ``.pdparams`` (named by the 1-based epoch) when
+    ``epoch % save_interval == 0`` and after the last epoch: PaddleVideo's rule, so ``save_interval: 3`` over 10
+    epochs writes ``_epoch_00001``, ``_00004``, ``_00007`` and ``_00010`` (:func:`run_files.saves_epoch`)."""
+    if run.rank != 0 or not run_files.saves_epoch(epoch, int(setting(run.cfg, "save_interval")), run.epochs):
         return
     model = _unwrap(run.model)
     opt_state = {"optimizer": run_files.portable_optimizer_state(run.optimizer, model), "portable": True,

@@ -1,7 +1,7 @@
 """Scoring a stream of windows: :func:`predict_timeline` and the :class:`Timeline` it returns.
 
-Each window's logits become softmax probabilities; with ``smooth = K`` the probabilities of K neighbouring
-windows (centred on the window; fewer at the ends) are averaged before the top-k is taken, so a window is
+Each window's outputs become class probabilities (:func:`..predict.class_probabilities`); with ``smooth = K``
+the probabilities of K neighbouring windows (centred on the window; fewer at the ends) are averaged before the top-k is taken, so a window is
 reported once the K // 2 windows after it are scored. Consecutive windows with the same top-1 merge into
 segments (:func:`merge_segments`).
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...utils.errors import first_line
-from ..predict import softmax, top_k
+from ..predict import class_probabilities, outputs_probabilities, top_k
 from .settings import TimelineSettings
 from .stream import WindowStream
 
@@ -216,6 +216,7 @@ def predict_timeline(source, cfg, predictor, settings=None, label_names=None, on
     """
     settings = settings or TimelineSettings()
     builder = _Builder(source, settings, label_names, on_window)
+    probabilities = outputs_probabilities(cfg)
     stream = WindowStream(source, cfg, settings, should_stop)
     error = None
     try:
@@ -225,7 +226,7 @@ def predict_timeline(source, cfg, predictor, settings=None, label_names=None, on
             for batch in stream.batches():
                 imgs = np.stack([window.imgs for window in batch])
                 try:
-                    probs = softmax(_logits(predictor, imgs))
+                    probs = class_probabilities(_logits(predictor, imgs), probabilities)
                 except Exception as err:  # the model rejected the input: keep what was scored, say why
                     error = f"{stream.name}: the model failed on the window at {batch[0].start_s:.3f} s ({first_line(err)})"
                     break

@@ -42,6 +42,8 @@ class VideoDataset(paddle.io.Dataset):
         file_path: list file, ``relative/path label_id`` per line.
         pipeline: callable on ``{'filename': path}`` (``builder.build_pipeline``).
         data_prefix: folder the list paths are relative to.
+        suffix: appended to every listed path (PaddleVideo's key: ``'.avi'`` for lists written without
+            extensions); each video is ``data_prefix / (path + suffix)``.
         num_retries: train / valid replacement draws before giving up.
         mode: ``train``, ``valid`` or ``test``.
         num_classes: the model's class count (``MODEL.head.num_classes``); None skips the label check.
@@ -50,7 +52,7 @@ class VideoDataset(paddle.io.Dataset):
     """
 
     def __init__(self, file_path, pipeline, data_prefix="", num_retries=5, mode="train", num_classes=None,
-                 expected_shape=None):
+                 expected_shape=None, suffix=""):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"VideoDataset: mode must be one of {', '.join(MODES)}, got '{mode}'")
@@ -59,7 +61,8 @@ class VideoDataset(paddle.io.Dataset):
         self.pipeline = pipeline
         self.num_retries = num_retries
         self.mode = mode
-        items = read_list_file(file_path, self.data_prefix)
+        self.suffix = suffix or ""
+        items = read_list_file(file_path, self.data_prefix, self.suffix)
         if num_classes is not None:
             check_labels(items, int(num_classes), file_path)
         self.info = self._existing(items)

@@ -1,5 +1,6 @@
 """Backbones (registered in ``BACKBONES``)."""
 
 from .vit import VisionTransformer
+from .vit_tweaks import VisionTransformer_tweaks
 
-__all__ = ["VisionTransformer"]
+__all__ = ["VisionTransformer", "VisionTransformer_tweaks"]

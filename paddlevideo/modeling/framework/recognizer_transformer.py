@@ -40,8 +40,11 @@ class RecognizerTransformer(nn.Layer):
         return getattr(self, f"{mode}_step")(data_batch)
 
     def train_step(self, data_batch):
-        imgs, labels = data_batch[0], data_batch[1]
-        return self.head.loss(self.head(self.backbone(imgs)), labels)
+        """``[imgs, labels]``, or a mixed batch ``[imgs, labels_a, labels_b, lam]`` (the ``MIX`` section)."""
+        scores = self.head(self.backbone(data_batch[0]))
+        if len(data_batch) == 4:
+            return self.head.mix_loss(scores, *data_batch[1:])
+        return self.head.loss(scores, data_batch[1])
 
     def val_step(self, data_batch):
         imgs, labels = data_batch[0], data_batch[1]

@@ -44,3 +44,16 @@ class TimeSformerHead(nn.Layer):
             "top1": paddle.metric.accuracy(scores, labels, k=1),
             "top5": paddle.metric.accuracy(scores, labels, k=min(5, scores.shape[-1])),
         }
+
+    def mix_loss(self, scores, labels_a, labels_b, lam):
+        """Loss and accuracy of logits ``[N, K]`` on a mixed batch (``loader.mix.VideoMix``): each clip is
+        ``lam`` parts of the clip labelled ``labels_a`` and ``1 - lam`` of the one labelled ``labels_b``
+        (int64 ``[N]`` or ``[N, 1]``; ``lam`` a float ``[N]`` of one value, or a scalar).
+
+        Returns ``{'loss', 'top1', 'top5'}``: ``lam * L(a) + (1 - lam) * L(b)`` with the training label
+        smoothing ``ls_eps``, and top-k weighted the same way, as PaddleVideo reports them.
+        """
+        lam = lam.reshape([-1])[0].astype("float32") if isinstance(lam, paddle.Tensor) else float(lam)
+        part_a, part_b = self.loss(scores, labels_a), self.loss(scores, labels_b)
+        return {key: lam * part_a[key].astype("float32") + (1.0 - lam) * part_b[key].astype("float32")
+                for key in ("loss", "top1", "top5")}
