@@ -78,7 +78,7 @@ def test_predict_reads_a_time_test_file(tmp_path):
     listing.write_text("a.avi\n\nb/c.mp4\n")
     assert predict.read_video_list(str(listing)) == ["a.avi", "b/c.mp4"]
     listing.write_text("\n")
-    from paddlevideo.tasks.predict import PredictError
+    from paddlevideo.deploy.errors import PredictError
 
     with pytest.raises(PredictError, match="lists no video"):
         predict.read_video_list(str(listing))

@@ -217,7 +217,7 @@ def _resolve_device(args, logger):
 
 def read_video_list(path):
     """``--time_test_file=True``: the video paths listed in the text file ``path``, one per line (blank lines skipped)."""
-    from paddlevideo.tasks.predict import PredictError
+    from paddlevideo.deploy.errors import PredictError
 
     try:
         with open(path, encoding="utf-8") as handle:

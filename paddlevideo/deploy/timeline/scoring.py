@@ -1,8 +1,8 @@
 """Scoring a stream of windows: :func:`predict_timeline` and the :class:`Timeline` it returns.
 
 Each window's outputs become class probabilities (:func:`..predict.class_probabilities`); with ``smooth = K``
-the probabilities of K neighbouring windows (centred on the window; fewer at the ends) are averaged before the top-k is taken, so a window is
-reported once the K // 2 windows after it are scored. Consecutive windows with the same top-1 merge into
+the probabilities of K neighbouring windows (centred on the window; fewer at the ends) are averaged before the
+top-k is taken, so a window is reported once the K // 2 windows after it are scored. Consecutive windows with the same top-1 merge into
 segments (:func:`merge_segments`).
 """
 
