@@ -29,6 +29,9 @@ CPU set-up in detail (timings in ``docs/benchmarks.md``):
   blocks (a ViT-B clip's activations) with fresh ``mmap`` pages, so every element-wise op first page-faults
   its whole output. Reusing heap memory removes those faults. Peak RSS stays about the same (the same blocks
   are reused), but RSS no longer shrinks after the peak.
+  Not for processes that stream for a long time (a timeline of a long video, the service): there the heap,
+  never trimmed, fragments and grows with the hours (``configure_cpu(..., malloc=False)``; measured by
+  ``tests/test_timeline_memory.py``).
 - ``FLAGS_use_stride_kernel=0``: Paddle 3's "stride kernels" make ``transpose``/``unbind``/``split`` return
   strided views, and the CPU kernels that later read such views (element-wise ops, matmul, the copy in
   ``reshape``) are much slower than on dense tensors. Off, a view op writes a dense result (Paddle 2.x

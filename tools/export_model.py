@@ -14,6 +14,7 @@ flag; its test chain exports ``inference.pdmodel``). The model takes ``[N, 3, nu
 """
 
 import argparse
+import os
 import logging
 import sys
 

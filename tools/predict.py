@@ -366,7 +366,7 @@ def main(argv=None):
     from paddlevideo.utils import ConfigError, get_config
     from paddlevideo.runtime import configure_cpu
 
-    configure_cpu(args.cpu_threads)
+    configure_cpu(args.cpu_threads, malloc=args.timeline is None)  # a long stream keeps glibc trimming
     from paddlevideo.loader.builder import build_pipeline
     from paddlevideo.deploy.model_input import check_model_input
     from paddlevideo.deploy.errors import PredictError

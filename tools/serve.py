@@ -151,7 +151,7 @@ def main(argv=None):
     settings = settings_from_args(args).check()
     from paddlevideo.runtime import configure_cpu
 
-    configure_cpu(settings.cpu_threads)
+    configure_cpu(settings.cpu_threads, malloc=False)  # a long-running service keeps glibc trimming
     _resolve_backend(settings, logger)
     _prepare_runtimes(settings.backend, settings.weights)
     if settings.exposed() and settings.api_key is None:
