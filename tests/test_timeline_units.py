@@ -116,6 +116,34 @@ def test_segments_merge_equal_labels_and_split_between_window_centres():
     assert merge_segments([]) == []
 
 
+def test_short_runs_inside_segments_join_their_neighbours():
+    """A window read wrong inside a segment neither splits it nor moves a boundary by more than half a run."""
+    labels = [1, 1, 1, 7, 1, 1, 2, 2, 9, 2, 3, 3, 3]  # 7 between two 1s, 9 between two 2s, [2] ... [3]
+    windows = [_window(i, i + 2, c, 0.5 if c in (7, 9) else 0.9) for i, c in enumerate(labels)]
+    assert [s["class_id"] for s in merge_segments(windows)] == [1, 7, 1, 2, 9, 2, 3]  # min_windows=1: every run
+    segments = merge_segments(windows, min_windows=2)
+    assert [(s["class_id"], s["num_windows"]) for s in segments] == [(1, 6), (2, 4), (3, 3)]
+    assert [s["score"] for s in segments] == pytest.approx([0.9, 0.9, 0.9])  # the label's windows only
+    assert [s["start_s"] for s in segments] == [0, 6.5, 10.5]  # halfway between the centres around each change
+    # a short run between two classes is shared: its first half before the change, the rest after
+    windows = [_window(i, i + 2, c) for i, c in enumerate([1, 1, 1, 5, 5, 2, 2, 2])]
+    segments = merge_segments(windows, min_windows=3)
+    assert [(s["class_id"], s["num_windows"], s["start_s"]) for s in segments] == [(1, 4, 0), (2, 4, 4.5)]
+    # the edges stay: nothing outside them to join
+    windows = [_window(i, i + 2, c) for i, c in enumerate([4, 1, 1, 1, 6])]
+    assert [s["class_id"] for s in merge_segments(windows, min_windows=2)] == [4, 1, 6]
+
+
+def test_min_segment_defaults_to_one_window_in_strides():
+    settings = TimelineSettings(window_s=8 / 30, stride_s=4 / 30, fps=30.0)
+    assert settings.min_segment_windows() == 1  # unresolved: every run kept
+    assert TimelineSettings.resolve(None, 30.0, window_s=8 / 30, stride_s=4 / 30).min_segment_windows() == 2
+    assert TimelineSettings.resolve(None, 30.0, window_s=1, stride_s=1).min_segment_windows() == 1
+    assert TimelineSettings.resolve(None, 30.0, window_s=1, stride_s=0.25, min_segment_s=0).min_segment_windows() == 1
+    with pytest.raises(ConfigError, match="--min_segment_s"):
+        TimelineSettings(min_segment_s=-1)
+
+
 # ------------------------------------------------------------------ sources
 
 def test_source_kinds_and_stems(tmp_path):

@@ -103,6 +103,10 @@ def parse_args(argv=None):
     timeline.add_argument("--smooth", type=int, default=1,
                           help="average the class scores over this many neighbouring windows (1: none); the CSV's "
                                "class_id and score are then the smoothed ones")
+    timeline.add_argument("--min_segment_s", type=float, default=None,
+                          help="in <stem>.segments.json, a run of windows shorter than this between two segments "
+                               "joins its neighbours instead of being a segment (default: one window; 0: keep "
+                               "every run); the CSV keeps each window's label")
     timeline.add_argument("--timeout_s", type=float, default=30.0,
                           help="end with an error when the source delivers no frame for this long (live "
                                "sources: also the longest wait for the first frame)")
@@ -156,7 +160,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.top_k is not None and args.top_k < 1:
         parser.error("--top_k must be >= 1")
-    timeline_only = [f"--{name}" for name in ("window_s", "stride_s", "fps", "timeline_truth")
+    timeline_only = [f"--{name}" for name in ("window_s", "stride_s", "fps", "timeline_truth", "min_segment_s")
                      if getattr(args, name) is not None]
     timeline_only += ["--smooth"] if args.smooth != 1 else []
     if args.timeline is None and timeline_only:
@@ -259,7 +263,7 @@ def timeline_settings(args):
 
     return TimelineSettings(window_s=args.window_s, stride_s=args.stride_s, smooth=args.smooth,
                             batch_size=args.batch_size, top_k=args.top_k or TimelineSettings.top_k,
-                            timeout_s=args.timeout_s, fps=args.fps)
+                            timeout_s=args.timeout_s, fps=args.fps, min_segment_s=args.min_segment_s)
 
 
 def timeline_stems(files):

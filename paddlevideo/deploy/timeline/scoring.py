@@ -107,21 +107,21 @@ def window_record(meta, raw_probs, probs, k, label_names):
     return record
 
 
-def merge_segments(windows):
+def merge_segments(windows, min_windows=1):
     """Consecutive windows with the same ``class_id`` -> segments ``{start_s, end_s, class_id, class_name,
     score (mean top-1 score of its windows), num_windows}``.
+
+    A run of fewer than ``min_windows`` windows between two others is not a segment: between two runs of one
+    class it joins them; between two classes its first half goes to the segment before, the rest to the one
+    after (shortest runs first). A single window read wrong inside a long segment (a clip boundary the model
+    never saw, a camera cut) then neither splits it nor moves a boundary by more than half its length.
 
     Windows overlap, so a boundary between two segments is put halfway between the centres of the last
     window of one and the first window of the next (with half-window strides, within half a stride of a
     change that the windows see); the first segment starts where the first window starts, the last ends
     where the last window ends: the segments tile the scored span without overlapping.
     """
-    groups = []
-    for window in windows:
-        if groups and groups[-1][-1]["class_id"] == window["class_id"]:
-            groups[-1].append(window)
-        else:
-            groups.append([window])
+    groups = _absorb_short_runs(_runs(windows), min_windows)
     segments = []
     for position, group in enumerate(groups):
         if position == 0:
@@ -129,12 +129,50 @@ def merge_segments(windows):
         else:
             previous = groups[position - 1][-1]
             start = (_centre(previous) + _centre(group[0])) / 2.0
-        segments.append({"start_s": start, "end_s": group[-1]["end_s"], "class_id": group[0]["class_id"],
-                         "class_name": group[0].get("class_name"),
-                         "score": float(np.mean([w["score"] for w in group])), "num_windows": len(group)})
+        label = _majority(group)
+        segments.append({"start_s": start, "end_s": group[-1]["end_s"], "class_id": label["class_id"],
+                         "class_name": label.get("class_name"),
+                         "score": float(np.mean([w["score"] for w in group if w["class_id"] == label["class_id"]])),
+                         "num_windows": len(group)})
         if position:
             segments[-2]["end_s"] = start
     return segments
+
+
+def _majority(group):
+    """The window whose class most windows of ``group`` have (the first such): the segment's label."""
+    counts = {}
+    for window in group:
+        counts[window["class_id"]] = counts.get(window["class_id"], 0) + 1
+    best = max(counts.values())
+    return next(window for window in group if counts[window["class_id"]] == best)
+
+
+def _runs(windows):
+    groups = []
+    for window in windows:
+        if groups and groups[-1][-1]["class_id"] == window["class_id"]:
+            groups[-1].append(window)
+        else:
+            groups.append([window])
+    return groups
+
+
+def _absorb_short_runs(groups, min_windows):
+    """Runs of windows with the short inner ones given to their neighbours (see :func:`merge_segments`)."""
+    groups = [list(group) for group in groups]
+    while len(groups) > 2:
+        inner = [i for i in range(1, len(groups) - 1) if len(groups[i]) < min_windows]
+        if not inner:
+            break
+        i = min(inner, key=lambda j: (len(groups[j]), j))
+        before, run, after = groups[i - 1], groups[i], groups[i + 1]
+        if before[-1]["class_id"] == after[0]["class_id"]:
+            groups[i - 1:i + 2] = [before + run + after]
+        else:
+            half = len(run) // 2
+            groups[i - 1:i + 2] = [before + run[:half], run[half:] + after]
+    return groups
 
 
 def _centre(window):
@@ -183,7 +221,8 @@ class _Builder:
     def finish(self, stream, error=None, stopped=False):
         self._emit(self.smoother.flush())
         timeline = self.timeline
-        timeline.segments = merge_segments(timeline.windows)
+        settings = timeline.settings
+        timeline.segments = merge_segments(timeline.windows, settings.min_segment_windows() if settings else 1)
         if stream is not None:
             timeline.frames_read = stream.frames_read
             timeline.error = error or stream.error

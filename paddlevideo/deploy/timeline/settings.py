@@ -39,6 +39,9 @@ class TimelineSettings:
             kept); also the longest wait for a live source's first frame.
         fps: frame rate used for window times (None: the source's own; for a live source that states none,
             give it).
+        min_segment_s: a run of windows shorter than this, between two segments, is not a segment of its own
+            (:func:`~.scoring.merge_segments`; default: one window, the shortest span a window can see whole;
+            0 keeps every run). The CSV keeps every window's own label.
     """
 
     window_s: float = None
@@ -48,6 +51,7 @@ class TimelineSettings:
     top_k: int = DEFAULT_TOP_K
     timeout_s: float = DEFAULT_TIMEOUT_S
     fps: float = None
+    min_segment_s: float = None
 
     def __post_init__(self):
         self.check()
@@ -59,6 +63,9 @@ class TimelineSettings:
         for name, value in positive.items():
             if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"--{name} must be a number > 0, got {value!r}")
+        value = self.min_segment_s
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise ConfigError(f"--min_segment_s must be a number >= 0, got {value!r}")
         for name in ("smooth", "batch_size", "top_k"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -81,7 +88,15 @@ class TimelineSettings:
             raise ConfigError("the source states no frame rate; give it (--fps)")
         window_s = self.window_s if self.window_s is not None else config_window_s(cfg)
         stride_s = self.stride_s if self.stride_s is not None else window_s / 2.0
-        return replace(self, window_s=float(window_s), stride_s=float(stride_s), fps=float(fps))
+        min_segment_s = self.min_segment_s if self.min_segment_s is not None else window_s
+        return replace(self, window_s=float(window_s), stride_s=float(stride_s), fps=float(fps),
+                       min_segment_s=float(min_segment_s))
+
+    def min_segment_windows(self):
+        """Windows a segment needs at least (:attr:`min_segment_s` in strides, rounded up; at least 1)."""
+        if not self.min_segment_s or not self.stride_s:
+            return 1
+        return max(1, math.ceil(self.min_segment_s / self.stride_s - 1e-9))
 
     def to_dict(self):
         return asdict(self)
