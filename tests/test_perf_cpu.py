@@ -60,7 +60,8 @@ import paddle  # Paddle's own import sets variables of its own (CUSTOM_DEVICE_RO
 before = dict(os.environ)
 flag_before = paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"]
 import paddlevideo, paddlevideo.modeling, paddlevideo.runtime, paddlevideo.deploy.export
-from paddlevideo.utils import get_config, setup_logger
+from paddlevideo.config import get_config
+from paddlevideo.utils import setup_logger
 setup_logger()
 imported = dict(os.environ)
 if sys.argv[2] == "entry_point":  # main.py and tools/ set the CPU up themselves, early

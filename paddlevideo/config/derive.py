@@ -1,47 +1,33 @@
-"""Facts stated once: keys that follow ``MODEL.backbone`` when absent, and checks where they must agree.
+"""Keys filled in when absent, and the values that must agree (docs/config.md, "Facts stated once").
 
-**Derived when absent** (a config may still state them, as PaddleVideo's flat configs do):
-
-=====================================================  ==============================================
-key                                                    follows
-=====================================================  ==============================================
-``MODEL.runtime_cfg.test.num_seg``                     ``MODEL.backbone.num_seg``
-``INFERENCE.num_seg``                                  ``MODEL.runtime_cfg.test.num_seg``
-``PIPELINE.test.{decode,sample}.num_seg``              ``MODEL.runtime_cfg.test.num_seg``
-``PIPELINE.{train,valid}.{decode,sample}.num_seg``     ``MODEL.backbone.num_seg``
-``INFERENCE.target_size``                              ``MODEL.backbone.img_size``
-``target_size`` of every crop in ``PIPELINE.*.transform``  ``MODEL.backbone.img_size``
-``MODEL.head.in_channels``                             ``MODEL.backbone.embed_dim``
-=====================================================  ==============================================
-
-(a backbone key that is absent too counts with its constructor default). So ``-o MODEL.backbone.num_seg=16``
-alone gives a 16-frame model, 16-frame pipelines, test views and export, and ``-o
-MODEL.runtime_cfg.test.num_seg=16`` tests (and exports) an 8-frame model on 16-frame views.
-
-**Errors** (stated values that would break the model; the message names both keys and values):
-
-- ``MODEL.runtime_cfg.test.num_seg`` != the frames per view of ``PIPELINE.test.sample``: the recognizer
-  cuts a test clip (views back to back on the time axis) into views of ``runtime_cfg.test.num_seg``
-  frames, so any other count mixes frames of different crops or fails.
-- ``INFERENCE.num_seg`` != ``MODEL.runtime_cfg.test.num_seg``: the exported model takes
-  ``3 x INFERENCE.num_seg`` frames and cuts them the same way.
-- a crop's ``target_size`` or ``INFERENCE.target_size`` != ``MODEL.backbone.img_size``: the patch
-  embedding takes only ``img_size`` frames.
-- ``MODEL.head.in_channels`` != ``MODEL.backbone.embed_dim``: the head's weight would not fit the feature.
-
-**Legal, with a warning**: train / valid clips of another length than ``MODEL.backbone.num_seg`` (the
-time embedding is resized to the clip's frame count, as for a checkpoint of another length), and a crop
-larger than the short side ``JitterScale`` gives before it (clips smaller than the crop fail to load).
-``decode.num_seg`` may differ from ``sample.num_seg``: the window then spans ``decode.num_seg`` frames at
-``sampling_rate`` and ``sample.num_seg`` frames are taken from it.
+- :func:`fill_defaults`: the engine keys' schema defaults (``epochs``, ``DATASET.num_workers``, ...);
+- :func:`derive`: keys that follow another key: the frame count, image size and feature width follow
+  ``MODEL.backbone`` (a backbone key that is absent too counts with its constructor default) into the test views,
+  the export input, the pipelines and the head; the test and validation batch sizes follow ``DATASET.batch_size``;
+- :func:`check_agreement`: stated values that would break the model are an error naming both keys and values;
+  legal mismatches (train clips of another length, a crop larger than the short side) are a warning.
 """
 
-from ..utils.config import AttrDict, ConfigError
+from ..utils.errors import ConfigError
 from ..utils.logger import get_logger
 from . import schema as s
+from .attrdict import AttrDict
 from .validate import dotted
 
 TEST_VIEW_KEY = ("MODEL", "runtime_cfg", "test", "num_seg")
+
+
+def fill_defaults(cfg, origins, spec=None, path=()):
+    """Put the schema default of every engine key ``cfg`` leaves out into the sections it has (in place);
+    ``origins`` records them as ``default``. Returns ``{key path: value}`` of the keys it filled in."""
+    filled = {}
+    for key, field in (spec or s.top_level()).fields.items():
+        if key not in cfg and field.default is not s.MISSING:
+            cfg[key] = filled[path + (key,)] = field.default
+            origins[path + (key,)] = "default"
+        elif isinstance(field.spec, s.Section) and isinstance(cfg.get(key), dict):
+            filled.update(fill_defaults(cfg[key], origins, field.spec, path + (key,)))
+    return filled
 
 
 def derive(cfg, origins=None):
@@ -52,10 +38,13 @@ def derive(cfg, origins=None):
     """
     filled = {}
     origins = origins if origins is not None else {}
+    fill = _Filler(origins, filled)
+    if isinstance(cfg.get("DATASET"), dict):
+        for key in ("test_batch_size", "valid_batch_size"):
+            fill(cfg.DATASET, key, cfg.DATASET.get("batch_size"), ("DATASET",), "DATASET.batch_size")
     backbone = _backbone(cfg)
     if backbone is None:
         return filled
-    fill = _Filler(origins, filled)
     num_seg, img_size = _effective(backbone, "num_seg"), _effective(backbone, "img_size")
     test_frames = num_seg
     if "runtime_cfg" in _keys(cfg.MODEL, "framework", cfg.MODEL):

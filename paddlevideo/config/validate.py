@@ -6,9 +6,12 @@ problem raises a one-line :class:`ConfigError` naming the key path (``PIPELINE.t
 RandomCrop.target_size``, the ``-o`` spelling), the value, what is allowed, and where it was set.
 """
 
-from ..utils.config import AttrDict, ConfigError, closest_key
+import difflib
+
+from ..utils.errors import ConfigError
 from ..utils.logger import get_logger
 from . import schema as s
+from .attrdict import AttrDict
 from .inherit import origin_of
 
 
@@ -31,6 +34,18 @@ def check(cfg, origins=None, required=True):
 
 def dotted(path):
     return ".".join(str(p) for p in path)
+
+
+def closest_key(key, known):
+    """The key of ``known`` closest to ``key``, ignoring case: difflib's best match, else the one key that
+    starts with it (``avg`` -> ``avg_type``); None if none is close."""
+    lowered = {str(k).lower(): str(k) for k in known}
+    wanted = str(key).lower()
+    close = difflib.get_close_matches(wanted, list(lowered), n=1, cutoff=0.6)
+    if close:
+        return lowered[close[0]]
+    extended = [k for k in lowered if k.startswith(wanted) and len(wanted) >= 3]
+    return lowered[extended[0]] if len(extended) == 1 else None
 
 
 def suggest(key, known, prefix=()):
