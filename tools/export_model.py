@@ -15,6 +15,7 @@ flag; its test chain exports ``inference.pdmodel``). The model takes ``[N, 3, nu
 
 import argparse
 import logging
+import os
 import sys
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)

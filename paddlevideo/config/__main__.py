@@ -94,8 +94,8 @@ def describe():
             for key, item in keys.items():
                 lines += _value(item.spec, (key,), kinds, item.default, required=item.required, indent=4,
                                 context=kinds[kind][0] + ".")
-        for key, ignored in s.IGNORED.get(kind, {}).items():
-            lines.append(f"  (any) {key}: ignored, {ignored.reason}")
+        for key, why in s.IGNORED.get(kind, {}).items():
+            lines.append(f"  (any) {key}: ignored, {why}")
         for old, new in s.RENAMED.get(kind, {}).items():
             lines.append(f"  (any) {old}: PaddleVideo's old name of {new}, read as {new}")
     return lines
@@ -110,8 +110,8 @@ def _line(path, text, default=s.MISSING, doc="", required=False, indent=0):
 def _section(spec, path, lines, kinds, indent=0):
     for key, field in spec.fields.items():
         lines += _value(field.spec, path + (key,), kinds, field.default, field.doc, indent=indent)
-    for key, ignored in spec.ignored.items():
-        lines.append(_line(path + (key,), f"ignored ({ignored.reason})", indent=indent))
+    for key, why in spec.ignored.items():
+        lines.append(_line(path + (key,), f"ignored ({why})", indent=indent))
 
 
 def _value(spec, path, kinds, default=s.MISSING, doc="", required=False, indent=0, context=""):

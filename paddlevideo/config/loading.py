@@ -20,18 +20,12 @@ from .inherit import read_config_file
 
 
 def get_config(path, overrides=None, show=True):
-    """Read a YAML config (with its ``_BASE_`` files), apply overrides, check and resolve it.
+    """The resolved config (:class:`AttrDict`) of the YAML file ``path`` and its ``_BASE_`` files, with ``main.py
+    -o`` style ``overrides`` (``["A.B.c=value", ...]``, values parsed as YAML); ``show`` logs it.
 
-    Args:
-        path: the YAML file.
-        overrides: ``["A.B.c=value", ...]`` (values parsed as YAML), as ``main.py -o`` gives.
-        show: log the final config.
-    Returns:
-        the resolved config (:class:`AttrDict`): defaults and derived keys filled in, ignored PaddleVideo keys
-        dropped.
     Raises:
-        ConfigError: missing or unparsable file or base, inheritance cycle, bad override path, unknown
-            key, wrong type or value, keys that disagree.
+        ConfigError: a missing or unparsable file or base, an inheritance cycle, a bad override path, an unknown
+            key, a wrong type or value, keys that disagree.
     """
     cfg, _ = read_config(path, overrides)
     if show:
@@ -49,11 +43,8 @@ def read_config(path, overrides=None):
 
 
 def validate_config(cfg):
-    """Check and resolve a config built in code, as :func:`get_config` does for files.
-
-    Returns a resolved copy (:class:`AttrDict`); ``cfg`` itself is not modified.
-    Raises:
-        ConfigError: unknown key, wrong type or value, keys that disagree.
+    """A resolved copy (:class:`AttrDict`) of ``cfg``, a config built in code, checked as :func:`get_config` checks
+    a file (``cfg`` itself is not modified). Raises ConfigError: unknown key, wrong type or value, keys that disagree.
     """
     return _resolve(to_attr(copy.deepcopy(to_plain(cfg))), {})
 
@@ -68,10 +59,8 @@ def _resolve(cfg, origins):
 
 
 def require(cfg, paths, purpose):
-    """Raise a :class:`ConfigError` naming the first of ``paths`` (dotted) that ``cfg`` lacks.
-
-    ``purpose`` says what needs it (``"training"``, ``"--test"``) for the message.
-    """
+    """Raise a :class:`ConfigError` naming the first of ``paths`` (dotted) that ``cfg`` lacks and the ``purpose``
+    that needs it (``"training"``, ``"--test"``)."""
     for path in paths:
         node = cfg
         for part in path.split("."):
@@ -140,12 +129,9 @@ def _child(node, key, path_so_far):
 # --- writing and logging -----------------------------------------------------------------------------------
 
 def save_config(cfg, path):
-    """Write ``cfg`` as YAML that :func:`get_config` reads back unchanged; returns ``str(path)``.
-
-    Keys resolution filled in (defaults, derived keys such as the pipelines' ``num_seg``) that still hold that
-    value are left out, so after ``cfg.MODEL.backbone.num_seg = 16`` the saved file reads back as a consistent
-    16-frame config instead of one whose pipelines still say 8.
-    """
+    """Write ``cfg`` as YAML that :func:`get_config` reads back unchanged; returns ``str(path)``. The keys resolution
+    filled in (defaults, derived keys) that still hold that value are left out, so after ``cfg.MODEL.backbone.num_seg
+    = 16`` the saved file reads back as a consistent 16-frame config, not one whose pipelines still say 8."""
     os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(_without_filled(cfg), f, sort_keys=False)

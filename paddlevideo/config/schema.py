@@ -22,17 +22,19 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Field:
-    """One engine key: its rule (or nested spec), its default (``MISSING`` if none) and a line of doc."""
+    """One key: its rule (or nested spec), its default (``MISSING`` if none) and a line of doc; a component's key also
+    says whether the config must give it and whether its rule is only guessed from the default (no annotation)."""
 
-    def __init__(self, spec, default=MISSING, doc=""):
-        self.spec, self.default, self.doc = spec, default, doc
+    def __init__(self, spec, default=MISSING, doc="", required=False, guessed=False):
+        self.spec, self.default, self.doc, self.required, self.guessed = spec, default, doc, required, guessed
 
 
 class Section:
-    """A mapping with a fixed set of keys (:class:`Field` each), plus PaddleVideo keys it ignores."""
+    """A mapping with a fixed set of keys (:class:`Field` each), plus PaddleVideo keys it ignores (``{key: why}``:
+    dropped with a warning)."""
 
-    def __init__(self, fields, ignored=None, doc=""):
-        self.fields, self.ignored, self.doc = fields, ignored or {}, doc
+    def __init__(self, fields, ignored=None):
+        self.fields, self.ignored = fields, ignored or {}
 
 
 class Component:
@@ -56,16 +58,6 @@ class Either:
         self.rule, self.mapping = rule, mapping
 
 
-class Ignored:
-    """A key PaddleVideo's configs carry that this project does not use: dropped with a warning.
-
-    ``only_if`` limits that to harmless values; any other value is an error explaining ``otherwise``.
-    """
-
-    def __init__(self, reason, only_if=None, otherwise=""):
-        self.reason, self.only_if, self.otherwise = reason, only_if, otherwise
-
-
 # Constructor arguments a config does not give: the engine passes them, or the builder fills them in.
 ENGINE_ARGS = {
     "dataset": ("pipeline", "mode", "num_classes", "expected_shape"),
@@ -77,7 +69,7 @@ FILLED_BY_BUILDER = {"lr": ("warmup_steps", "total_steps")}  # solver.lr.build_l
 EXTRA_KEYS = {("lr", "WarmupCosine"): {"warmup_epochs": r.NonNegative},  # converted to warmup_steps
               ("lr", "CustomWarmupCosineDecay"): {"iter_step": r.boolean()}}  # step every iteration (else per epoch)
 # PaddleVideo keys found in its TimeSformer configs (releases 2021-2022) that this project does not read.
-IGNORED = {"operator": {"in_tensor": Ignored("an early PaddleVideo Normalization switch; frames are normalised as decoded")}}
+IGNORED = {"operator": {"in_tensor": "an early PaddleVideo Normalization switch; frames are normalised as decoded"}}
 # Old PaddleVideo names of keys, accepted with a warning and moved to the current name.
 RENAMED = {"backbone": {"seg_num": "num_seg"}}
 
@@ -92,7 +84,7 @@ def key_rules():
             "num_seg": Field(r.PositiveInt, doc="frames per test view; default MODEL.backbone.num_seg"),
             "avg_type": Field(r.OneOf(*AVG_TYPES), doc="average logits ('score') or softmax ('prob') over views"),
         })),
-    }, doc="test-time settings of the recognizer")
+    })
     return {
         "framework": {"backbone": Component("backbone", engine_args=ENGINE_ARGS["backbone"]),
                       "head": Component("head"), "runtime_cfg": runtime_cfg},
@@ -139,13 +131,13 @@ def top_level():
         "num_seg": Field(r.PositiveInt, doc="frames per view of the exported model; default MODEL.runtime_cfg.test.num_seg"),
         "target_size": Field(r.PositiveInt, doc="frame size of the exported model; default MODEL.backbone.img_size"),
         "label_file": Field(r.string(), doc="class names for tools/predict.py"),
-    }, ignored={key: Ignored(f"a TimeSformer_Inference_helper argument; tools/predict.py {what}")
+    }, ignored={key: f"a TimeSformer_Inference_helper argument; tools/predict.py {what}"
                 for key, what in (("seg_len", "samples with PIPELINE.test"), ("short_size", "scales with PIPELINE.test"),
                                   ("mean", "normalises with PIPELINE.test"), ("std", "normalises with PIPELINE.test"),
                                   ("top_k", "takes --top_k"))})
     accumulation = Section(
         {"global_batch_size": Field(r.PositiveInt, doc="batch_size x processes x accumulation steps")},
-        ignored={"num_gpus": Ignored("the number of processes comes from paddle.distributed.launch")})
+        ignored={"num_gpus": "the number of processes comes from paddle.distributed.launch"})
     return Section({
         "MODEL": Field(Component("framework", name_key="framework"), doc="the model: framework, backbone, head"),
         "DATASET": Field(dataset, doc="lists and loader settings"),
@@ -168,14 +160,6 @@ def top_level():
 
 
 # --- components ------------------------------------------------------------------------------------
-
-class Key:
-    """One key of a component: its rule or nested spec, default, whether the config must give it, and whether
-    its rule is only guessed from the default (the constructor argument has no annotation)."""
-
-    def __init__(self, spec, default=MISSING, required=False, guessed=False):
-        self.spec, self.default, self.required, self.guessed = spec, default, required, guessed
-
 
 KIND_NAMES = {"framework": "framework", "backbone": "backbone", "head": "head", "loss": "loss",
               "operator": "pipeline operator", "dataset": "dataset format", "metric": "metric",
@@ -211,9 +195,9 @@ def registry(kind):
 
 @functools.lru_cache(maxsize=None)
 def component_keys(kind, name):
-    """``{key: Key}`` of component ``name`` of ``kind`` (its name key excluded)."""
+    """``{key: Field}`` of component ``name`` of ``kind`` (its name key excluded)."""
     if kind == "optimizer":
-        keys = {k: Key(spec) for k, spec in _optimizer_keys()[name].items()}
+        keys = {k: Field(spec) for k, spec in _optimizer_keys()[name].items()}
         keys["learning_rate"].required = True
         return keys
     nested, keys = key_rules().get(kind, {}), {}
@@ -222,9 +206,10 @@ def component_keys(kind, name):
             continue
         spec = nested.get(param.name) or r.rule_of(param.annotation)
         required = param.default is MISSING and param.name not in FILLED_BY_BUILDER.get(kind, ())
-        keys[param.name] = Key(spec or r.from_default(param.default), param.default, required, guessed=spec is None)
+        keys[param.name] = Field(spec or r.from_default(param.default), param.default, required=required,
+                                 guessed=spec is None)
     for key, spec in EXTRA_KEYS.get((kind, name), {}).items():
-        keys[key] = Key(spec)
+        keys[key] = Field(spec)
     return keys
 
 

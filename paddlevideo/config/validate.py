@@ -76,10 +76,7 @@ class _Walker:
 
     def _drop_ignored(self, node, path, ignored):
         for key in [k for k in node if k in ignored]:
-            rule = ignored[key]
-            if rule.only_if is not None and not rule.only_if(node[key]):
-                self.fail(path + (key,), f"{dotted(path + (key,))} {node[key]!r}: {rule.otherwise}")
-            self.warn(path + (key,), f"{dotted(path + (key,))} is ignored ({rule.reason})")
+            self.warn(path + (key,), f"{dotted(path + (key,))} is ignored ({ignored[key]})")
             del node[key]
 
     def section(self, spec, node, path):
