@@ -330,11 +330,27 @@ def test_optimizer_keys_match_what_the_solver_reads():
         assert build_grad_clip({"name": name, "value": 1.0}) is not None
 
 
+def _logged(function, *args):
+    """The messages ``function(*args)`` logs on the project logger at INFO."""
+    import logging
+
+    records, handler, logger = [], logging.Handler(logging.INFO), logging.getLogger("paddlevideo")
+    handler.emit = records.append
+    level, logger.level = logger.level, logging.INFO
+    logger.addHandler(handler)
+    try:
+        function(*args)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return [record.getMessage() for record in records]
+
+
 def test_resolution_fills_the_engine_defaults_and_saving_leaves_them_out(tmp_path):
     """The engine reads ``cfg.log_interval`` directly: resolution fills every absent engine key with the schema's
     default (recorded as ``default``) and the two batch sizes with ``DATASET.batch_size``; a stated value wins,
     and ``save_config`` writes only what was stated."""
-    from paddlevideo.config import read_config, save_config, schema
+    from paddlevideo.config import log_config, read_config, save_config, schema
 
     path = _write(tmp_path, "c.yaml", "MODEL: {framework: RecognizerTransformer, backbone: {name: VisionTransformer, "
                                       "img_size: 32, patch_size: 8}, head: {name: TimeSformerHead, num_classes: 3}}\n"
@@ -346,9 +362,12 @@ def test_resolution_fills_the_engine_defaults_and_saving_leaves_them_out(tmp_pat
     assert all(origins[(key,)] == "default" for key in expected) and origins[("epochs",)] != "default"
     assert cfg.DATASET.num_workers == 0 and origins[("DATASET", "num_workers")] == "default"
     assert cfg.DATASET.valid_batch_size == 6 and cfg.DATASET.test_batch_size == 2
-    assert origins[("DATASET", "valid_batch_size")] == "derived from DATASET.batch_size"
+    assert origins[("DATASET", "valid_batch_size")] == "default (DATASET.batch_size)"
     saved = load_yaml(open(save_config(cfg, tmp_path / "saved.yaml")).read())
     assert set(saved) == {"MODEL", "DATASET", "epochs"} and saved["DATASET"] == {"batch_size": 6, "test_batch_size": 2}
+    lines = [line.strip() for line in _logged(log_config, cfg)]  # the config as written, with its derived keys
+    assert "epochs: 3" in lines and "test_batch_size: 2" in lines and "num_seg: 8" in lines
+    assert not any(line.split(":")[0] in {*expected, "num_workers", "valid_batch_size"} for line in lines), lines
     # constructor keys keep their default in the constructor alone: the schema only reads it
     assert schema.component_keys("backbone", "VisionTransformer")["num_seg"].default == 8
 

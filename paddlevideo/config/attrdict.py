@@ -4,9 +4,10 @@ import copy
 
 from ..utils.errors import ConfigError
 
-# Attribute (not key) of a resolved config: ``{key path: value}`` of the keys resolution filled in (derived keys
-# and defaults), so that save_config can leave out the ones that still hold that value.
-FILLED = "_derived_keys"
+# Attributes (not keys) of a resolved config: ``{key path: value}`` of the keys resolution filled in, derived keys
+# and engine defaults, so that save_config can leave out the ones that still hold that value (and log_config the
+# defaults).
+DERIVED, DEFAULTS = "_derived_keys", "_default_keys"
 
 
 class MissingKeyError(ConfigError, AttributeError):
@@ -28,8 +29,9 @@ class AttrDict(dict):
 
     def __deepcopy__(self, memo):
         clone = AttrDict({k: copy.deepcopy(v, memo) for k, v in self.items()})
-        if FILLED in self.__dict__:
-            object.__setattr__(clone, FILLED, dict(self.__dict__[FILLED]))
+        for record in (DERIVED, DEFAULTS):
+            if record in self.__dict__:
+                object.__setattr__(clone, record, dict(self.__dict__[record]))
         return clone
 
 

@@ -1,9 +1,10 @@
 """Keys filled in when absent, and the values that must agree (docs/config.md, "Facts stated once").
 
-- :func:`fill_defaults`: the engine keys' schema defaults (``epochs``, ``DATASET.num_workers``, ...);
+- :func:`fill_defaults`: the engine keys' schema defaults (``epochs``, ``DATASET.num_workers``, ...; the test and
+  validation batch sizes default to ``DATASET.batch_size``);
 - :func:`derive`: keys that follow another key: the frame count, image size and feature width follow
   ``MODEL.backbone`` (a backbone key that is absent too counts with its constructor default) into the test views,
-  the export input, the pipelines and the head; the test and validation batch sizes follow ``DATASET.batch_size``;
+  the export input, the pipelines and the head;
 - :func:`check_agreement`: stated values that would break the model are an error naming both keys and values;
   legal mismatches (train clips of another length, a crop larger than the short side) are a warning.
 """
@@ -17,16 +18,27 @@ from .validate import dotted
 TEST_VIEW_KEY = ("MODEL", "runtime_cfg", "test", "num_seg")
 
 
-def fill_defaults(cfg, origins, spec=None, path=()):
+def fill_defaults(cfg, origins):
     """Put the schema default of every engine key ``cfg`` leaves out into the sections it has (in place);
     ``origins`` records them as ``default``. Returns ``{key path: value}`` of the keys it filled in."""
+    filled = _fill_section(cfg, s.top_level(), (), origins)
+    dataset = cfg.get("DATASET")
+    if isinstance(dataset, dict) and "batch_size" in dataset:
+        for key in ("test_batch_size", "valid_batch_size"):  # the schema's "default DATASET.batch_size"
+            if key not in dataset:
+                dataset[key] = filled[("DATASET", key)] = dataset["batch_size"]
+                origins[("DATASET", key)] = "default (DATASET.batch_size)"
+    return filled
+
+
+def _fill_section(node, spec, path, origins):
     filled = {}
-    for key, field in (spec or s.top_level()).fields.items():
-        if key not in cfg and field.default is not s.MISSING:
-            cfg[key] = filled[path + (key,)] = field.default
+    for key, field in spec.fields.items():
+        if key not in node and field.default is not s.MISSING:
+            node[key] = filled[path + (key,)] = field.default
             origins[path + (key,)] = "default"
-        elif isinstance(field.spec, s.Section) and isinstance(cfg.get(key), dict):
-            filled.update(fill_defaults(cfg[key], origins, field.spec, path + (key,)))
+        elif isinstance(field.spec, s.Section) and isinstance(node.get(key), dict):
+            filled.update(_fill_section(node[key], field.spec, path + (key,), origins))
     return filled
 
 
@@ -45,9 +57,6 @@ def derive(cfg, origins=None):
             origins[tuple(str(p) for p in path) + (key,)] = f"derived from {source}"
         return node.get(key)
 
-    if isinstance(cfg.get("DATASET"), dict):
-        for key in ("test_batch_size", "valid_batch_size"):
-            fill(cfg.DATASET, key, cfg.DATASET.get("batch_size"), ("DATASET",), "DATASET.batch_size")
     backbone = _backbone(cfg)
     if backbone is None:
         return filled

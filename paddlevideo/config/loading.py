@@ -15,7 +15,7 @@ from ..utils.errors import ConfigError
 from ..utils.logger import get_logger
 from ..utils.safe_yaml import load_yaml
 from . import derive, validate
-from .attrdict import FILLED, AttrDict, to_attr, to_plain
+from .attrdict import DEFAULTS, DERIVED, AttrDict, to_attr, to_plain
 from .inherit import read_config_file
 
 
@@ -52,7 +52,8 @@ def validate_config(cfg):
 def _resolve(cfg, origins):
     """Schema check, defaults and derived keys, then the checks that need them (in place)."""
     validate.check(cfg, origins, required=False)
-    object.__setattr__(cfg, FILLED, {**derive.fill_defaults(cfg, origins), **derive.derive(cfg, origins)})
+    object.__setattr__(cfg, DEFAULTS, derive.fill_defaults(cfg, origins))
+    object.__setattr__(cfg, DERIVED, derive.derive(cfg, origins))
     validate.check(cfg, origins, required=True)
     derive.check_agreement(cfg, origins)
     return cfg
@@ -132,15 +133,21 @@ def save_config(cfg, path):
     """Write ``cfg`` as YAML that :func:`get_config` reads back unchanged; returns ``str(path)``. The keys resolution
     filled in (defaults, derived keys) that still hold that value are left out, so after ``cfg.MODEL.backbone.num_seg
     = 16`` the saved file reads back as a consistent 16-frame config, not one whose pipelines still say 8."""
+    plain = _without_filled(cfg, (DERIVED, DEFAULTS))
+    for mode in ("train", "valid", "test"):  # a crop left with no keys is written '- RandomCrop:' again
+        for item in ((plain.get("PIPELINE") or {}).get(mode) or {}).get("transform") or []:
+            item.update({name: None for name, params in item.items() if params == {}})
     os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        yaml.safe_dump(_without_filled(cfg), f, sort_keys=False)
+        yaml.safe_dump(plain, f, sort_keys=False)
     return str(path)
 
 
-def _without_filled(cfg):
+def _without_filled(cfg, records):
+    """``cfg`` as plain data without the keys of ``records`` that still hold the value resolution gave them."""
     plain = to_plain(cfg)
-    for path, value in getattr(cfg, FILLED, {}).items():
+    filled = [item for record in records for item in getattr(cfg, record, {}).items()]
+    for path, value in filled:
         node = plain
         try:
             for key in path[:-1]:
@@ -149,18 +156,14 @@ def _without_filled(cfg):
             continue
         if isinstance(node, dict) and path[-1] in node and node[path[-1]] == value:
             del node[path[-1]]
-    for mode in ("train", "valid", "test"):  # a crop left with no keys is written '- RandomCrop:' again
-        for item in ((plain.get("PIPELINE") or {}).get(mode) or {}).get("transform") or []:
-            for name, params in item.items():
-                if params == {}:
-                    item[name] = None
     return plain
 
 
 def log_config(cfg, indent=0):
-    """Log the config one key per line, nested sections indented."""
+    """Log the config one key per line, nested sections indented; the engine defaults resolution filled in are left
+    out (the log shows the config as written, with its derived keys)."""
     logger = get_logger()
-    for key, value in cfg.items():
+    for key, value in (_without_filled(cfg, (DEFAULTS,)) if indent == 0 else cfg).items():
         if isinstance(value, dict):
             logger.info("%s%s:", " " * indent, key)
             log_config(value, indent + 4)

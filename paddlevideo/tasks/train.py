@@ -275,7 +275,7 @@ def restore(run, resume, trust_pickle=False):
     the model, optimizer and loss scaler, or a fresh start. See ``run_files.resume_epoch`` for the rules."""
     from ..modeling.weights import load_checkpoint
 
-    wanted = int(run.cfg.get("resume_epoch") or 0)
+    wanted = int(run.cfg.resume_epoch)
     if not (wanted or resume):
         if run.rank == 0:
             run_files.warn_if_overwriting(run.out_dir, run.model_name)
