@@ -43,11 +43,8 @@ def _fill_section(node, spec, path, origins):
 
 
 def derive(cfg, origins=None):
-    """Fill the derived keys that ``cfg`` leaves out (in place); ``origins`` records where they came from.
-
-    ``cfg`` must have passed :func:`validate.check` (names known, values of the right type).
-    Returns ``{key path: value}`` of the keys it filled in (paths as tuples, list indices as ints).
-    """
+    """Fill the derived keys that ``cfg`` (checked by :func:`validate.check`) leaves out, in place; ``origins`` records
+    where they came from. Returns ``{key path: value}`` of the keys it filled in (list indices as ints)."""
     filled, origins = {}, origins if origins is not None else {}
 
     def fill(node, key, value, path, source):

@@ -17,14 +17,9 @@ BASE_KEY = "_BASE_"
 
 
 def read_config_file(path):
-    """Read ``path`` and its ``_BASE_`` files into one plain mapping.
-
-    Returns:
-        ``(data, origins)``: the merged mapping (``_BASE_`` removed) and a dict mapping every key
-        path (a tuple, lists count as leaves) to the file that set it, for error messages.
-    Raises:
-        ConfigError: a missing or unparsable file, a bad ``_BASE_`` entry, an inheritance cycle.
-    """
+    """``(data, origins)``: ``path`` and its ``_BASE_`` files merged into one plain mapping, and the file that set
+    each key path (a tuple; lists count as leaves). Raises :class:`ConfigError`: a missing or unparsable file, a bad
+    ``_BASE_`` entry, an inheritance cycle."""
     if not os.path.isfile(path):
         raise ConfigError(f"config file '{path}' not found; pass an existing YAML file with -c")
     origins = {}

@@ -1,10 +1,6 @@
-"""Check a config against the schema: unknown keys (with the closest known one), types, ranges, choices.
-
-:func:`check` walks the config once, in place: keys PaddleVideo's configs carry and this project ignores
-are dropped with a warning, old key names are moved to the new ones with a warning, and the first
-problem raises a one-line :class:`ConfigError` naming the key path (``PIPELINE.train.transform.3.
-RandomCrop.target_size``, the ``-o`` spelling), the value, what is allowed, and where it was set.
-"""
+"""Check a config against the schema: unknown keys (with the closest known one), types, ranges, choices. The first
+problem is a one-line :class:`ConfigError` naming the key path (``PIPELINE.train.transform.3.RandomCrop.target_size``,
+the ``-o`` spelling), the value, what is allowed, and where it was set."""
 
 import difflib
 
@@ -16,16 +12,10 @@ from .inherit import origin_of
 
 
 def check(cfg, origins=None, required=True):
-    """Validate ``cfg`` (a mapping) in place against :func:`schema.top_level`.
-
-    Args:
-        cfg: the config; ignored keys are removed from it, renamed keys moved, and the top-level keys
-            put in the schema's order (sections first), whatever order the files merged them in.
-        origins: ``{key path tuple: source}`` from :func:`inherit.read_config_file` (for messages).
-        required: also report constructor arguments without a default that the config does not give.
-    Raises:
-        ConfigError: the first problem found.
-    """
+    """Validate ``cfg`` in place against :func:`schema.top_level`: PaddleVideo keys this project ignores are dropped
+    and old names moved (a warning each), the top-level keys put in the schema's order (sections first). ``origins``
+    (``{key path: source}``) names where a bad value was set; ``required`` also reports constructor arguments
+    without a default that the config does not give. Raises :class:`ConfigError`: the first problem found."""
     spec = s.top_level()
     _Walker(origins or {}, required).section(spec, cfg, ())
     ordered = {key: cfg.pop(key) for key in spec.fields if key in cfg}
