@@ -34,9 +34,9 @@ class VideoDecoder(Operator):
     requires = ("filename",)
     adds = ("video_reader", "backend", "frames_len", "fps", "window")
 
-    def __init__(self, backend: OneOf(*BACKENDS) = "decord", mode: OneOf(*TRAIN_MODES, *TEST_MODES) = "train",
-                 num_seg: PositiveInt = 8, sampling_rate: Positive = 32, target_fps: Positive = 30,
-                 num_clips: PositiveInt = 1):
+    def __init__(self, backend: OneOf(*BACKENDS) = "decord",
+                 mode: OneOf(*TRAIN_MODES, *TEST_MODES) = "train", num_seg: PositiveInt = 8,
+                 sampling_rate: Positive = 32, target_fps: Positive = 30, num_clips: PositiveInt = 1):
         if backend not in BACKENDS:
             raise ValueError(f"VideoDecoder: unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
         if mode not in TRAIN_MODES + TEST_MODES:
