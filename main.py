@@ -126,22 +126,21 @@ def main(argv=None):
     from paddlevideo.runtime import configure_cpu
 
     configure_cpu()  # before the first matmul: MKL code path on AMD, malloc reuse (docs/benchmarks.md)
-    from paddlevideo.utils import get_config, setup_logger
-    from paddlevideo.config.access import setting
-    from paddlevideo.utils.config import log_config
+    from paddlevideo.config import get_config, log_config
+    from paddlevideo.utils import setup_logger
 
     cfg = get_config(args.config, args.override, show=False)
     from paddlevideo.tasks.run_files import output_dir_of
 
     out_dir = args.output_dir if args.test and args.output_dir else output_dir_of(cfg)
     log_name = "test.log" if args.test else "export.log" if args.export else "train.log"
-    setup_logger(os.path.join(out_dir, log_name), setting(cfg, "log_level"))
+    setup_logger(os.path.join(out_dir, log_name), cfg.log_level)
     if args.test or args.export:
         log_config(cfg)  # training logs it once it owns the output folder (a refused run must not write there)
     if args.export:
         from paddlevideo.deploy.export import export_model
 
-        export_model(cfg, args.weights, args.output_dir or os.path.join("inference", setting(cfg, "model_name")),
+        export_model(cfg, args.weights, args.output_dir or os.path.join("inference", cfg.model_name),
                      fmt="pdmodel", onnx=False, trust_pickle=args.trust_pickle)
     elif args.test:
         from paddlevideo.tasks.test import test_model

@@ -46,7 +46,7 @@ def fast_ops():
 @pytest.fixture
 def tiny_cfg():
     """The K400 config shrunk to the tiny model (a fresh AttrDict per test)."""
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
 
     return get_config(str(K400_CONFIG), TINY_OVERRIDES, show=False)
 

@@ -30,7 +30,7 @@ def data_overrides(folder):
 
 
 def demo_cfg(data_dir, out_dir, *extra):
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
 
     return get_config(str(DEMO_CONFIG), data_overrides(data_dir) + [f"output_dir={out_dir}", "log_interval=1",
                                                                    *extra], show=False)

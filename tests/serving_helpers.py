@@ -28,8 +28,8 @@ def export_tiny(folder):
     from test_deploy_export import save_random_weights
 
     from paddlevideo.deploy.export import export_model
-    from paddlevideo.utils import get_config
-    from paddlevideo.utils.config import save_config
+    from paddlevideo.config import get_config
+    from paddlevideo.config import save_config
 
     folder = Path(folder)
     cfg = get_config(str(K400_CONFIG), TINY_OVERRIDES, show=False)

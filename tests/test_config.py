@@ -2,8 +2,9 @@
 
 import pytest
 
-from paddlevideo.utils import ConfigError, Registry, build_from_config, get_config, override_config
-from paddlevideo.utils.config import AttrDict, load_yaml
+from paddlevideo.config import AttrDict, ConfigError, get_config, override_config
+from paddlevideo.utils import Registry, build_from_config
+from paddlevideo.utils.safe_yaml import load_yaml
 
 
 @pytest.fixture
@@ -109,7 +110,8 @@ def test_library_import_has_no_side_effects():
     code = (
         "import logging, os, sys; before = dict(os.environ); import paddlevideo, paddlevideo.utils; "
         "assert dict(os.environ) == before; assert not logging.getLogger('paddlevideo').handlers; "
-        "assert 'paddle' not in sys.modules, 'paddle imported at package import'"
+        "assert 'paddle' not in sys.modules, 'paddle imported at package import'; "
+        "assert 'paddlevideo.config' not in sys.modules, 'utils imported the config package'"
     )
     repo = __import__("pathlib").Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo)
@@ -118,7 +120,7 @@ def test_library_import_has_no_side_effects():
 
 
 def test_save_config_round_trips(yaml_file, tmp_path):
-    from paddlevideo.utils.config import save_config
+    from paddlevideo.config import save_config
 
     cfg = get_config(str(yaml_file), ["MODEL.backbone.depth=3"], show=False)
     again = get_config(str(save_config(cfg, tmp_path / "out" / "saved.yaml")), show=False)
@@ -193,7 +195,7 @@ def test_override_gives_keys_to_an_operator_written_without_any(tmp_path):
 
 
 def test_save_config_lets_derived_keys_follow_their_source(tiny_cfg, tmp_path):
-    from paddlevideo.utils.config import load_yaml, save_config
+    from paddlevideo.config import save_config
 
     saved = load_yaml((tmp_path / "same.yaml").read_text() if save_config(tiny_cfg, tmp_path / "same.yaml") else "")
     assert "num_seg" not in saved["INFERENCE"] and "num_seg" not in saved["PIPELINE"]["test"]["sample"]
@@ -212,7 +214,7 @@ def test_save_config_lets_derived_keys_follow_their_source(tiny_cfg, tmp_path):
 def test_deepcopy_keeps_the_record_of_derived_keys(tiny_cfg, tmp_path):
     import copy
 
-    from paddlevideo.utils.config import save_config
+    from paddlevideo.config import save_config
 
     clone = copy.deepcopy(tiny_cfg)
     clone.MODEL.backbone.num_seg = 2
@@ -291,12 +293,6 @@ def test_every_key_the_engine_reads_is_in_the_schema():
     assert missing == []
 
 
-# The engine's own fallbacks that differ from the schema, to be unified by the lead (see docs/config.md).
-KNOWN_DEFAULT_DIFFERENCES = {
-    ("DATASET", "test_batch_size"): "tasks/test.py passes 1 to the metric (log lines only); loaders use batch_size",
-}
-
-
 def test_engine_fallbacks_equal_the_schema_defaults():
     from paddlevideo.config.schema import MISSING
 
@@ -304,7 +300,7 @@ def test_engine_fallbacks_equal_the_schema_defaults():
     for path in _engine_files():
         for keys, default, line in _config_reads(path):
             field = _schema_lookup(keys)
-            if default is MISSING or field is None or keys in KNOWN_DEFAULT_DIFFERENCES:
+            if default is MISSING or field is None:
                 continue
             if field.default != default:
                 differ.append(f"{path.name}:{line} cfg.{'.'.join(keys)} falls back to {default!r}, the schema says "
@@ -334,13 +330,98 @@ def test_optimizer_keys_match_what_the_solver_reads():
         assert build_grad_clip({"name": name, "value": 1.0}) is not None
 
 
-def test_schema_defaults_are_listed_once():
-    from paddlevideo.config import schema
+def _logged(function, *args):
+    """The messages ``function(*args)`` logs on the project logger at INFO."""
+    import logging
 
-    assert schema.default("epochs") == 1 and schema.default("DATASET.num_workers") == 0
-    assert schema.default("log_level") == "INFO" and schema.default("use_visualdl") is False
+    records, handler, logger = [], logging.Handler(logging.INFO), logging.getLogger("paddlevideo")
+    handler.emit = records.append
+    level, logger.level = logger.level, logging.INFO
+    logger.addHandler(handler)
+    try:
+        function(*args)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return [record.getMessage() for record in records]
+
+
+def test_resolution_fills_the_engine_defaults_and_saving_leaves_them_out(tmp_path):
+    """The engine reads ``cfg.log_interval`` directly: resolution fills every absent engine key with the schema's
+    default (recorded as ``default``) and the two batch sizes with ``DATASET.batch_size``; a stated value wins,
+    and ``save_config`` writes only what was stated."""
+    from paddlevideo.config import log_config, read_config, save_config, schema
+
+    path = _write(tmp_path, "c.yaml", "MODEL: {framework: RecognizerTransformer, backbone: {name: VisionTransformer, "
+                                      "img_size: 32, patch_size: 8}, head: {name: TimeSformerHead, num_classes: 3}}\n"
+                                      "DATASET: {batch_size: 6, test_batch_size: 2}\nepochs: 3\n")
+    cfg, origins = read_config(str(path))
+    expected = {"model_name": "model", "log_interval": 10, "save_interval": 1, "log_level": "INFO",
+                "output_dir": None, "resume_epoch": 0, "use_visualdl": False}
+    assert {key: cfg[key] for key in expected} == expected and cfg.epochs == 3
+    assert all(origins[(key,)] == "default" for key in expected) and origins[("epochs",)] != "default"
+    assert cfg.DATASET.num_workers == 0 and origins[("DATASET", "num_workers")] == "default"
+    assert cfg.DATASET.valid_batch_size == 6 and cfg.DATASET.test_batch_size == 2
+    assert origins[("DATASET", "valid_batch_size")] == "default (DATASET.batch_size)"
+    saved = load_yaml(open(save_config(cfg, tmp_path / "saved.yaml")).read())
+    assert set(saved) == {"MODEL", "DATASET", "epochs"} and saved["DATASET"] == {"batch_size": 6, "test_batch_size": 2}
+    lines = [line.strip() for line in _logged(log_config, cfg)]  # the config as written, with its derived keys
+    assert "epochs: 3" in lines and "test_batch_size: 2" in lines and "num_seg: 8" in lines
+    assert not any(line.split(":")[0] in {*expected, "num_workers", "valid_batch_size"} for line in lines), lines
     # constructor keys keep their default in the constructor alone: the schema only reads it
     assert schema.component_keys("backbone", "VisionTransformer")["num_seg"].default == 8
+
+
+def test_constructor_annotations_are_the_rules():
+    """A constructor argument's annotation is its rule: the words of utils/rules.py, plain types, Optional."""
+    import inspect
+    from typing import Optional
+
+    from paddlevideo.config import schema
+    from paddlevideo.utils import rules
+
+    assert rules.rule_of(bool)(1) == "must be true or false, got 1" and rules.rule_of(str)(3) == "must be a string, got 3"
+    assert rules.rule_of(int)(2.0) is None and rules.rule_of(int).convert(2.0) == 2 and rules.rule_of(int)(2.5)
+    assert rules.rule_of(float)(True) == "must be a number, got True"
+    assert rules.rule_of(Optional[rules.Positive])(None) is None
+    assert rules.rule_of(Optional[rules.Positive])(0) == "must be > 0, got 0"
+    assert rules.rule_of(rules.OneOf("a", "b"))("c") == "'c' is unknown; use one of a, b"
+    assert rules.rule_of(rules.ListOf(float))([1, "x"]) == "item 1 must be a number, got 'x'"
+    assert all(rules.rule_of(a) is None for a in (inspect.Parameter.empty, dict, Optional[dict], "float"))
+    keys = schema.component_keys("backbone", "VisionTransformer")
+    assert keys["qk_scale"].spec.text == "a number > 0, or null" and keys["img_size"].spec.text == "an integer >= 1"
+    assert keys["attention_type"].spec.values == ("divided_space_time", "space_only", "joint_space_time")
+    assert schema.component_keys("lr", "MultiStepDecay")["milestones"].spec.text == \
+        "a list (each an integer >= 0, increasing)"
+
+
+def test_paddlevideo_import_path_gives_the_config_objects():
+    """``from paddlevideo.utils import get_config`` (PaddleVideo's path) keeps working, forwarded to the config
+    package, while no module of utils imports the config package."""
+    import ast
+
+    import paddlevideo.config as config
+    import paddlevideo.utils as utils
+    from conftest import REPO
+    from paddlevideo.utils import (AttrDict, ConfigError, get_config, override_config, parse_overrides,
+                                   validate_config)
+
+    assert (AttrDict, ConfigError, get_config, override_config, parse_overrides, validate_config) == (
+        config.AttrDict, config.ConfigError, config.get_config, config.override_config, config.parse_overrides,
+        config.validate_config)
+    assert get_config is config.loading.get_config and AttrDict is config.attrdict.AttrDict
+    with pytest.raises(AttributeError, match="no_such_name"):
+        utils.no_such_name  # noqa: B018
+    for path in sorted((REPO / "paddlevideo" / "utils").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [f"{'.' * node.level}{node.module or ''}"] + [alias.name for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            bad = [n for n in names if n.lstrip(".").split(".")[0] == "config" or n.startswith("paddlevideo.config")]
+            assert not bad, (path, bad)
 
 
 TINY_BACKBONE = {"img_size": 16, "patch_size": 8, "embed_dim": 16, "depth": 1, "num_heads": 2, "num_seg": 2}
@@ -354,26 +435,27 @@ def _construct(kind, cls, key, value):
     raise AssertionError(kind)
 
 
-def test_schema_choices_are_what_the_constructors_accept():
-    """The schema states each key's choices; every one builds, and a value outside them is refused by the
-    constructor as well (so neither side drifts)."""
+def test_choices_are_what_the_constructors_accept():
+    """Each choice a constructor's annotation states builds, and a value outside them is refused by the constructor
+    as well (so the annotation and the constructor's own check do not drift)."""
     from paddlevideo.config import schema
     from paddlevideo.modeling import build_model
 
     checked = 0
-    for (kind, key), values in schema.CHOICES.items():
+    for kind in ("backbone", "operator"):
         for name, cls in schema.registry(kind).items():
-            if key not in schema.component_keys(kind, name):
-                continue
-            for value in values:
-                _construct(kind, cls, key, value)
-            with pytest.raises(ValueError):
-                _construct(kind, cls, key, "no_such_choice")
-            checked += 1
-    assert checked >= 5  # attention_type, attention_impl, backend, mode, data_format (+ kernels once it exists)
+            for key, item in schema.component_keys(kind, name).items():
+                for value in getattr(item.spec, "values", None) or ():
+                    _construct(kind, cls, key, value)
+                if getattr(item.spec, "values", None):
+                    with pytest.raises(ValueError):
+                        _construct(kind, cls, key, "no_such_choice")
+                    checked += 1
+    assert checked >= 9  # attention_type, attention_impl, kernels (of 2 backbones); backend, mode, data_format
     model = {"framework": "RecognizerTransformer", "backbone": {"name": "VisionTransformer", **TINY_BACKBONE},
              "head": {"name": "TimeSformerHead", "num_classes": 3, "in_channels": 16}}
-    for avg_type in schema.AVG_TYPES:
-        build_model({**model, "runtime_cfg": {"test": {"avg_type": avg_type}}})
+    avg_type = schema.key_rules()["framework"]["runtime_cfg"].fields["test"].spec.fields["avg_type"].spec
+    for value in avg_type.values:
+        build_model({**model, "runtime_cfg": {"test": {"avg_type": value}}})
     with pytest.raises(ValueError):
         build_model({**model, "runtime_cfg": {"test": {"avg_type": "no_such_choice"}}})

@@ -25,8 +25,8 @@ from paddlevideo.modeling.convert import (
     settings_from_hf_config,
     to_paddle,
 )
-from paddlevideo.utils import get_config, save_load
-from paddlevideo.utils.config import save_config
+from paddlevideo.config import get_config, save_config
+from paddlevideo.utils import save_load
 
 REPO = Path(__file__).resolve().parents[1]
 TOOL = REPO / "tools" / "convert_checkpoint.py"

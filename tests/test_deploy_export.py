@@ -12,7 +12,7 @@ from paddlevideo.modeling.weights import CheckpointError, load_checkpoint
 from paddlevideo.deploy.export import ExportError, export_input_shape, export_model
 from paddlevideo.deploy.backends.onnx_runtime import OnnxPredictor
 from paddlevideo.deploy.backends.paddle_inference import PaddlePredictor
-from paddlevideo.utils.config import save_config
+from paddlevideo.config import save_config
 
 from conftest import K400_CONFIG, REPO
 
@@ -128,7 +128,7 @@ def test_export_cli_writes_files_and_fails_in_one_line(tiny_cfg, tmp_path):
 def test_base_config_exports_and_runs_in_onnxruntime(tmp_path):
     """The full ViT-B K400 config (3 views of 8 x 224 x 224) exports (PIR + its ONNX conversion, one trace) and
     ONNX Runtime gives the dygraph model's scores."""
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
 
     cfg = get_config(str(K400_CONFIG), ["MODEL.backbone.pretrained="], show=False)
     paddle.seed(0)

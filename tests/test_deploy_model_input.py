@@ -10,8 +10,7 @@ from conftest import REPO
 from paddlevideo.deploy.export import export_input_shape, export_model
 from paddlevideo.deploy.model_input import check_model_input, declared_input_shape, pipeline_input_shape
 from paddlevideo.deploy.errors import PredictError
-from paddlevideo.utils import get_config
-from paddlevideo.utils.config import save_config
+from paddlevideo.config import get_config, save_config
 from test_deploy_export import save_random_weights
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from paddlevideo.loader.builder import build_pipeline
 from paddlevideo.deploy.export import export_model
-from paddlevideo.utils.config import save_config
+from paddlevideo.config import save_config
 from paddlevideo.deploy.backends.onnx_runtime import OnnxPredictor
 from paddlevideo.deploy.backends.paddle_inference import PaddlePredictor
 from paddlevideo.deploy.errors import PredictError

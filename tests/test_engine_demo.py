@@ -56,7 +56,7 @@ def test_demo_divided_learns_motion(demo_recipe):
 @pytest.mark.slow
 def test_demo_space_only_gets_the_direction_at_chance(demo_space_only, tmp_path):
     from paddlevideo.tasks.test import test_model
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
     from paddlevideo.visualization.records import read_records
 
     assert demo_space_only.epochs == EPOCHS

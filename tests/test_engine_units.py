@@ -13,7 +13,7 @@ import pytest
 from paddlevideo.tasks import run_files
 from paddlevideo.tasks.amp import amp_settings
 from paddlevideo.tasks.train import accumulation_steps
-from paddlevideo.utils import AttrDict, ConfigError
+from paddlevideo.config import AttrDict, ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ import pytest
 from paddlevideo.loader.builder import build_pipeline
 from paddlevideo.modeling import build_model
 from paddlevideo.utils.cli import run
-from paddlevideo.utils.config import save_config
+from paddlevideo.config import save_config
 from paddlevideo.utils.errors import UserError
 
 from helpers import load_tool
@@ -90,7 +90,7 @@ def test_window_features_are_the_cls_of_each_window_as_its_own_clip(tmp_path, ti
     from paddlevideo.deploy.timeline import TimelineSettings, WindowPlan
     from paddlevideo.loader.decoders import open_video
     from paddlevideo.loader.demo_data import write_avi
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
 
     model, config, weights = _setup(tmp_path, tiny_cfg)
     rng = np.random.default_rng(0)

@@ -6,7 +6,7 @@ import pytest
 from paddlevideo.loader.builder import build_pipeline
 from paddlevideo.loader.decoders import BACKENDS, decode_all, open_video
 from paddlevideo.loader.demo_data import write_avi
-from paddlevideo.utils import get_config
+from paddlevideo.config import get_config
 
 
 @pytest.fixture

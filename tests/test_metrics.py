@@ -3,7 +3,7 @@
 import numpy as np
 
 from paddlevideo.metrics import build_metric, topk_accuracy
-from paddlevideo.utils import AttrDict
+from paddlevideo.config import AttrDict
 
 
 def _naive_topk(scores, labels, k):

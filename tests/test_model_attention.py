@@ -11,7 +11,7 @@ from helpers import fast_path_calls
 from paddlevideo.modeling import build_model
 from paddlevideo.modeling.backbones.vit import Attention, Block
 from paddlevideo.modeling.inference import InferenceAttention, prepare_for_inference
-from paddlevideo.utils import override_config
+from paddlevideo.config import override_config
 
 
 def _loss_and_grads(tiny_cfg, overrides, state=None, seed=0):

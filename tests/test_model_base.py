@@ -3,7 +3,7 @@
 import paddle
 
 from paddlevideo.modeling import build_model
-from paddlevideo.utils import get_config
+from paddlevideo.config import get_config
 from conftest import K400_CONFIG
 
 

@@ -6,7 +6,7 @@ import pytest
 
 import numpy_timesformer as ref
 from paddlevideo.modeling import CheckpointError, build_model, load_checkpoint
-from paddlevideo.utils import override_config
+from paddlevideo.config import override_config
 
 
 def _tiny(tiny_cfg, overrides=()):

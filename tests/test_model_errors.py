@@ -3,7 +3,7 @@
 import pytest
 
 from paddlevideo.modeling import build_loss, build_model
-from paddlevideo.utils import override_config
+from paddlevideo.config import override_config
 
 
 @pytest.mark.parametrize("key, known", [

@@ -5,7 +5,7 @@ import paddle
 import pytest
 
 from paddlevideo.modeling import build_head, build_model
-from paddlevideo.utils import override_config
+from paddlevideo.config import override_config
 
 
 def _log_softmax(x):

@@ -8,7 +8,8 @@ import pytest
 
 import numpy_timesformer as ref
 from paddlevideo.modeling import build_model
-from paddlevideo.utils import override_config, save_load
+from paddlevideo.config import override_config
+from paddlevideo.utils import save_load
 
 EPS = 1e-6
 

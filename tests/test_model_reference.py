@@ -6,7 +6,7 @@ import pytest
 
 import numpy_timesformer as ref
 from paddlevideo.modeling import build_model, load_checkpoint
-from paddlevideo.utils import override_config
+from paddlevideo.config import override_config
 
 TINY = dict(patch=8, num_heads=4, depth=2, eps=1e-6)
 

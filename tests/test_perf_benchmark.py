@@ -14,8 +14,8 @@ import pytest
 from conftest import K400_CONFIG, REPO, TINY_OVERRIDES
 from helpers import fast_path_calls
 
-from paddlevideo.utils import get_config
-from paddlevideo.utils.flops import flops_from_config
+from paddlevideo.config import get_config
+from tools.benchmarks.flops import flops_from_config
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ def test_vendor_is_read_from_cpuinfo(tmp_path):
 
 
 def test_import_changes_no_environment():
-    code = ("import os; before = dict(os.environ); import paddlevideo.runtime, paddlevideo.utils.flops; "
+    code = ("import os; before = dict(os.environ); import paddlevideo.runtime, paddlevideo.config; "
             "print(dict(os.environ) == before)")
     env = {k: v for k, v in os.environ.items() if k != MKL_CPU_TYPE_VAR}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
@@ -60,7 +60,8 @@ import paddle  # Paddle's own import sets variables of its own (CUSTOM_DEVICE_RO
 before = dict(os.environ)
 flag_before = paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"]
 import paddlevideo, paddlevideo.modeling, paddlevideo.runtime, paddlevideo.deploy.export
-from paddlevideo.utils import get_config, setup_logger
+from paddlevideo.config import get_config
+from paddlevideo.utils import setup_logger
 setup_logger()
 imported = dict(os.environ)
 if sys.argv[2] == "entry_point":  # main.py and tools/ set the CPU up themselves, early

@@ -9,7 +9,7 @@ import pytest
 from helpers import build_variant
 
 from paddlevideo.modeling.inference import prepare_for_inference
-from paddlevideo.utils.flops import flops_from_config, timesformer_flops, timesformer_forward_macs
+from tools.benchmarks.flops import flops_from_config, timesformer_flops, timesformer_forward_macs
 
 
 def test_vit_base_8x224_is_392_gflop():

@@ -12,7 +12,7 @@ import numpy_timesformer as ref
 from conftest import REPO
 from paddlevideo.modeling import CheckpointError, build_model, load_checkpoint
 from paddlevideo.modeling.weight_decay import no_weight_decay_names
-from paddlevideo.utils import ConfigError, get_config
+from paddlevideo.config import ConfigError, get_config
 
 PP_CONFIG = REPO / "configs" / "recognition" / "pptimesformer" / "pptimesformer_k400_videos.yaml"
 TINY = dict(img_size=32, patch_size=8, in_channels=3, embed_dim=64, depth=2, num_heads=4, num_seg=4, epsilon=1e-6,

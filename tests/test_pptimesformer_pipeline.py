@@ -10,7 +10,7 @@ from paddlevideo.loader.builder import build_pipeline
 from paddlevideo.loader.dataset.video import VideoDataset
 from paddlevideo.loader.list_files import ListFileError, read_list_file
 from paddlevideo.loader.pipelines import Normalization, Sampler
-from paddlevideo.utils import get_config
+from paddlevideo.config import get_config
 
 PP_CONFIG = REPO / "configs" / "recognition" / "pptimesformer" / "pptimesformer_k400_videos.yaml"
 

@@ -173,8 +173,8 @@ def tiny_files(tmp_path_factory):
 
     from conftest import K400_CONFIG, TINY_OVERRIDES
     from paddlevideo.modeling import build_model
-    from paddlevideo.utils import get_config
-    from paddlevideo.utils.config import save_config
+    from paddlevideo.config import get_config
+    from paddlevideo.config import save_config
 
     folder = tmp_path_factory.mktemp("tiny")
     cfg = get_config(str(K400_CONFIG), TINY_OVERRIDES, show=False)
@@ -751,8 +751,8 @@ def _fb_checkpoint(tmp_path, dim=128, heads_in_config=2, epsilon_in_config=1e-6)
     from conftest import K400_CONFIG, TINY_OVERRIDES
     from test_convert import _fb_state, _save_pyth
 
-    from paddlevideo.utils import get_config
-    from paddlevideo.utils.config import save_config
+    from paddlevideo.config import get_config
+    from paddlevideo.config import save_config
 
     _save_pyth(_fb_state(np.random.RandomState(0), dim=dim), tmp_path / "tiny.pyth")
     cfg = get_config(str(K400_CONFIG), TINY_OVERRIDES + [f"MODEL.backbone.embed_dim={dim}",
@@ -793,8 +793,8 @@ def test_fb_release_settings_pass_and_compare_logits(tmp_path):
 def test_a_setting_only_the_logits_can_see_is_caught(tmp_path):
     """qk_scale is in no tensor shape and no release convention: the shapes load, only comparing the
     converted model's logits with the source model's notices it."""
-    from paddlevideo.utils import get_config
-    from paddlevideo.utils.config import save_config
+    from paddlevideo.config import get_config
+    from paddlevideo.config import save_config
 
     src, config = _fb_checkpoint(tmp_path)
     cfg = get_config(str(config), ["MODEL.backbone.qk_scale=0.05"], show=False)
@@ -807,8 +807,8 @@ def test_a_setting_only_the_logits_can_see_is_caught(tmp_path):
 def test_hf_config_epsilon_mismatch_is_refused(tmp_path):
     from test_convert import _hf_model
 
-    from paddlevideo.utils import get_config
-    from paddlevideo.utils.config import save_config
+    from paddlevideo.config import get_config
+    from paddlevideo.config import save_config
 
     from conftest import K400_CONFIG, TINY_OVERRIDES
 

@@ -8,8 +8,7 @@ import sys
 import pytest
 
 from conftest import K400_CONFIG, REPO
-from paddlevideo.utils import ConfigError, get_config, validate_config
-from paddlevideo.utils.config import to_plain
+from paddlevideo.config import ConfigError, get_config, to_plain, validate_config
 
 DEMO = REPO / "configs" / "recognition" / "timesformer" / "timesformer_demo_videos.yaml"
 

@@ -208,7 +208,7 @@ def _demo_weights(path):
     import paddle
 
     from paddlevideo.modeling.builder import build_model
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
 
     paddle.seed(0)
     paddle.save(build_model(get_config(str(DEMO_CONFIG), show=False).MODEL).state_dict(), str(path))

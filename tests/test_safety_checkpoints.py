@@ -194,7 +194,7 @@ def trained(tmp_path_factory):
     from paddlevideo.modeling import build_model
     from paddlevideo.solver import build_optimizer
     from paddlevideo.tasks.run_files import portable_optimizer_state
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
     from paddlevideo.utils.save_load import save
 
     cfg = get_config(str(K400_CONFIG), TINY_OVERRIDES, show=False)

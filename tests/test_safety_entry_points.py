@@ -31,8 +31,8 @@ def files(tmp_path_factory):
 
     from paddlevideo.loader.demo_data import make_demo_dataset
     from paddlevideo.modeling import build_model
-    from paddlevideo.utils import get_config
-    from paddlevideo.utils.config import save_config
+    from paddlevideo.config import get_config
+    from paddlevideo.config import save_config
 
     folder = tmp_path_factory.mktemp("safety")
     data = folder / "data"
@@ -160,7 +160,7 @@ def test_trust_pickle_is_the_way_out_and_a_config_cannot_take_it(files):
 
 def test_build_model_with_weights_refuses_and_trusts_on_request(files, tmp_path):
     from paddlevideo.modeling.builder import build_model_with_weights
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
     from paddlevideo.utils.save_load import UnsafePickleError
 
     cfg = get_config(str(files["config"]), [], show=False)

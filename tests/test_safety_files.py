@@ -148,7 +148,7 @@ def test_without_the_check_decord_dies_on_the_frame_count(absurd_videos):
 def test_a_config_builds_no_object_and_cannot_blow_up(tmp_path, text, words):
     import time
 
-    from paddlevideo.utils import ConfigError, get_config
+    from paddlevideo.config import ConfigError, get_config
 
     marker = tmp_path / "marker"
     path = tmp_path / "hostile.yaml"
@@ -367,8 +367,8 @@ def test_extract_features_writes_only_inside_its_output_folder(tmp_path):
 
     from conftest import K400_CONFIG, TINY_OVERRIDES
     from paddlevideo.modeling import build_model
-    from paddlevideo.utils import get_config
-    from paddlevideo.utils.config import save_config
+    from paddlevideo.config import get_config
+    from paddlevideo.config import save_config
 
     cfg = get_config(str(K400_CONFIG), TINY_OVERRIDES, show=False)
     save_config(cfg, tmp_path / "tiny.yaml")

@@ -301,7 +301,7 @@ def test_weights_of_another_model_end_the_tool_with_one_line(tiny_model, tmp_pat
     same path: tests/test_serving_units.py, test_a_model_that_cannot_load_stops_the_service.)"""
     from test_deploy_export import save_random_weights
 
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
 
     other = save_random_weights(get_config(tiny_model.config, [], show=False), tmp_path / "other.pdparams", seed=3)
     service = ServerProcess(tiny_model, tmp_path / "serve", "-w", other, wait_ready=False)

@@ -48,7 +48,7 @@ def test_timeline_job_equals_predict_timeline(timeline_service, long_video):
     from paddlevideo.deploy.backends.paddle_inference import PaddlePredictor
     from paddlevideo.deploy.timeline import TimelineSettings, predict_timeline
     from paddlevideo.loader.labels import load_label_names
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
 
     service, model = timeline_service
     query = "?" + "&".join(f"{k}={v}" for k, v in SETTINGS.items())

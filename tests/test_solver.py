@@ -7,7 +7,7 @@ import paddle
 import pytest
 
 from paddlevideo.solver import build_lr, build_optimizer
-from paddlevideo.utils import AttrDict, ConfigError
+from paddlevideo.config import AttrDict, ConfigError
 
 
 class _One(paddle.nn.Layer):

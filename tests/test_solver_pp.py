@@ -11,7 +11,7 @@ from conftest import REPO
 from paddlevideo.modeling import build_model
 from paddlevideo.modeling.weight_decay import no_weight_decay_names
 from paddlevideo.solver import CustomWarmupCosineDecay, build_lr, build_optimizer
-from paddlevideo.utils import AttrDict, ConfigError, get_config
+from paddlevideo.config import AttrDict, ConfigError, get_config
 
 PP_CONFIG = REPO / "configs" / "recognition" / "pptimesformer" / "pptimesformer_k400_videos.yaml"
 SCHEDULE = {"name": "CustomWarmupCosineDecay", "iter_step": True, "max_epoch": 20, "warmup_epochs": 2,

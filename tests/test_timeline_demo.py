@@ -95,7 +95,7 @@ def inside_accuracy(rows, segments):
 @pytest.fixture(scope="module")
 def demo_export(demo_recipe, tmp_path_factory):
     from paddlevideo.deploy.export import export_model
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
 
     root = tmp_path_factory.mktemp("timeline_demo")
     cfg = get_config(str(demo_recipe.config), demo_recipe.overrides, show=False)

@@ -41,8 +41,8 @@ def write_video(path, seconds):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     from paddlevideo.deploy.export import export_model
-    from paddlevideo.utils import get_config
-    from paddlevideo.utils.config import save_config
+    from paddlevideo.config import get_config
+    from paddlevideo.config import save_config
 
     root = tmp_path_factory.mktemp("timeline_memory")
     cfg = get_config(str(K400_CONFIG), TINY_OVERRIDES, show=False)

@@ -27,8 +27,7 @@ from paddlevideo.deploy.timeline import TimelineSettings, WindowPlan, predict_ti
 from paddlevideo.loader.builder import build_pipeline
 from paddlevideo.loader.decoders import open_video
 from paddlevideo.loader.demo_data import write_avi
-from paddlevideo.utils import get_config
-from paddlevideo.utils.config import save_config
+from paddlevideo.config import get_config, save_config
 from test_deploy_export import save_random_weights
 
 CLI_TIMEOUT = 120

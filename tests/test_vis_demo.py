@@ -61,7 +61,7 @@ def time_major_maps(rollout):
 
 
 def demo_cfg(data_dir):
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
 
     return get_config(str(DEMO_CONFIG), [f"DATASET.test.data_prefix={data_dir}"], show=False)
 
@@ -125,7 +125,7 @@ def test_space_only_share_is_uniform_and_order_blind(untrained_data):
 @pytest.fixture(scope="module")
 def demo_model(demo_recipe):
     from paddlevideo.modeling.builder import build_model_with_weights
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
 
     cfg = get_config(str(demo_recipe.config), demo_recipe.overrides, show=False)
     model = build_model_with_weights(cfg.MODEL, str(demo_recipe.weights))

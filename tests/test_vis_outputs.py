@@ -105,7 +105,7 @@ def test_report_goes_next_to_the_weights_by_default(tiny, tmp_path):
 def test_predict_visualize_writes_decodable_annotated_videos(tiny, tmp_path):
     from paddlevideo.loader.decoders import open_video
     from paddlevideo.deploy.export import export_model
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
 
     folder, weights = tiny
     cfg = get_config(str(DEMO_CONFIG), data_overrides(folder), show=False)

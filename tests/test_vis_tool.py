@@ -33,7 +33,7 @@ def random_weights(folder, attention_type="divided_space_time", seed=0):
     import paddle
 
     from paddlevideo.modeling.builder import build_model
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
     from paddlevideo.utils.save_load import save
 
     overrides = [f"MODEL.backbone.attention_type={attention_type}"]
@@ -48,7 +48,7 @@ def expected_rollout(video, weights, overrides, view, heads):
     """The maps computed here from the library parts, for comparison with the tool's JSON."""
     from paddlevideo.loader.builder import build_pipeline
     from paddlevideo.modeling.builder import build_model_with_weights
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
     from paddlevideo.visualization.attention import explain_clip
     from paddlevideo.visualization.views import select_view
 
@@ -146,7 +146,7 @@ def test_scores_are_softmax_of_the_logits_whatever_the_view_averaging(tool, vide
     from paddlevideo.loader.builder import build_pipeline
     from paddlevideo.modeling.builder import build_model_with_weights
     from paddlevideo.deploy.predict import softmax
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
     from paddlevideo.visualization.views import select_view
 
     weights, _ = random_weights(tmp_path, seed=3)

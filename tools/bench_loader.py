@@ -22,9 +22,9 @@ from paddlevideo.loader.builder import build_pipeline  # noqa: E402
 from paddlevideo.loader.decoders import BACKENDS, decode_all, open_video  # noqa: E402
 from paddlevideo.loader.demo_data import write_avi  # noqa: E402
 from paddlevideo.loader.pipelines.decode import VideoDecoder  # noqa: E402
-from paddlevideo.utils import get_config  # noqa: E402
+from paddlevideo.config import get_config  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
-from paddlevideo.utils.config import ConfigError  # noqa: E402
+from paddlevideo.utils.errors import ConfigError  # noqa: E402
 
 PROG = "bench_loader.py"
 

@@ -80,7 +80,7 @@ def _model_worker(spec, conn):
 
         from paddlevideo.deploy.predictor import build_predictor, default_backend, resolve_cpu_precision
         from paddlevideo.loader.builder import build_pipeline
-        from paddlevideo.utils import get_config
+        from paddlevideo.config import get_config
         from paddlevideo.runtime import configure_cpu
 
         configure_cpu(spec["cpu_threads"])

@@ -49,7 +49,8 @@ from benchmarks.profile import run_profile  # noqa: E402
 from benchmarks.report import low_precision_ratios, print_model_report  # noqa: E402,F401
 from benchmarks.timeline import run_timeline_benchmark  # noqa: E402
 
-from paddlevideo.utils import ConfigError, get_config, get_logger, setup_logger  # noqa: E402
+from paddlevideo.config import ConfigError, get_config  # noqa: E402
+from paddlevideo.utils import get_logger, setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.runtime import configure_cpu  # noqa: E402
 from paddlevideo.utils.cpu_features import cpu_model_name, cpu_vendor, isa_summary  # noqa: E402

@@ -106,7 +106,8 @@ def main(argv=None):
     from paddlevideo.deploy.export import export_model
     from paddlevideo.deploy.backends.openvino_runtime import import_openvino, int8_model_path, read_model
     from paddlevideo.deploy.quantize import quantize_ov_model, save_atomically
-    from paddlevideo.utils import get_config, setup_logger
+    from paddlevideo.config import get_config
+    from paddlevideo.utils import setup_logger
     from paddlevideo.runtime import configure_cpu
     from paddlevideo.utils.cpu_features import has_bf16, isa_summary
 

@@ -40,7 +40,8 @@ from paddlevideo.modeling.convert import (  # noqa: E402
     settings_as_overrides,
     verify_in_model,
 )
-from paddlevideo.utils import get_config, setup_logger  # noqa: E402
+from paddlevideo.config import get_config  # noqa: E402
+from paddlevideo.utils import setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, os_error_reason, prepare_output_dir, run  # noqa: E402
 
 PROG = "convert_checkpoint.py"

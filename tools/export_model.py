@@ -16,11 +16,13 @@ flag; its test chain exports ``inference.pdmodel``). The model takes ``[N, 3, nu
 import argparse
 import os
 import logging
+import os
 import sys
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
 from paddlevideo.deploy.export import DEFAULT_OPSET, FORMATS# noqa: E402
-from paddlevideo.utils import ConfigError, get_config, setup_logger  # noqa: E402
+from paddlevideo.config import ConfigError, get_config  # noqa: E402
+from paddlevideo.utils import setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, run  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402
 

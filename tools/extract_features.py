@@ -184,7 +184,8 @@ def extract_window_features(cfg, weights, videos, output_dir, settings, trust_pi
 
 def main(argv=None):
     args = parse_args(argv)
-    from paddlevideo.utils import get_config, setup_logger
+    from paddlevideo.config import get_config
+    from paddlevideo.utils import setup_logger
 
     logger = setup_logger()
     overrides = list(args.override)

@@ -367,7 +367,7 @@ def _visualize_timeline(timeline, args, cfg):
 def main(argv=None):
     args = parse_args(argv)
     logger = log_to_stderr()
-    from paddlevideo.utils import ConfigError, get_config
+    from paddlevideo.config import ConfigError, get_config
     from paddlevideo.runtime import configure_cpu
 
     configure_cpu(args.cpu_threads, malloc=args.timeline is None)  # a long stream keeps glibc trimming

@@ -18,7 +18,8 @@ import logging
 import sys
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
-from paddlevideo.utils import ConfigError, get_config, setup_logger  # noqa: E402
+from paddlevideo.config import ConfigError, get_config  # noqa: E402
+from paddlevideo.utils import setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402
 

@@ -95,7 +95,7 @@ def main(argv=None):
     from paddlevideo.utils.errors import first_line
     from paddlevideo.loader.video_files import list_videos
     from paddlevideo.loader.labels import read_label_names
-    from paddlevideo.utils import get_config
+    from paddlevideo.config import get_config
 
     cfg = get_config(args.config, args.override, show=False)
     files = list_videos(args.input_file)

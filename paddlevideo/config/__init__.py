@@ -1,13 +1,18 @@
-"""How a config file becomes the config the engine reads.
+"""How a config file becomes the config the engine reads (docs/config.md): :func:`get_config` for files,
+:func:`validate_config` for configs built in code; ``python -m paddlevideo.config CONFIG`` prints one.
 
-- :mod:`.inherit`: read a YAML file and its ``_BASE_`` files, merged by PaddleDetection's rule;
-- :mod:`.schema`: every key the engine reads, with its rule and default, and the PaddleVideo keys
-  this project ignores (constructor keys come from the constructors' signatures);
-- :mod:`.rules`: the value rules the schema is written in;
-- :mod:`.validate`: check a config against the schema (unknown keys, types, ranges);
-- :mod:`.derive`: keys that follow ``MODEL.backbone`` when absent, and the values that must agree.
+- :mod:`.loading`: read, ``-o`` overrides, resolve, save, log; :func:`require` for the sections a task needs;
+- :mod:`.inherit`: a YAML file and its ``_BASE_`` files, merged by PaddleDetection's rule;
+- :mod:`.schema`: every engine key with its rule and default; component keys from the constructors' signatures;
+- :mod:`.validate`: check a config against the schema; :mod:`.derive`: the keys filled in, the values that agree.
 
-The entry point is :func:`paddlevideo.utils.get_config` (and ``validate_config`` for configs built in
-code); ``python -m paddlevideo.config CONFIG [-o KEY=VALUE ...]`` prints the resolved config.
 Importing this package imports nothing heavy; paddle is imported when a config is first checked.
 """
+
+from ..utils.errors import ConfigError
+from .attrdict import AttrDict, to_plain
+from .loading import (get_config, log_config, override_config, parse_overrides, read_config, require, save_config,
+                      validate_config)
+
+__all__ = ["AttrDict", "ConfigError", "get_config", "log_config", "override_config", "parse_overrides", "read_config",
+           "require", "save_config", "to_plain", "validate_config"]

@@ -1,4 +1,4 @@
-"""Print the config a file resolves to, after ``_BASE_`` inheritance, ``-o`` overrides and derivation.
+"""Print the config a file resolves to, after ``_BASE_`` inheritance, ``-o`` overrides, defaults and derivation.
 
     python -m paddlevideo.config configs/recognition/timesformer/timesformer_hr_k400_videos.yaml
     python -m paddlevideo.config CONFIG -o MODEL.backbone.num_seg=16 --origins
@@ -12,6 +12,9 @@ import logging
 import sys
 
 from ..runtime import quiet_third_party_warnings
+from . import schema as s
+from .inherit import origin_of
+from .validate import dotted
 
 PROG = "python -m paddlevideo.config"
 
@@ -38,12 +41,10 @@ def main(argv=None):
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logger.addHandler(handler)
     logger.propagate = False
-    from ..utils.config import ConfigError, read_config
+    from .loading import ConfigError, read_config, to_plain
 
     try:
         if args.keys:
-            from .describe import describe
-
             print("\n".join(describe()))
             return 0
         cfg, origins = read_config(args.config, args.override)
@@ -51,16 +52,85 @@ def main(argv=None):
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 1
     if args.origins:
-        from .describe import with_origins
-
         print("\n".join(with_origins(cfg, origins)))
     else:
         import yaml
 
-        from ..utils.config import to_plain
-
         print(yaml.safe_dump(to_plain(cfg), sort_keys=False, width=120), end="")
     return 0
+
+
+def with_origins(cfg, origins):
+    """``path: value  # where it was set`` for every value of ``cfg`` (lists shown whole)."""
+    lines = []
+
+    def walk(node, path):
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                walk(value, path + (key,))
+            return
+        where = origin_of(origins, tuple(str(p) for p in path))
+        lines.append(f"{dotted(path)}: {node!r}" + (f"  # {where}" if where else ""))
+
+    walk(cfg, ())
+    return lines
+
+
+# --- --keys: the schema as text ----------------------------------------------------------------------------
+
+def describe():
+    """Every engine key (``path: rule [default] - doc``), then each component kind with the keys of each class
+    a config can name (from the constructors' signatures)."""
+    lines, kinds, done = [], {}, set()
+    _section(s.top_level(), (), lines, kinds)
+    while set(kinds) - done:  # describing a component may reveal another kind (head -> loss)
+        kind = next(k for k in kinds if k not in done)
+        done.add(kind)
+        word = s.KIND_NAMES[kind]
+        lines += ["", f"{word}{'es' if word.endswith('s') else 's'} ({', '.join(dict.fromkeys(kinds[kind]))}):"]
+        for name in s.registry(kind):
+            keys = s.component_keys(kind, name)
+            lines.append(f"  {name}" + ("" if keys else ": no keys"))
+            for key, item in keys.items():
+                lines += _value(item.spec, (key,), kinds, item.default, required=item.required, indent=4,
+                                context=kinds[kind][0] + ".")
+        for key, why in s.IGNORED.get(kind, {}).items():
+            lines.append(f"  (any) {key}: ignored, {why}")
+        for old, new in s.RENAMED.get(kind, {}).items():
+            lines.append(f"  (any) {old}: PaddleVideo's old name of {new}, read as {new}")
+    return lines
+
+
+def _line(path, text, default=s.MISSING, doc="", required=False, indent=0):
+    shown = "" if default is s.MISSING else f" [default {default!r}]"
+    return (" " * indent + f"{dotted(path)}: " + ("required, " if required else "") + text + shown
+            + (f"  - {doc}" if doc else ""))
+
+
+def _section(spec, path, lines, kinds, indent=0):
+    for key, field in spec.fields.items():
+        lines += _value(field.spec, path + (key,), kinds, field.default, field.doc, indent=indent)
+    for key, why in spec.ignored.items():
+        lines.append(_line(path + (key,), f"ignored ({why})", indent=indent))
+
+
+def _value(spec, path, kinds, default=s.MISSING, doc="", required=False, indent=0, context=""):
+    if isinstance(spec, s.Section):
+        lines = [_line(path, "a mapping", doc=doc, required=required, indent=indent)]
+        _section(spec, path, lines, kinds, indent)
+        return lines
+    if isinstance(spec, s.Transforms):
+        kinds.setdefault(spec.kind, []).append(context + dotted(path) + " items")
+        return [_line(path, f"a list of one-key mappings {{{s.KIND_NAMES[spec.kind]}: keys}}", doc=doc, indent=indent)]
+    if isinstance(spec, s.Component):
+        kinds.setdefault(spec.kind, []).append(context + dotted(path))
+        word = s.KIND_NAMES[spec.kind]
+        return [_line(path, f"{'an' if word[0] in 'aeiou' else 'a'} {word}, named by `{spec.name_key}`", doc=doc,
+                      required=required, indent=indent)]
+    if isinstance(spec, s.Either):
+        first, *rest = _value(spec.mapping, path, kinds, indent=indent, context=context)
+        return [_line(path, f"{spec.rule.text}, or {first.split(': ', 1)[1]}", default, doc, required, indent)] + rest
+    return [_line(path, spec.text, default, doc, required, indent)]
 
 
 if __name__ == "__main__":

@@ -1,64 +1,65 @@
-"""Facts stated once: keys that follow ``MODEL.backbone`` when absent, and checks where they must agree.
+"""Keys filled in when absent, and the values that must agree (docs/config.md, "Facts stated once").
 
-**Derived when absent** (a config may still state them, as PaddleVideo's flat configs do):
-
-=====================================================  ==============================================
-key                                                    follows
-=====================================================  ==============================================
-``MODEL.runtime_cfg.test.num_seg``                     ``MODEL.backbone.num_seg``
-``INFERENCE.num_seg``                                  ``MODEL.runtime_cfg.test.num_seg``
-``PIPELINE.test.{decode,sample}.num_seg``              ``MODEL.runtime_cfg.test.num_seg``
-``PIPELINE.{train,valid}.{decode,sample}.num_seg``     ``MODEL.backbone.num_seg``
-``INFERENCE.target_size``                              ``MODEL.backbone.img_size``
-``target_size`` of every crop in ``PIPELINE.*.transform``  ``MODEL.backbone.img_size``
-``MODEL.head.in_channels``                             ``MODEL.backbone.embed_dim``
-=====================================================  ==============================================
-
-(a backbone key that is absent too counts with its constructor default). So ``-o MODEL.backbone.num_seg=16``
-alone gives a 16-frame model, 16-frame pipelines, test views and export, and ``-o
-MODEL.runtime_cfg.test.num_seg=16`` tests (and exports) an 8-frame model on 16-frame views.
-
-**Errors** (stated values that would break the model; the message names both keys and values):
-
-- ``MODEL.runtime_cfg.test.num_seg`` != the frames per view of ``PIPELINE.test.sample``: the recognizer
-  cuts a test clip (views back to back on the time axis) into views of ``runtime_cfg.test.num_seg``
-  frames, so any other count mixes frames of different crops or fails.
-- ``INFERENCE.num_seg`` != ``MODEL.runtime_cfg.test.num_seg``: the exported model takes
-  ``3 x INFERENCE.num_seg`` frames and cuts them the same way.
-- a crop's ``target_size`` or ``INFERENCE.target_size`` != ``MODEL.backbone.img_size``: the patch
-  embedding takes only ``img_size`` frames.
-- ``MODEL.head.in_channels`` != ``MODEL.backbone.embed_dim``: the head's weight would not fit the feature.
-
-**Legal, with a warning**: train / valid clips of another length than ``MODEL.backbone.num_seg`` (the
-time embedding is resized to the clip's frame count, as for a checkpoint of another length), and a crop
-larger than the short side ``JitterScale`` gives before it (clips smaller than the crop fail to load).
-``decode.num_seg`` may differ from ``sample.num_seg``: the window then spans ``decode.num_seg`` frames at
-``sampling_rate`` and ``sample.num_seg`` frames are taken from it.
+- :func:`fill_defaults`: the engine keys' schema defaults (``epochs``, ``DATASET.num_workers``, ...; the test and
+  validation batch sizes default to ``DATASET.batch_size``);
+- :func:`derive`: keys that follow another key: the frame count, image size and feature width follow
+  ``MODEL.backbone`` (a backbone key that is absent too counts with its constructor default) into the test views,
+  the export input, the pipelines and the head;
+- :func:`check_agreement`: stated values that would break the model are an error naming both keys and values;
+  legal mismatches (train clips of another length, a crop larger than the short side) are a warning.
 """
 
-from ..utils.config import AttrDict, ConfigError
+from ..utils.errors import ConfigError
 from ..utils.logger import get_logger
 from . import schema as s
+from .attrdict import AttrDict
 from .validate import dotted
 
 TEST_VIEW_KEY = ("MODEL", "runtime_cfg", "test", "num_seg")
 
 
-def derive(cfg, origins=None):
-    """Fill the derived keys that ``cfg`` leaves out (in place); ``origins`` records where they came from.
+def fill_defaults(cfg, origins):
+    """Put the schema default of every engine key ``cfg`` leaves out into the sections it has (in place);
+    ``origins`` records them as ``default``. Returns ``{key path: value}`` of the keys it filled in."""
+    filled = _fill_section(cfg, s.top_level(), (), origins)
+    dataset = cfg.get("DATASET")
+    if isinstance(dataset, dict) and "batch_size" in dataset:
+        for key in ("test_batch_size", "valid_batch_size"):  # the schema's "default DATASET.batch_size"
+            if key not in dataset:
+                dataset[key] = filled[("DATASET", key)] = dataset["batch_size"]
+                origins[("DATASET", key)] = "default (DATASET.batch_size)"
+    return filled
 
-    ``cfg`` must have passed :func:`validate.check` (names known, values of the right type).
-    Returns ``{key path: value}`` of the keys it filled in (paths as tuples, list indices as ints).
-    """
+
+def _fill_section(node, spec, path, origins):
     filled = {}
-    origins = origins if origins is not None else {}
+    for key, field in spec.fields.items():
+        if key not in node and field.default is not s.MISSING:
+            node[key] = filled[path + (key,)] = field.default
+            origins[path + (key,)] = "default"
+        elif isinstance(field.spec, s.Section) and isinstance(node.get(key), dict):
+            filled.update(_fill_section(node[key], field.spec, path + (key,), origins))
+    return filled
+
+
+def derive(cfg, origins=None):
+    """Fill the derived keys that ``cfg`` (checked by :func:`validate.check`) leaves out, in place; ``origins`` records
+    where they came from. Returns ``{key path: value}`` of the keys it filled in (list indices as ints)."""
+    filled, origins = {}, origins if origins is not None else {}
+
+    def fill(node, key, value, path, source):
+        """``node[key] = value`` unless present (recorded); returns the value ``node[key]`` ends up with."""
+        if key not in node and value is not None:
+            node[key] = filled[tuple(path) + (key,)] = value
+            origins[tuple(str(p) for p in path) + (key,)] = f"derived from {source}"
+        return node.get(key)
+
     backbone = _backbone(cfg)
     if backbone is None:
         return filled
-    fill = _Filler(origins, filled)
     num_seg, img_size = _effective(backbone, "num_seg"), _effective(backbone, "img_size")
     test_frames = num_seg
-    if "runtime_cfg" in _keys(cfg.MODEL, "framework", cfg.MODEL):
+    if "runtime_cfg" in _keys(cfg.MODEL, "framework"):
         runtime = _child(_child(cfg.MODEL, "runtime_cfg"), "test")
         test_frames = fill(runtime, "num_seg", num_seg, ("MODEL", "runtime_cfg", "test"), "MODEL.backbone.num_seg")
     if isinstance(cfg.get("INFERENCE"), dict):
@@ -70,18 +71,29 @@ def derive(cfg, origins=None):
     for path, params in _crops(cfg):
         fill(params, "target_size", img_size, path, "MODEL.backbone.img_size")
     head = cfg.MODEL.get("head")
-    if isinstance(head, dict) and "in_channels" in _keys(head, "head") and _has_key(backbone, "embed_dim"):
+    if isinstance(head, dict) and "in_channels" in _keys(head, "head") and "embed_dim" in _keys(backbone, "backbone"):
         fill(head, "in_channels", _effective(backbone, "embed_dim"), ("MODEL", "head"), "MODEL.backbone.embed_dim")
     return filled
 
 
 def check_agreement(cfg, origins=None):
-    """Raise :class:`ConfigError` where stated values disagree in a way that breaks the model (see above);
-    log a warning for the legal mismatches. ``origins`` lets messages say which values were derived."""
+    """Raise :class:`ConfigError` where stated values disagree in a way that breaks the model; log a warning for
+    the legal mismatches. ``origins`` lets messages say which values were derived."""
     backbone = _backbone(cfg)
     if backbone is None:
         return
-    agree = _Agree(origins or {})
+    origins = origins or {}
+
+    def label(key, value):
+        where = origins.get(tuple(key.split(".")), "")
+        return f"{key} ({value}, {where})" if where.startswith("derived") else f"{key} ({value})"
+
+    def agree(key_a, value_a, key_b, value_b, why):
+        """Unless ``value_b`` is None or equals ``value_a``: an error naming both keys and values."""
+        if value_b is not None and value_a != value_b:
+            raise ConfigError(f"{label(key_a, value_a)} and {label(key_b, value_b)} disagree: {why}; set "
+                              f"{key_b} to {value_a} or leave it out to follow {key_a}")
+
     num_seg, img_size = _effective(backbone, "num_seg"), _effective(backbone, "img_size")
     runtime = ((cfg.MODEL.get("runtime_cfg") or {}).get("test") or {})
     test_frames = runtime.get("num_seg", num_seg)
@@ -107,28 +119,10 @@ def check_agreement(cfg, origins=None):
               "the patch embedding takes frames of img_size only")
     _check_crops_fit(cfg)
     head = cfg.MODEL.get("head")
-    if isinstance(head, dict) and "in_channels" in head and _has_key(backbone, "embed_dim"):
+    if isinstance(head, dict) and "in_channels" in head and "embed_dim" in _keys(backbone, "backbone"):
         agree("MODEL.backbone.embed_dim", _effective(backbone, "embed_dim"), "MODEL.head.in_channels",
               head["in_channels"], "the head reads the backbone's feature")
     _check_backbone_shape(backbone)
-
-
-class _Agree:
-    """``agree(key_a, a, key_b, b, why)`` raises unless ``b`` is None or equals ``a``; the message names
-    both keys and values, and says which value was derived (and from what)."""
-
-    def __init__(self, origins):
-        self.origins = origins
-
-    def _label(self, key, value):
-        where = self.origins.get(tuple(key.split(".")), "")
-        return f"{key} ({value}, {where})" if where.startswith("derived") else f"{key} ({value})"
-
-    def __call__(self, key_a, value_a, key_b, value_b, why):
-        if value_b is None or value_a == value_b:
-            return
-        raise ConfigError(f"{self._label(key_a, value_a)} and {self._label(key_b, value_b)} disagree: {why}; set "
-                          f"{key_b} to {value_a} or leave it out to follow {key_a}")
 
 
 def _check_backbone_shape(backbone):
@@ -164,24 +158,16 @@ def _check_crops_fit(cfg):
 # --- helpers ---------------------------------------------------------------------------------------
 
 def _backbone(cfg):
+    """``MODEL.backbone`` when it names a known backbone, else None (nothing to derive from)."""
     model = cfg.get("MODEL")
     backbone = model.get("backbone") if isinstance(model, dict) else None
-    if not isinstance(backbone, dict) or backbone.get("name") not in s.registry("backbone"):
-        return None
-    return backbone
+    return backbone if isinstance(backbone, dict) and backbone.get("name") in s.registry("backbone") else None
 
 
-def _keys(node, kind, named=None):
-    """Constructor keys of the component ``node`` (its class named by ``name``/``framework``)."""
-    named = named if named is not None else node
-    name = named.get("framework" if kind == "framework" else "name")
-    if name not in s.registry(kind):
-        return {}
-    return s.component_keys(kind, name)
-
-
-def _has_key(node, key, kind="backbone"):
-    return key in _keys(node, kind)
+def _keys(node, kind):
+    """Constructor keys of the component ``node`` (its class named by ``name``, a framework's by ``framework``)."""
+    name = node.get("framework" if kind == "framework" else "name")
+    return s.component_keys(kind, name) if name in s.registry(kind) else {}
 
 
 def _effective(node, key, kind="backbone"):
@@ -196,22 +182,6 @@ def _child(node, key):
     if not isinstance(node.get(key), dict):
         node[key] = AttrDict()
     return node[key]
-
-
-class _Filler:
-    """``fill(node, key, value, path, source)`` sets ``node[key] = value`` unless present and returns the
-    value ``node[key]`` ends up with; it records what it filled (``filled``) and where from (``origins``)."""
-
-    def __init__(self, origins, filled):
-        self.origins = origins
-        self.filled = filled
-
-    def __call__(self, node, key, value, path, source):
-        if key not in node and value is not None:
-            node[key] = value
-            self.filled[tuple(path) + (key,)] = value
-            self.origins[tuple(str(p) for p in path) + (key,)] = f"derived from {source}"
-        return node.get(key)
 
 
 def _frame_steps(cfg):

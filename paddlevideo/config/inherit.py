@@ -1,37 +1,25 @@
-"""Config files that inherit from base files: PaddleDetection's ``_BASE_`` convention.
+"""Config files that inherit from base files: PaddleDetection's ``_BASE_`` convention (docs/config.md).
 
-A config may start with ``_BASE_: [../_base_/a.yaml, b.yaml]`` (a list, or one path as a string).
-Paths are relative to the file that names them. The merge rule:
-
-- the bases are merged in order, so a later base overrides an earlier one;
-- then the including file is merged over the result, so it overrides all of its bases;
-- a mapping merged over a mapping merges key by key, recursively;
-- anything else (a list, a scalar, ``null``, or a mapping over a non-mapping) replaces whole.
-
-So a variant config states only what differs, but a list (e.g. ``PIPELINE.train.transform``) is
-always restated in full when one of its items changes. Bases may have bases; a file reached twice
-through different bases is fine, a file that includes itself (directly or not) is an error, as is a
-missing base. Both errors are one line naming the chain of files.
+``_BASE_: [../_base_/a.yaml, b.yaml]`` (or one path as a string), relative to the file that names them; later
+bases override earlier ones, the including file overrides its bases; a mapping merged over a mapping merges key
+by key, anything else replaces whole. A missing base and a file that includes itself are one-line errors naming
+the chain of files.
 """
 
 import os
 
 import yaml
 
-from ..utils.config import ConfigError, load_yaml
+from ..utils.errors import ConfigError
+from ..utils.safe_yaml import load_yaml
 
 BASE_KEY = "_BASE_"
 
 
 def read_config_file(path):
-    """Read ``path`` and its ``_BASE_`` files into one plain mapping.
-
-    Returns:
-        ``(data, origins)``: the merged mapping (``_BASE_`` removed) and a dict mapping every key
-        path (a tuple, lists count as leaves) to the file that set it, for error messages.
-    Raises:
-        ConfigError: a missing or unparsable file, a bad ``_BASE_`` entry, an inheritance cycle.
-    """
+    """``(data, origins)``: ``path`` and its ``_BASE_`` files merged into one plain mapping, and the file that set
+    each key path (a tuple; lists count as leaves). Raises :class:`ConfigError`: a missing or unparsable file, a bad
+    ``_BASE_`` entry, an inheritance cycle."""
     if not os.path.isfile(path):
         raise ConfigError(f"config file '{path}' not found; pass an existing YAML file with -c")
     origins = {}

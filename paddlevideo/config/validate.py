@@ -1,28 +1,21 @@
-"""Check a config against the schema: unknown keys (with the closest known one), types, ranges, choices.
+"""Check a config against the schema: unknown keys (with the closest known one), types, ranges, choices. The first
+problem is a one-line :class:`ConfigError` naming the key path (``PIPELINE.train.transform.3.RandomCrop.target_size``,
+the ``-o`` spelling), the value, what is allowed, and where it was set."""
 
-:func:`check` walks the config once, in place: keys PaddleVideo's configs carry and this project ignores
-are dropped with a warning, old key names are moved to the new ones with a warning, and the first
-problem raises a one-line :class:`ConfigError` naming the key path (``PIPELINE.train.transform.3.
-RandomCrop.target_size``, the ``-o`` spelling), the value, what is allowed, and where it was set.
-"""
+import difflib
 
-from ..utils.config import AttrDict, ConfigError, closest_key
+from ..utils.errors import ConfigError
 from ..utils.logger import get_logger
 from . import schema as s
+from .attrdict import AttrDict
 from .inherit import origin_of
 
 
 def check(cfg, origins=None, required=True):
-    """Validate ``cfg`` (a mapping) in place against :func:`schema.top_level`.
-
-    Args:
-        cfg: the config; ignored keys are removed from it, renamed keys moved, and the top-level keys
-            put in the schema's order (sections first), whatever order the files merged them in.
-        origins: ``{key path tuple: source}`` from :func:`inherit.read_config_file` (for messages).
-        required: also report constructor arguments without a default that the config does not give.
-    Raises:
-        ConfigError: the first problem found.
-    """
+    """Validate ``cfg`` in place against :func:`schema.top_level`: PaddleVideo keys this project ignores are dropped
+    and old names moved (a warning each), the top-level keys put in the schema's order (sections first). ``origins``
+    (``{key path: source}``) names where a bad value was set; ``required`` also reports constructor arguments
+    without a default that the config does not give. Raises :class:`ConfigError`: the first problem found."""
     spec = s.top_level()
     _Walker(origins or {}, required).section(spec, cfg, ())
     ordered = {key: cfg.pop(key) for key in spec.fields if key in cfg}
@@ -31,6 +24,18 @@ def check(cfg, origins=None, required=True):
 
 def dotted(path):
     return ".".join(str(p) for p in path)
+
+
+def closest_key(key, known):
+    """The key of ``known`` closest to ``key``, ignoring case: difflib's best match, else the one key that
+    starts with it (``avg`` -> ``avg_type``); None if none is close."""
+    lowered = {str(k).lower(): str(k) for k in known}
+    wanted = str(key).lower()
+    close = difflib.get_close_matches(wanted, list(lowered), n=1, cutoff=0.6)
+    if close:
+        return lowered[close[0]]
+    extended = [k for k in lowered if k.startswith(wanted) and len(wanted) >= 3]
+    return lowered[extended[0]] if len(extended) == 1 else None
 
 
 def suggest(key, known, prefix=()):
@@ -61,10 +66,7 @@ class _Walker:
 
     def _drop_ignored(self, node, path, ignored):
         for key in [k for k in node if k in ignored]:
-            rule = ignored[key]
-            if rule.only_if is not None and not rule.only_if(node[key]):
-                self.fail(path + (key,), f"{dotted(path + (key,))} {node[key]!r}: {rule.otherwise}")
-            self.warn(path + (key,), f"{dotted(path + (key,))} is ignored ({rule.reason})")
+            self.warn(path + (key,), f"{dotted(path + (key,))} is ignored ({ignored[key]})")
             del node[key]
 
     def section(self, spec, node, path):

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..utils import dist
-from ..utils.config import ConfigError
+from ..utils.errors import ConfigError
 from ..utils.logger import get_logger
 from .failures import GuardedDataset, GuardedLoader, guarded_collate
 from .pipelines import Compose

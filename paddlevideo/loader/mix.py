@@ -25,6 +25,7 @@ replaced any broken video, so a failure here ends the run with one line like any
 
 import numpy as np
 
+from ..utils.rules import Positive, Probability
 from .registry import BATCH_MIXES
 
 
@@ -65,7 +66,7 @@ class VideoMix:
         cutmix_alpha: Beta parameter of cutmix's ``lam`` (> 0).
     """
 
-    def __init__(self, cutmix_prob=0.5, mixup_alpha=0.2, cutmix_alpha=1.0):
+    def __init__(self, cutmix_prob: Probability = 0.5, mixup_alpha: Positive = 0.2, cutmix_alpha: Positive = 1.0):
         if not 0.0 <= cutmix_prob <= 1.0:
             raise ValueError(f"VideoMix: cutmix_prob must be in [0, 1], got {cutmix_prob}")
         if mixup_alpha <= 0 or cutmix_alpha <= 0:

@@ -70,7 +70,7 @@ class CenterCropMetric:
         log_interval: batches between progress log lines.
     """
 
-    def __init__(self, data_size, batch_size=1, log_interval=20, **unused):
+    def __init__(self, data_size: int, batch_size: int = 1, log_interval: int = 20, **unused):
         self.data_size = int(data_size)
         self.batch_size = batch_size
         self.log_interval = log_interval

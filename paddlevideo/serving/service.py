@@ -25,7 +25,7 @@ class Service:
         from ..deploy.model_input import check_model_input, declared_input_shape, pipeline_input_shape
         from ..loader.builder import build_pipeline
         from ..loader.labels import read_label_names
-        from ..utils import get_config
+        from ..config import get_config
 
         self.settings, self.work_dir, self.on_fatal = settings, work_dir, on_fatal
         self.cfg = get_config(settings.config, list(settings.overrides), show=False)

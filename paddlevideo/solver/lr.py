@@ -12,13 +12,18 @@ import math
 
 from paddle.optimizer import lr as paddle_lr
 
-from ..utils.config import ConfigError
+from ..utils.errors import ConfigError
+from ..utils.rules import ListOf, NonNegative, NonNegativeInt, Positive, PositiveInt
 
 
 class MultiStepDecay(paddle_lr.MultiStepDecay):
     """``lr * gamma ** (number of milestones <= epoch)``; milestones are epoch numbers."""
 
     step_unit = "epoch"
+
+    def __init__(self, learning_rate: Positive, milestones: ListOf(NonNegativeInt, increasing=True),
+                 gamma: Positive = 0.1, last_epoch=-1, verbose=False):
+        super().__init__(learning_rate, milestones, gamma, last_epoch, verbose)
 
 
 class WarmupCosine(paddle_lr.LRScheduler):
@@ -32,8 +37,8 @@ class WarmupCosine(paddle_lr.LRScheduler):
 
     step_unit = "step"
 
-    def __init__(self, learning_rate, warmup_steps, total_steps, warmup_start_lr=0.0, min_lr=0.0,
-                 last_epoch=-1, verbose=False):
+    def __init__(self, learning_rate: Positive, warmup_steps: NonNegativeInt, total_steps: PositiveInt,
+                 warmup_start_lr: NonNegative = 0.0, min_lr: NonNegative = 0.0, last_epoch=-1, verbose=False):
         if total_steps <= 0:
             raise ConfigError(f"WarmupCosine: total_steps must be positive, got {total_steps}")
         self.warmup_steps = int(warmup_steps)
@@ -74,8 +79,8 @@ class CustomWarmupCosineDecay(paddle_lr.LRScheduler):
 
     step_unit = "iter"
 
-    def __init__(self, warmup_start_lr, warmup_epochs, cosine_base_lr, max_epoch, num_iters, last_epoch=-1,
-                 verbose=False):
+    def __init__(self, warmup_start_lr: NonNegative, warmup_epochs: NonNegative, cosine_base_lr: Positive,
+                 max_epoch: Positive, num_iters, last_epoch=-1, verbose=False):
         if num_iters <= 0 or max_epoch <= 0:
             raise ConfigError(f"CustomWarmupCosineDecay: num_iters ({num_iters}) and max_epoch ({max_epoch}) must "
                               "be positive")

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ..utils.config import ConfigError
+from ..utils.errors import ConfigError
 
 AMP_LEVELS = ("O1", "O2")
 

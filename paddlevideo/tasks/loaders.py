@@ -1,9 +1,10 @@
 """Build the train / valid / test loaders of a config (the one place the engine meets the data package)."""
 
+from ..config import require
 from ..utils import dist
-from ..config.access import require, setting
 
 PURPOSE = {"train": "training", "valid": "--validate", "test": "--test"}
+BATCH_SIZE = {"train": "batch_size", "valid": "valid_batch_size", "test": "test_batch_size"}
 
 
 def build_loader(cfg, mode):
@@ -23,12 +24,12 @@ def build_loader(cfg, mode):
     from ..loader.mix import build_mix
 
     require(cfg, (f"DATASET.{mode}", f"PIPELINE.{mode}", "MODEL"), PURPOSE[mode])
+    size_key = BATCH_SIZE[mode] if BATCH_SIZE[mode] in cfg.DATASET else "batch_size"  # the one it follows
+    require(cfg, (f"DATASET.{size_key}",), PURPOSE[mode])
     pipeline = build_pipeline(cfg.PIPELINE[mode], section=f"PIPELINE.{mode}")
     dataset = build_dataset(cfg.DATASET[mode], pipeline, mode, num_classes=_num_classes(cfg),
                             expected_shape=expected_shape(cfg, pipeline))
-    batch_size = setting(cfg, {"train": "DATASET.batch_size", "valid": "DATASET.valid_batch_size",
-                               "test": "DATASET.test_batch_size"}[mode])
-    loader = build_dataloader(dataset, batch_size=int(batch_size), num_workers=int(setting(cfg, "DATASET.num_workers")),
+    loader = build_dataloader(dataset, batch_size=int(cfg.DATASET[size_key]), num_workers=int(cfg.DATASET.num_workers),
                               shuffle=mode == "train", drop_last=mode == "train", mode=mode,
                               distributed=True if mode == "train" else dist.get_world_size() > 1,
                               mix=build_mix(cfg.get("MIX")) if mode == "train" else None)

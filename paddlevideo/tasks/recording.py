@@ -7,13 +7,12 @@ the start of training, counted over all epochs, resumed runs included): ``epoch 
 step + 1`` with the 0-based ``epoch`` and ``step`` of the log line.
 """
 
-from ..config.access import setting
 from ..utils.logger import get_logger
 
 
 def use_visualdl(cfg, switch=False):
     """VisualDL on: ``main.py --use_vdl`` (``switch``) or the config's ``use_visualdl`` key."""
-    return bool(switch) or bool(setting(cfg, "use_visualdl"))
+    return bool(switch) or bool(cfg.use_visualdl)
 
 
 def open_recorder(out_dir, rank, iterations_done, epochs_done, visualdl):

@@ -22,7 +22,6 @@ import re
 import socket
 import sys
 
-from ..config.access import setting
 from ..utils import cli
 from ..utils.errors import RunError
 from ..utils.logger import get_logger
@@ -41,7 +40,7 @@ class ResumeError(RunError):
 
 def output_dir_of(cfg):
     """``cfg.output_dir`` if set, else ``output/<model_name>``."""
-    return setting(cfg, "output_dir") or os.path.join("output", setting(cfg, "model_name"))
+    return cfg.output_dir or os.path.join("output", cfg.model_name)
 
 
 def epoch_prefix(output_dir, model_name, epoch):

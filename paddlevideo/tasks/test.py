@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from ..metrics import build_metric
 from ..metrics.center_crop import MetricError
-from ..config.access import require, setting
+from ..config import require
 from ..utils import dist
 from ..utils.logger import get_logger
 from .loaders import build_loader, clip_name
@@ -47,9 +47,9 @@ def test_model(cfg, weights, save_scores=False, scores_path=None, report_dir=Non
     rank = dist.get_rank()
     model = model if model is not None else build_model_with_weights(cfg.MODEL, weights, trust_pickle=trust_pickle)
     loader, dataset = build_loader(cfg, "test")
-    log_interval = int(setting(cfg, "log_interval"))
+    log_interval = int(cfg.log_interval)
     metric = build_metric(cfg.get("METRIC") or {"name": "CenterCropMetric"}, data_size=len(dataset),
-                          batch_size=setting(cfg, "DATASET.test_batch_size"), log_interval=log_interval)
+                          batch_size=cfg.DATASET.test_batch_size, log_interval=log_interval)
     bar = tqdm(loader, desc="test", unit="batch", disable=rank != 0, dynamic_ncols=True)
     for batch_id, data in enumerate(bar):
         if int(data[0].shape[0]) == 0:  # every clip of this batch failed to decode

@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import paddle
 
-from ..config.access import require, setting
+from ..config import log_config, require
 from ..utils import dist
-from ..utils.config import ConfigError, log_config
-from ..utils.errors import RunError
+from ..utils.errors import ConfigError, RunError
 from ..utils.logger import get_logger
 from ..utils.save_load import save
 from . import recording, run_files
@@ -118,7 +117,7 @@ class Run:
 
     @property
     def epochs(self):
-        return int(setting(self.cfg, "epochs"))
+        return int(self.cfg.epochs)
 
     @property
     def out_dir(self):
@@ -126,7 +125,7 @@ class Run:
 
     @property
     def model_name(self):
-        return setting(self.cfg, "model_name")
+        return self.cfg.model_name
 
     @property
     def batch_size(self):
@@ -234,7 +233,7 @@ def build_run(cfg, weights, validate, amp, amp_level, max_iters, seed, world, tr
     train_loader, train_set = build_loader(cfg, "train")
     valid_loader = build_loader(cfg, "valid")[0] if validate else None
     updates_per_epoch, window = _update_windows(len(train_loader), accum, int(cfg.DATASET.batch_size) * world)
-    optimizer, lr_sched = build_optimizer(cfg.OPTIMIZER, model, updates_per_epoch, int(setting(cfg, "epochs")),
+    optimizer, lr_sched = build_optimizer(cfg.OPTIMIZER, model, updates_per_epoch, int(cfg.epochs),
                                           iters_per_epoch=len(train_loader))
     scaler = paddle.amp.GradScaler(init_loss_scaling=amp_cfg.init_loss_scaling) if amp_cfg.use_scaler else None
     if amp_cfg.decorate:
@@ -276,7 +275,7 @@ def restore(run, resume, trust_pickle=False):
     the model, optimizer and loss scaler, or a fresh start. See ``run_files.resume_epoch`` for the rules."""
     from ..modeling.weights import load_checkpoint
 
-    wanted = int(run.cfg.get("resume_epoch") or 0)
+    wanted = int(run.cfg.resume_epoch)
     if not (wanted or resume):
         if run.rank == 0:
             run_files.warn_if_overwriting(run.out_dir, run.model_name)
@@ -436,7 +435,7 @@ def _step_lr(run, unit, times=1):
 
 
 def _log_interval(run):
-    return int(setting(run.cfg, "log_interval"))
+    return int(run.cfg.log_interval)
 
 
 def _log_step(run, epoch, step, mean, batch_cost, reader_cost):
@@ -475,7 +474,7 @@ def save_epoch(run, epoch, progress):
     """Rank 0 writes epoch ``epoch`` (0-based)'s ``.pdopt`` + ``.pdparams`` (named by the 1-based epoch) when
     ``epoch % save_interval == 0`` and after the last epoch: PaddleVideo's rule, so ``save_interval: 3`` over 10
     epochs writes ``_epoch_00001``, ``_00004``, ``_00007`` and ``_00010`` (:func:`run_files.saves_epoch`)."""
-    if run.rank != 0 or not run_files.saves_epoch(epoch, int(setting(run.cfg, "save_interval")), run.epochs):
+    if run.rank != 0 or not run_files.saves_epoch(epoch, int(run.cfg.save_interval), run.epochs):
         return
     model = _unwrap(run.model)
     opt_state = {"optimizer": run_files.portable_optimizer_state(run.optimizer, model), "portable": True,

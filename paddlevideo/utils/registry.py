@@ -2,7 +2,7 @@
 
 import copy
 
-from .config import ConfigError
+from .errors import ConfigError
 
 
 class ConfigKeyError(ConfigError, TypeError):

@@ -14,8 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from conftest import K400_CONFIG, TINY_OVERRIDES  # noqa: E402
-from paddlevideo.utils import get_config  # noqa: E402
-from paddlevideo.utils.config import to_plain  # noqa: E402
+from paddlevideo.config import get_config, to_plain  # noqa: E402
 
 CONFIG_DIR = REPO / "configs" / "recognition" / "timesformer"
 

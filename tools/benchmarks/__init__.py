@@ -1,7 +1,8 @@
 """The runners of ``tools/benchmark.py`` (the command line stays there), one module per family.
 
 - :mod:`.common`: the runner protocol (:class:`~.common.Runner`), the deterministic input clip, the work record;
-- :mod:`.peak`: the machine's sgemm peak and the model's matrix products alone (a ceiling);
+- :mod:`.peak`: the machine's sgemm peak and the model's matrix products alone (a ceiling); :mod:`.flops`: the analytic
+  FLOP count the GFLOP/s figures divide by;
 - :mod:`.dygraph`: the project's model in Paddle dygraph (inference or one training step);
 - :mod:`.exported`: the exported model through ``tools/predict.py``'s Paddle Inference and ONNX Runtime predictors;
 - :mod:`.openvino`: the ``.pdmodel`` export on OpenVINO in fp32, bf16 or int8 (and the int8 quantization);

@@ -6,7 +6,7 @@ import statistics
 import tempfile
 import time
 
-from paddlevideo.utils import get_config
+from paddlevideo.config import get_config
 
 
 def run_checkpoint(args, logger):

@@ -3,7 +3,7 @@
 import resource
 import sys
 
-from paddlevideo.utils import get_config
+from paddlevideo.config import get_config
 
 
 def load_cfg(spec):

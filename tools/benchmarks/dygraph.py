@@ -25,7 +25,7 @@ class DygraphRunner(Runner):
         if self.train:
             self.model.train()
             self.opt, _ = build_optimizer(cfg.OPTIMIZER, self.model, updates_per_epoch=1000,
-                                          epochs=cfg.get("epochs", 1))
+                                          epochs=cfg.epochs)
         else:
             self.model.eval()
 

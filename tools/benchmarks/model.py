@@ -5,11 +5,11 @@ import os
 import shutil
 import tempfile
 
-from paddlevideo.utils import get_config
-from paddlevideo.utils.flops import flops_from_config
+from paddlevideo.config import get_config
 
 from .common import expected_work
 from .contenders import select
+from .flops import flops_from_config
 from .peak import SgemmRunner
 from .report import build_report, compare_outputs, low_precision_ratios
 from .workers import ContenderProcess, prepare_worker, runner_prepare_worker, spawn_and_wait

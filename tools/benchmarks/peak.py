@@ -2,9 +2,8 @@
 
 import time
 
-from paddlevideo.utils.flops import shape_from_config, timesformer_matmuls
-
 from .common import Runner, load_cfg, work
+from .flops import shape_from_config, timesformer_matmuls
 
 SGEMM_SIZE = 2048  # large enough to reach the BLAS peak, small enough to run in ~0.1 s
 

@@ -9,7 +9,7 @@ import tempfile
 import time
 import traceback
 
-from paddlevideo.utils import get_config
+from paddlevideo.config import get_config
 
 from .common import load_cfg, one_line, rss_mb
 from .model import base_spec

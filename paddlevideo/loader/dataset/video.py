@@ -1,10 +1,13 @@
 """``VideoDataset``: videos listed in a ``relative/path label`` file, run through a pipeline."""
 
+from typing import Optional
+
 import numpy as np
 import paddle
 
 from ...utils.errors import InputError
 from ...utils.logger import get_logger
+from ...utils.rules import NonEmptyStr, NonNegativeInt
 from ..failures import describe
 from ..list_files import ListFileError, check_labels, missing_files, read_list_file
 from ..registry import DATASETS
@@ -51,8 +54,9 @@ class VideoDataset(paddle.io.Dataset):
             ``output_shape()``. Sizes still unknown are fixed by the first clip this process makes.
     """
 
-    def __init__(self, file_path, pipeline, data_prefix="", num_retries=5, mode="train", num_classes=None,
-                 expected_shape=None, suffix=""):
+    def __init__(self, file_path: NonEmptyStr, pipeline, data_prefix: Optional[str] = "",
+                 num_retries: NonNegativeInt = 5, mode="train", num_classes=None, expected_shape=None,
+                 suffix: Optional[str] = ""):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"VideoDataset: mode must be one of {', '.join(MODES)}, got '{mode}'")

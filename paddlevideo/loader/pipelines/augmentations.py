@@ -11,10 +11,12 @@ import math
 
 import numpy as np
 
+from ...utils.rules import ListOf, OneOf, Positive, PositiveInt, Probability
 from ..registry import PIPELINES
 from .base import Operator
 
 _SPATIAL = ("imgs", "data_format")  # what a spatial transform needs: a 4-D clip from Image2Array
+DATA_FORMATS = ("cthw", "tchw")
 
 
 def _clip_array(results, op):
@@ -40,7 +42,7 @@ class Normalization(Operator):
 
     requires = ("imgs",)
 
-    def __init__(self, mean, std, tensor_shape=(3, 1, 1)):
+    def __init__(self, mean: ListOf(float), std: ListOf(Positive), tensor_shape: ListOf(PositiveInt) = (3, 1, 1)):
         for key, value in (("mean", mean), ("std", std)):
             if not isinstance(value, (list, tuple)):
                 raise TypeError(f"Normalization: '{key}' must be a list, got {type(value).__name__}")
@@ -66,8 +68,8 @@ class Image2Array(Operator):
     requires = ("imgs",)
     adds = ("data_format",)
 
-    def __init__(self, data_format="tchw"):
-        if data_format not in ("cthw", "tchw"):
+    def __init__(self, data_format: OneOf(*DATA_FORMATS) = "tchw"):
+        if data_format not in DATA_FORMATS:
             raise ValueError(f"Image2Array: data_format must be 'cthw' or 'tchw', got '{data_format}'")
         self.data_format = data_format
 
@@ -115,7 +117,7 @@ class JitterScale(Operator):
 
     requires = _SPATIAL
 
-    def __init__(self, min_size, max_size):
+    def __init__(self, min_size: PositiveInt, max_size: PositiveInt):
         if min_size > max_size or min_size < 1:
             raise ValueError(f"JitterScale: need 1 <= min_size <= max_size, got {min_size}, {max_size}")
         self.min_size = min_size
@@ -152,7 +154,7 @@ class RandomCrop(Operator):
     requires = _SPATIAL
     adds = ("crop_offset",)
 
-    def __init__(self, target_size):
+    def __init__(self, target_size: PositiveInt):
         self.target_size = target_size
 
     def infer_spec(self, spec):
@@ -176,7 +178,7 @@ class RandomFlip(Operator):
     requires = _SPATIAL
     adds = ("flipped",)
 
-    def __init__(self, p=0.5):
+    def __init__(self, p: Probability = 0.5):
         self.p = p
 
     def __call__(self, results):
@@ -207,7 +209,7 @@ class UniformCrop(Operator):
 
     requires = _SPATIAL
 
-    def __init__(self, target_size):
+    def __init__(self, target_size: PositiveInt):
         self.target_size = target_size
 
     def infer_spec(self, spec):
@@ -232,7 +234,7 @@ class CenterCrop(Operator):
 
     requires = _SPATIAL
 
-    def __init__(self, target_size, do_round=True):
+    def __init__(self, target_size: PositiveInt, do_round: bool = True):
         self.target_size = target_size
         self.do_round = do_round
 

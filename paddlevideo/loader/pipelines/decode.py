@@ -6,6 +6,7 @@ operator keeps PaddleVideo's name and config keys (``decode: {name: VideoDecoder
 sampling_rate, target_fps}``), so existing configs work unchanged.
 """
 
+from ...utils.rules import OneOf, Positive, PositiveInt
 from ..decoders import BACKENDS, open_video
 from ..registry import PIPELINES
 from .base import Operator
@@ -33,8 +34,9 @@ class VideoDecoder(Operator):
     requires = ("filename",)
     adds = ("video_reader", "backend", "frames_len", "fps", "window")
 
-    def __init__(self, backend="decord", mode="train", num_seg=8, sampling_rate=32, target_fps=30,
-                 num_clips=1):
+    def __init__(self, backend: OneOf(*BACKENDS) = "decord",
+                 mode: OneOf(*TRAIN_MODES, *TEST_MODES) = "train", num_seg: PositiveInt = 8,
+                 sampling_rate: Positive = 32, target_fps: Positive = 30, num_clips: PositiveInt = 1):
         if backend not in BACKENDS:
             raise ValueError(f"VideoDecoder: unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
         if mode not in TRAIN_MODES + TEST_MODES:

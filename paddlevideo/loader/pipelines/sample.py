@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...utils.rules import PositiveInt
 from ..registry import PIPELINES
 from .base import Operator
 
@@ -104,7 +105,8 @@ class Sampler(Operator):
     requires = ("video_reader", "frames_len", "fps", "window")
     adds = ("imgs", "frame_idx")
 
-    def __init__(self, num_seg=8, seg_len=1, valid_mode=False, linspace_sample=False):
+    def __init__(self, num_seg: PositiveInt = 8, seg_len: PositiveInt = 1, valid_mode: bool = False,
+                 linspace_sample: bool = False):
         if num_seg < 1 or seg_len < 1:
             raise ValueError(f"Sampler: num_seg and seg_len must be >= 1, got {num_seg}, {seg_len}")
         self.num_seg = num_seg

@@ -5,15 +5,17 @@ index major and time minor (token ``n*T + t``), after one CLS token for the whol
 """
 
 import warnings
+from typing import Optional
 
 import numpy as np
 import paddle
 import paddle.nn as nn
 from paddle.nn.initializer import Constant, Normal, TruncatedNormal
 
+from ...utils.rules import Fraction, NonNegative, OneOf, Positive, PositiveInt
 from ..embed_resize import resize_time_embed
-from ..layers.fast_ops import (LayerNorm, Linear, attend, attention, check_attention_impl, gelu, linear,
-                               resolve_kernels)
+from ..layers.fast_ops import (ATTENTION_IMPLS, KERNELS, LayerNorm, Linear, attend, attention, check_attention_impl,
+                               gelu, linear, resolve_kernels)
 from ..registry import BACKBONES
 from ..weights import load_pretrained_vit
 
@@ -195,7 +197,7 @@ class PatchEmbed(nn.Layer):
 class VisionTransformer(nn.Layer):
     """TimeSformer backbone: clip ``[B, C, T, H, W]`` -> CLS feature ``[B, embed_dim]``.
 
-    Args (config keys of ``MODEL.backbone``):
+    Args (config keys of ``MODEL.backbone``; each annotation is the rule a config's value must meet):
         pretrained: path of an image-ViT ``.pdparams`` (PaddleClas naming) converted at init; "" for none.
         img_size, patch_size, in_channels, embed_dim, depth, num_heads, mlp_ratio, qkv_bias, qk_scale (None:
             head_dim ** -0.5), epsilon (LayerNorm): the ViT shape.
@@ -217,11 +219,17 @@ class VisionTransformer(nn.Layer):
             ``build_model(cfg, trust_pickle=True)``, never by a config (a config file may come from elsewhere).
     """
 
-    def __init__(self, pretrained=None, img_size=224, patch_size=16, in_channels=3, embed_dim=768, depth=12,
-                 num_heads=12, mlp_ratio=4, qkv_bias=False, qk_scale=None, drop_rate=0.0, attn_drop_rate=0.0,
-                 drop_path_rate=0.1, epsilon=1e-5, num_seg=8, attention_type="divided_space_time",
-                 attention_impl="fused", time_embed_std=0.0, zero_init_temporal_fc=True,
-                 init_std=INIT_STD, recompute=False, kernels="auto", cls_only_last_block=True, trust_pickle=False):
+    def __init__(self, pretrained: Optional[str] = None,
+                 img_size: PositiveInt = 224, patch_size: PositiveInt = 16, in_channels: PositiveInt = 3,
+                 embed_dim: PositiveInt = 768, depth: PositiveInt = 12, num_heads: PositiveInt = 12,
+                 mlp_ratio: Positive = 4, qkv_bias: bool = False, qk_scale: Optional[Positive] = None,
+                 drop_rate: Fraction = 0.0, attn_drop_rate: Fraction = 0.0, drop_path_rate: Fraction = 0.1,
+                 epsilon: Positive = 1e-5, num_seg: PositiveInt = 8,
+                 attention_type: OneOf(*ATTENTION_TYPES) = "divided_space_time",
+                 attention_impl: OneOf(*ATTENTION_IMPLS) = "fused",
+                 time_embed_std: NonNegative = 0.0, zero_init_temporal_fc: bool = True, init_std: Positive = INIT_STD,
+                 recompute: bool = False, kernels: OneOf(*KERNELS) = "auto", cls_only_last_block: bool = True,
+                 trust_pickle: bool = False):
         super().__init__()
         if attention_type not in ATTENTION_TYPES:
             raise ValueError(f"attention_type '{attention_type}' is unknown; use one of {', '.join(ATTENTION_TYPES)}")

@@ -8,6 +8,7 @@ them; here they are accepted, checked and likewise not applied, and a value that
 """
 
 from ...utils.logger import get_logger
+from ...utils.rules import ListOf, Positive
 from ..registry import BACKBONES
 from ..weight_decay import mark_no_weight_decay
 from .vit import VisionTransformer
@@ -30,7 +31,7 @@ class VisionTransformer_tweaks(VisionTransformer):  # noqa: N801 - PaddleVideo's
         **kwargs: every key of :class:`.vit.VisionTransformer`, with its defaults.
     """
 
-    def __init__(self, wd_bias=True, lr_mult_list=DEFAULT_LR_MULT_LIST, **kwargs):
+    def __init__(self, wd_bias: bool = True, lr_mult_list: ListOf(Positive) = DEFAULT_LR_MULT_LIST, **kwargs):
         super().__init__(**kwargs)
         self.wd_bias, self.lr_mult_list = bool(wd_bias), [float(m) for m in lr_mult_list]
         if any(m <= 0 for m in self.lr_mult_list):

@@ -1,5 +1,7 @@
 """The TimeSformer recognizer: backbone + head, with multi-view averaging at test time."""
 
+from typing import Optional, Union
+
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -21,7 +23,8 @@ class RecognizerTransformer(nn.Layer):
             num_seg defaults to the backbone's, avg_type to ``score``.
     """
 
-    def __init__(self, backbone, head, runtime_cfg=None):
+    def __init__(self, backbone: Union[nn.Layer, dict], head: Union[nn.Layer, dict],
+                 runtime_cfg: Optional[dict] = None):
         super().__init__()
         self.backbone = backbone if isinstance(backbone, nn.Layer) else build_backbone(backbone)
         self.head = head if isinstance(head, nn.Layer) else build_head(head)

@@ -1,11 +1,14 @@
 """TimeSformer's classification head: one Linear on the CLS feature, plus loss and top-k accuracy."""
 
+from typing import Optional
+
 import paddle
 import paddle.nn as nn
 from paddle.nn.initializer import Constant, TruncatedNormal
 
-from ..registry import HEADS, LOSSES
 from ...utils.registry import build_from_config
+from ...utils.rules import Fraction, Positive, PositiveInt
+from ..registry import HEADS, LOSSES
 
 
 @HEADS.register()
@@ -20,7 +23,8 @@ class TimeSformerHead(nn.Layer):
         loss_cfg: the loss config (``name`` from the LOSSES registry).
     """
 
-    def __init__(self, num_classes, in_channels, std=0.02, ls_eps=0.0, loss_cfg=None):
+    def __init__(self, num_classes: PositiveInt, in_channels: PositiveInt, std: Positive = 0.02, ls_eps: Fraction = 0.0,
+                 loss_cfg: Optional[dict] = None):
         super().__init__()
         self.num_classes = num_classes
         self.ls_eps = ls_eps

@@ -4,6 +4,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from ...utils.rules import Positive
 from ..registry import LOSSES
 
 
@@ -16,7 +17,7 @@ class CrossEntropyLoss(nn.Layer):
     ``forward(..., ls_eps=e)`` smooths the one-hot target to ``(1 - e) * onehot + e / K``.
     """
 
-    def __init__(self, loss_weight=1.0):
+    def __init__(self, loss_weight: Positive = 1.0):
         super().__init__()
         self.loss_weight = loss_weight
 

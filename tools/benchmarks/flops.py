@@ -111,15 +111,29 @@ def shape_from_config(model_cfg, num_frames=None):
 
     ``num_frames`` defaults to ``backbone.num_seg``. Missing keys take the constructors' defaults.
     """
-    from ..config.access import component_setting
-
-    cfg = {"MODEL": model_cfg}
-    backbone = {key: component_setting(cfg, f"MODEL.backbone.{key}") for key in (
+    backbone = {key: _value(model_cfg, "backbone", key) for key in (
         "img_size", "patch_size", "in_channels", "embed_dim", "depth", "num_heads", "mlp_ratio", "num_seg",
         "attention_type")}
     backbone["num_frames"] = num_frames or backbone.pop("num_seg")
     backbone.pop("num_seg", None)
-    return dict(backbone, num_classes=component_setting(cfg, "MODEL.head.num_classes"))
+    return dict(backbone, num_classes=_value(model_cfg, "head", "num_classes"))
+
+
+def _value(model_cfg, kind, key):
+    """``MODEL.<kind>.<key>``, else the default of the constructor its ``name`` selects."""
+    from paddlevideo.config import schema
+    from paddlevideo.utils.errors import ConfigError
+
+    section = model_cfg.get(kind) or {}
+    if key in section:
+        return section[key]
+    if section.get("name") not in schema.registry(kind):
+        raise ConfigError(f"the config has no MODEL.{kind}.name; add the MODEL.{kind} section")
+    default = schema.component_keys(kind, section["name"])[key].default
+    if default is schema.MISSING:
+        raise ConfigError(f"the config has no MODEL.{kind}.{key} and {section['name']} has no default for it; "
+                          "add it to the config")
+    return default
 
 
 def flops_from_config(model_cfg, num_frames=None, train=False, **counting):

@@ -1,5 +1,6 @@
-"""Engine keys are read with the schema's defaults (one source of truth), and a config that lacks a section a
-task needs is one line naming the section, for every entry point and for a garbage ``.pdopt``."""
+"""A config that lacks a section a task needs is one line naming the section, for every entry point; a garbage
+``.pdopt`` is named before it is read; a log file that cannot be written warns once. (The engine keys' defaults,
+filled in when a config is resolved: tests/test_config.py.)"""
 
 import logging
 import subprocess
@@ -8,9 +9,7 @@ import sys
 import pytest
 
 from conftest import K400_CONFIG, REPO
-from paddlevideo.config import schema
-from paddlevideo.config.access import component_setting, require, setting
-from paddlevideo.utils import ConfigError, get_config
+from paddlevideo.config import ConfigError, require
 
 
 def _run(*args, timeout=240):
@@ -26,36 +25,22 @@ def _one_line_error(proc, prog, *words):
         assert word in lines[-1], (word, lines[-1])
 
 
-def test_absent_keys_take_the_schema_default_and_stated_ones_win():
-    cfg = {"DATASET": {"batch_size": 6}, "epochs": 3}
-    assert setting(cfg, "epochs") == 3
-    for key in ("log_interval", "save_interval", "model_name", "log_level", "use_visualdl", "DATASET.num_workers"):
-        assert setting(cfg, key) == schema.default(key) is not schema.MISSING
-    # The two batch sizes documented as "default DATASET.batch_size" follow it.
-    assert setting(cfg, "DATASET.test_batch_size") == setting(cfg, "DATASET.valid_batch_size") == 6
-    assert setting({"DATASET": {"batch_size": 6, "test_batch_size": 2}}, "DATASET.test_batch_size") == 2
-    with pytest.raises(ConfigError, match="DATASET.batch_size"):
-        setting({}, "DATASET.test_batch_size")
-
-
-def test_component_keys_default_to_the_constructor():
-    import inspect
-
-    from paddlevideo.modeling.backbones.vit import VisionTransformer
-
-    cfg = get_config(str(K400_CONFIG), show=False)
-    del cfg.MODEL.backbone["mlp_ratio"]
-    assert component_setting(cfg, "MODEL.backbone.mlp_ratio") == \
-        inspect.signature(VisionTransformer).parameters["mlp_ratio"].default
-    assert component_setting(cfg, "MODEL.backbone.depth") == cfg.MODEL.backbone.depth
-    with pytest.raises(ConfigError, match="MODEL.head.name"):
-        component_setting({"MODEL": {}}, "MODEL.head.num_classes")
-
-
 def test_require_names_the_missing_section_and_the_task():
     require({"MODEL": {"name": "x"}}, ("MODEL",), "training")
     with pytest.raises(ConfigError, match=r"no DATASET\.test, which --test needs"):
         require({"MODEL": {}, "DATASET": {}}, ("MODEL", "DATASET.test"), "--test")
+
+
+def test_a_loader_without_a_batch_size_names_the_key_it_follows():
+    """The test and validation batch sizes follow DATASET.batch_size: with neither, that is the key to add."""
+    from paddlevideo.config import get_config
+    from paddlevideo.tasks.loaders import build_loader
+
+    cfg = get_config(str(K400_CONFIG), show=False)
+    for key in ("batch_size", "test_batch_size", "valid_batch_size"):
+        del cfg.DATASET[key]
+    with pytest.raises(ConfigError, match=r"no DATASET\.batch_size, which --test needs"):
+        build_loader(cfg, "test")
 
 
 @pytest.mark.parametrize("args, words", [

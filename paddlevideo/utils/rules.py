@@ -1,11 +1,16 @@
-"""Value rules of the config schema: what a key may hold, checked with a message that says what is allowed.
+"""Value rules: what a setting may hold, checked with a message that says what is allowed.
 
 A rule is called with the value and returns ``None`` when it is fine, else the text of the problem
 without the key (``"must be an integer >= 1, got 'abc'"``); the caller adds the key path. Rules are
 small and composable: ``optional(number(gt=0))``, ``list_of(integer(ge=0), increasing=True)``.
+
+A constructor declares its arguments' rules as annotations, in the words at the end of this module
+(``img_size: PositiveInt = 224``, ``qk_scale: Optional[Positive] = None``, ``mode: OneOf("train", "test")``;
+plain ``bool``, ``int``, ``float``, ``str`` mean the obvious rule); :func:`rule_of` reads one back.
 """
 
 import numbers
+import typing
 
 
 def _show(value):
@@ -98,7 +103,7 @@ def string(nonempty=False):
 
 
 def choice(*values):
-    """One of ``values`` (compared exactly: ``'info'`` is not ``'INFO'``)."""
+    """One of ``values`` (compared exactly: ``'info'`` is not ``'INFO'``); they are the rule's ``values``."""
     listed = ", ".join(str(v) for v in values)
 
     def problem(value):
@@ -106,7 +111,9 @@ def choice(*values):
             return None
         return f"{_show(value)} is unknown; use one of {listed}"
 
-    return Rule(f"one of {listed}", problem)
+    rule = Rule(f"one of {listed}", problem)
+    rule.values = tuple(values)
+    return rule
 
 
 def optional(rule):
@@ -140,7 +147,7 @@ def anything():
 
 
 def from_default(default):
-    """A rule guessed from a constructor default, for keys the schema has no rule for yet."""
+    """A rule guessed from a constructor default, for arguments without an annotation."""
     if _is_bool(default):
         return boolean()
     if _is_int(default) and not isinstance(default, float):
@@ -150,3 +157,37 @@ def from_default(default):
     if isinstance(default, str):
         return string()
     return anything()
+
+
+# --- the words of annotations ----------------------------------------------------------------------------
+
+PositiveInt = integer(ge=1)
+NonNegativeInt = integer(ge=0)
+Positive = number(gt=0)
+NonNegative = number(ge=0)
+Fraction = number(ge=0, lt=1)  # a rate: dropout, label smoothing
+Probability = number(ge=0, le=1)
+NonEmptyStr = string(nonempty=True)
+PLAIN = {bool: boolean(), int: integer(), float: number(), str: string()}
+
+
+def OneOf(*values):  # noqa: N802 - reads as a type in a signature
+    """``mode: OneOf("train", "test") = "train"``."""
+    return choice(*values)
+
+
+def ListOf(item, increasing=False):  # noqa: N802 - reads as a type in a signature
+    """``mean: ListOf(float)``, ``milestones: ListOf(NonNegativeInt, increasing=True)``."""
+    return list_of(rule_of(item), increasing=increasing)
+
+
+def rule_of(annotation):
+    """The :class:`Rule` an annotation states (a rule, ``bool`` / ``int`` / ``float`` / ``str``, or
+    ``Optional[...]`` of one), or None for no annotation or one that states no rule."""
+    if isinstance(annotation, Rule):
+        return annotation
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is typing.Union and len(args) == 2 and type(None) in args:
+        inner = rule_of(args[0] if args[1] is type(None) else args[1])
+        return None if inner is None else optional(inner)
+    return PLAIN.get(annotation) if isinstance(annotation, type) else None

@@ -1,0 +1,175 @@
+"""Read a config the way every entry point does, and write it back (docs/config.md has the rules).
+
+:func:`get_config`: the file and its ``_BASE_`` files (:mod:`.inherit`), then ``-o`` overrides (values parsed as
+YAML; list items by index), then resolution: the schema check (:mod:`.validate`), the engine keys' defaults and
+the derived keys filled in (:mod:`.derive`), the checks that need them. Every problem is a one-line
+:class:`ConfigError` naming the file, key and value.
+"""
+
+import copy
+import os
+
+import yaml
+
+from ..utils.errors import ConfigError
+from ..utils.logger import get_logger
+from ..utils.safe_yaml import load_yaml
+from . import derive, validate
+from .attrdict import DEFAULTS, DERIVED, AttrDict, to_attr, to_plain
+from .inherit import read_config_file
+
+
+def get_config(path, overrides=None, show=True):
+    """The resolved config (:class:`AttrDict`) of the YAML file ``path`` and its ``_BASE_`` files, with ``main.py
+    -o`` style ``overrides`` (``["A.B.c=value", ...]``, values parsed as YAML); ``show`` logs it.
+
+    Raises:
+        ConfigError: a missing or unparsable file or base, an inheritance cycle, a bad override path, an unknown
+            key, a wrong type or value, keys that disagree.
+    """
+    cfg, _ = read_config(path, overrides)
+    if show:
+        log_config(cfg)
+    return cfg
+
+
+def read_config(path, overrides=None):
+    """:func:`get_config` without the logging, returning ``(cfg, origins)``: ``origins`` maps each key path
+    (a tuple of strings) to where it was set (a file, ``-o``, ``default`` or ``derived from <key>``)."""
+    data, origins = read_config_file(path)
+    cfg = to_attr(data)
+    override_config(cfg, overrides, origins)
+    return _resolve(cfg, origins), origins
+
+
+def validate_config(cfg):
+    """A resolved copy (:class:`AttrDict`) of ``cfg``, a config built in code, checked as :func:`get_config` checks
+    a file (``cfg`` itself is not modified). Raises ConfigError: unknown key, wrong type or value, keys that disagree.
+    """
+    return _resolve(to_attr(copy.deepcopy(to_plain(cfg))), {})
+
+
+def _resolve(cfg, origins):
+    """Schema check, defaults and derived keys, then the checks that need them (in place)."""
+    validate.check(cfg, origins, required=False)
+    object.__setattr__(cfg, DEFAULTS, derive.fill_defaults(cfg, origins))
+    object.__setattr__(cfg, DERIVED, derive.derive(cfg, origins))
+    validate.check(cfg, origins, required=True)
+    derive.check_agreement(cfg, origins)
+    return cfg
+
+
+def require(cfg, paths, purpose):
+    """Raise a :class:`ConfigError` naming the first of ``paths`` (dotted) that ``cfg`` lacks and the ``purpose``
+    that needs it (``"training"``, ``"--test"``)."""
+    for path in paths:
+        node = cfg
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            raise ConfigError(f"the config has no {path}, which {purpose} needs; add it to the config "
+                              "(see configs/recognition/timesformer/ for complete ones)")
+
+
+# --- -o overrides ------------------------------------------------------------------------------------------
+
+def parse_overrides(overrides):
+    """Split ``["A.B.c=1", ...]`` into ``[(["A", "B", "c"], 1), ...]``; a malformed item is an error."""
+    parsed = []
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like KEY.PATH=value")
+        key, text = item.split("=", 1)
+        path = key.strip().split(".")
+        if not all(path):
+            raise ConfigError(f"override '{item}' has an empty key in its path")
+        parsed.append((path, to_attr(load_yaml(text) if text.strip() else "")))
+    return parsed
+
+
+def override_config(cfg, overrides, origins=None):
+    """Apply ``-o`` style overrides in place and return ``cfg`` (not checked: :func:`get_config` checks).
+
+    Every part of the path but the last must exist (a list is indexed by a number; an operator written
+    without keys, ``- RandomCrop:``, takes keys); the last may be new, so optional keys can be switched on
+    from the command line. ``origins`` (a dict) records each overridden path as set by ``-o``.
+    """
+    for path, value in parse_overrides(overrides):
+        if origins is not None:
+            origins[tuple(path)] = "-o"
+        node = cfg
+        for depth, key in enumerate(path[:-1]):
+            node = _child(node, key, path[: depth + 1])
+        if isinstance(node, list):
+            node[_list_index(node, path[-1], path)] = value
+        elif isinstance(node, dict):
+            node[path[-1]] = value
+        else:
+            raise ConfigError(f"override '{'.'.join(path)}': '{'.'.join(path[:-1])}' is a value, not a section")
+    return cfg
+
+
+def _list_index(node, key, path):
+    if not key.lstrip("-").isdigit() or not -len(node) <= int(key) < len(node):
+        raise ConfigError(f"override '{'.'.join(path)}': '{key}' is not an index of a list of {len(node)}")
+    return int(key)
+
+
+def _child(node, key, path_so_far):
+    if isinstance(node, list):
+        return node[_list_index(node, key, path_so_far)]
+    if not isinstance(node, dict) or key not in node:
+        close = validate.closest_key(key, node) if isinstance(node, dict) else None
+        hint = f"; did you mean `{'.'.join(path_so_far[:-1] + [close])}`?" if close else "; check the key spelling"
+        raise ConfigError(f"override path '{'.'.join(path_so_far)}' does not exist in the config{hint}")
+    if node[key] is None:  # an operator written without keys ('- RandomCrop:') takes keys from -o
+        node[key] = AttrDict()
+    return node[key]
+
+
+# --- writing and logging -----------------------------------------------------------------------------------
+
+def save_config(cfg, path):
+    """Write ``cfg`` as YAML that :func:`get_config` reads back unchanged; returns ``str(path)``. The keys resolution
+    filled in (defaults, derived keys) that still hold that value are left out, so after ``cfg.MODEL.backbone.num_seg
+    = 16`` the saved file reads back as a consistent 16-frame config, not one whose pipelines still say 8."""
+    plain = _without_filled(cfg, (DERIVED, DEFAULTS))
+    for mode in ("train", "valid", "test"):  # a crop left with no keys is written '- RandomCrop:' again
+        for item in ((plain.get("PIPELINE") or {}).get(mode) or {}).get("transform") or []:
+            item.update({name: None for name, params in item.items() if params == {}})
+    os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(plain, f, sort_keys=False)
+    return str(path)
+
+
+def _without_filled(cfg, records):
+    """``cfg`` as plain data without the keys of ``records`` that still hold the value resolution gave them."""
+    plain = to_plain(cfg)
+    filled = [item for record in records for item in getattr(cfg, record, {}).items()]
+    for path, value in filled:
+        node = plain
+        try:
+            for key in path[:-1]:
+                node = node[key]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if isinstance(node, dict) and path[-1] in node and node[path[-1]] == value:
+            del node[path[-1]]
+    return plain
+
+
+def log_config(cfg, indent=0):
+    """Log the config one key per line, nested sections indented; the engine defaults resolution filled in are left
+    out (the log shows the config as written, with its derived keys)."""
+    logger = get_logger()
+    for key, value in (_without_filled(cfg, (DEFAULTS,)) if indent == 0 else cfg).items():
+        if isinstance(value, dict):
+            logger.info("%s%s:", " " * indent, key)
+            log_config(value, indent + 4)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            logger.info("%s%s:", " " * indent, key)
+            for item in value:
+                log_config(item, indent + 4)
+        else:
+            logger.info("%s%s: %s", " " * indent, key, value)
