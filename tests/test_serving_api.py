@@ -7,6 +7,7 @@ and then recovers; SIGTERM lets the requests in flight finish and exits 0. No te
 
 import concurrent.futures
 import os
+import re
 import shutil
 import signal
 import threading
@@ -153,7 +154,12 @@ def test_page_metrics_and_openapi_are_served(server):
     schema = request(server.url, path="/openapi.json", headers=KEY).json
     assert {"/predict", "/timeline", "/jobs/{job_id}", "/health", "/metrics"} <= set(schema["paths"])
     assert "multipart/form-data" in schema["paths"]["/predict"]["post"]["requestBody"]["content"]
-    assert request(server.url, path="/docs", headers=KEY).status == 200
+    docs = request(server.url, path="/docs", headers=KEY)
+    assert docs.status == 200 and b"/openapi.json" in docs.body
+    assert re.findall(rb"(?:src|href)=[\"']?(?:https?:)?//", docs.body) == []  # the OpenAPI page works offline too
+    for asset in re.findall(rb"/docs-assets/[\w.-]+", docs.body):
+        assert request(server.url, path=asset.decode(), headers=KEY).status == 200, asset
+    assert request(server.url, path="/docs-assets/index.html", headers=KEY).status == 404  # only what /docs loads
     text = request(server.url, path="/metrics", headers=KEY).body.decode()
     for name in ("paddlevideo_requests_total", "paddlevideo_request_latency_seconds_bucket",
                  "paddlevideo_queue_depth", "paddlevideo_batch_size_bucket", "paddlevideo_ready"):

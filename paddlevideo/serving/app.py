@@ -9,7 +9,8 @@ Routes (every one but ``/health`` needs the API key when one is set):
 - ``GET /results/<token>/<file>``: an attention picture of an answer;
 - ``GET /health``: 200 ``{"status": "ready"}`` once the model is loaded and warmed up, else 503;
 - ``GET /info``: model, backend, what the service offers; ``GET /metrics``: Prometheus text;
-- ``GET /docs``, ``/openapi.json``: FastAPI's OpenAPI page and schema.
+- ``GET /docs``, ``/openapi.json``: FastAPI's OpenAPI page and schema; the page's Swagger UI files come from the
+  ``swagger-ui-bundle`` package, served here (no CDN: it works offline, like the page at ``/``).
 
 Every failure is one line of JSON, ``{"error": "..."}``, with its status (:mod:`.errors`).
 """
@@ -28,6 +29,8 @@ from .uploads import drain_body, receive_upload
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 OPEN_PATHS = ("/health",)
+# Swagger UI's files for /docs, from the swagger-ui-bundle package, and their types.
+DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "favicon-32x32.png": "image/png"}
 UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"],
     "properties": {"file": {"type": "string", "format": "binary", "description": "the video"}}}}}}}
@@ -134,7 +137,7 @@ def create_app(service):
         finally:
             service.close(timeout=min(30.0, settings.timeout_s))
 
-    app = FastAPI(title="PaddleVideo TimeSformer service", version="1",
+    app = FastAPI(title="PaddleVideo TimeSformer service", version="1", docs_url=None, redoc_url=None,
                   description="Video classification with an exported TimeSformer. Upload a video to /predict "
                               "(multipart field 'file'); long videos to /timeline (a job). With an API key set, "
                               "send it as 'X-API-Key: KEY' on every route but /health.", lifespan=lifespan)
@@ -182,6 +185,24 @@ def create_app(service):
     @app.get("/static/{name}", include_in_schema=False)
     async def static_file(name: str):
         return static(name)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+    @app.get("/docs-assets/{name}", include_in_schema=False)
+    async def docs_asset(name: str):
+        if name not in DOCS_ASSETS:  # only the three files the page loads, never a path from the request
+            raise ClientError(f"no static file '{name}'", 404)
+        import swagger_ui_bundle
+
+        return FileResponse(os.path.join(swagger_ui_bundle.swagger_ui_path, name), media_type=DOCS_ASSETS[name],
+                            headers={"Cache-Control": "max-age=86400"})
 
     # ------------------------------------------------------------------ state
 
