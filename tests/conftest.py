@@ -1,6 +1,7 @@
 """Shared test fixtures: the tiny TimeSformer config, the shared data folder, a real H.264 clip, the demo model."""
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,27 @@ TINY_OVERRIDES = [
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: end-to-end test (minutes); CI still runs it")
+
+
+DEMO_FIXTURES = {"demo_runs", "demo_recipe", "demo_space_only"}
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` (pytest.ini): one worker per core this process may use, at most 4 (each holds Paddle and
+    its models, about 1 GB)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
+def pytest_collection_modifyitems(config, items):
+    """The demo trainings are session fixtures: every test that needs them runs on one pytest-xdist worker
+    (``--dist loadgroup``), which trains once while the other workers run the rest."""
+    for item in items:
+        if DEMO_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("demo"))
 
 
 @pytest.fixture(scope="session")
