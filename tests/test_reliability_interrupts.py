@@ -1,0 +1,106 @@
+"""Issue 26, class 3: an interrupt is delivered where the code can act on it, never raised inside a finalizer.
+
+Each case runs a tiny tool through ``cli.run`` in a subprocess. The tool sends itself SIGINT from inside a
+finalizer (an object's ``__del__``, a ``weakref.finalize`` callback, a ``gc.callbacks`` function: the frame
+check recognises these and lets the finalizer finish; a plain weak-reference callback and a generator closed by
+the garbage collector: the ``sys.unraisablehook`` backstop), then keeps working for 8 s. Python alone would print
+"Exception ignored in ..." with a traceback and run to the end; the run must instead stop right after the
+finalizer with exit 130, ``wrapped.py: interrupted`` and nothing else on stderr.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import REPO
+
+_TOOL = r'''
+import gc, os, signal, sys, time, weakref
+from paddlevideo.utils.cli import run
+
+MARK = sys.argv[2]
+
+
+def finish():
+    total = 0
+    for i in range(300000):  # Python work: the interrupt is due here, inside the finalizer
+        total += i
+    with open(MARK, "w") as f:
+        f.write("finished")
+
+
+class WithDel:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        finish()
+
+
+class Plain:
+    pass
+
+
+def main(argv):
+    kind = argv[0]
+    if kind == "__del__":
+        WithDel()  # dropped at once: __del__ runs here
+    elif kind == "weakref.finalize":
+        obj = Plain()
+        weakref.finalize(obj, lambda: (os.kill(os.getpid(), signal.SIGINT), finish()))
+        del obj
+    elif kind == "gc.callbacks":
+        def callback(phase, info):
+            if phase == "start" and not os.path.exists(MARK):
+                os.kill(os.getpid(), signal.SIGINT)
+                finish()
+        gc.callbacks.append(callback)
+        gc.collect()
+    elif kind == "weakref callback":
+        obj = Plain()
+        ref = weakref.ref(obj, lambda r: (os.kill(os.getpid(), signal.SIGINT), finish()))
+        del obj
+    elif kind == "generator closed by gc":
+        def numbers():
+            try:
+                yield 1
+            finally:
+                os.kill(os.getpid(), signal.SIGINT)
+                finish()
+        g = numbers()
+        next(g)
+        del g
+    print("after the finalizer", flush=True)
+    deadline = time.time() + 8
+    while time.time() < deadline:
+        sum(range(1000))
+    print("main finished", flush=True)
+    return 0
+
+
+sys.exit(run("wrapped.py", main, sys.argv[1:]))
+'''
+
+# The frame check recognises these, so the finalizer runs to its end before the interrupt is raised.
+RECOGNISED = ("__del__", "weakref.finalize", "gc.callbacks")
+# These are only caught by sys.unraisablehook: the finalizer is cut short, the interrupt still delivered.
+BACKSTOP = ("weakref callback", "generator closed by gc")
+
+
+@pytest.mark.parametrize("kind", RECOGNISED + BACKSTOP)
+def test_a_signal_during_a_finalizer_stops_the_run(tmp_path, kind):
+    tool, mark = tmp_path / "wrapped.py", tmp_path / "finalizer_done"
+    tool.write_text(_TOOL)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("PADDLEVIDEO_DEBUG", None)
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, str(tool), kind, str(mark)], capture_output=True, text=True, cwd=REPO,
+                          env=env, timeout=60)
+    took = time.monotonic() - began
+    assert done.returncode == 130, (done.returncode, done.stderr)
+    assert done.stderr.splitlines() == ["wrapped.py: interrupted"], done.stderr  # no "Exception ignored", no traceback
+    assert "main finished" not in done.stdout  # stopped right after the finalizer, not at the end of the work
+    assert took < 6, took  # the work after the finalizer alone takes 8 s
+    if kind in RECOGNISED:
+        assert mark.read_text() == "finished"  # the finalizer was not cut short
