@@ -116,7 +116,7 @@ def main(argv=None):
         from paddlevideo.deploy.export import export_model
 
         export_model(cfg, args.weights, args.output_dir or os.path.join("inference", setting(cfg, "model_name")),
-                     fmt="pdmodel", onnx=False)
+                     fmt="pdmodel", onnx=False, inputs=[("-c", args.config)])
     elif args.test:
         from paddlevideo.tasks.test import test_model
 
@@ -134,8 +134,7 @@ def main(argv=None):
 
 def _exported_model(args, cfg):
     """The exported model of ``--model_file`` as the test loop's model (one log line says what runs)."""
-    from paddlevideo.deploy.predictor import ExportedModel, build_predictor, default_backend
-    from paddlevideo.deploy.model_input import check_model_input
+    from paddlevideo.deploy.predictor import ExportedModel, build_predictor, checked_model_file, default_backend
     from paddlevideo.deploy.predictor import resolve_cpu_precision
     from paddlevideo.utils.logger import get_logger
 
@@ -143,8 +142,8 @@ def _exported_model(args, cfg):
     precision, note = resolve_cpu_precision(backend, args.precision)
     if note:
         get_logger().warning("%s", note)
-    check_model_input(args.model_file, cfg)
-    get_logger().info("testing exported model %s on %s in %s", args.model_file, backend, precision)
+    run_file, precision = checked_model_file(args.model_file, cfg, backend, precision)
+    get_logger().info("testing exported model %s on %s in %s", run_file, backend, precision)
     return ExportedModel(build_predictor(args.model_file, backend, precision))
 
 

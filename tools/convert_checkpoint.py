@@ -45,6 +45,7 @@ from paddlevideo.modeling.convert import (  # noqa: E402
 )
 from paddlevideo.utils import get_config, setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, os_error_reason, prepare_output_dir, run  # noqa: E402
+from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402
 
 PROG = "convert_checkpoint.py"
 BASE_CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "recognition", "timesformer",
@@ -144,6 +145,8 @@ def save_state(state, output):
 def main(argv=None):
     args = parse_args(argv)
     logger = setup_logger()
+    # -o never replaces the source: the .pyth itself, or a file of the transformers folder (its safetensors)
+    refuse_overwriting_inputs([("-o", args.output)], [("the source", args.src), ("-c", args.config)])
     prepare_output_dir(os.path.dirname(os.path.abspath(args.output)), "-o's folder")  # fail before the slow part
     source_settings = {"MODEL.backbone.num_heads": args.source_num_heads,
                        "MODEL.backbone.epsilon": args.source_epsilon}

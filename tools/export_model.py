@@ -8,8 +8,10 @@ Examples::
     python tools/export_model.py -c CONFIG -p WEIGHTS.pdparams -o OUT --format pir --onnx
 
 Writes ``OUT/<model_name>.pdmodel`` + ``.pdiparams`` (``--format pir``: ``.json`` + ``.pdiparams``) and,
-with ``--onnx``, ``OUT/<model_name>.onnx``. The model takes ``[N, 3, num_seg*3, target_size, target_size]``
-(``INFERENCE`` section) and returns logits averaged over the 3 views.
+with ``--onnx``, ``OUT/<model_name>.onnx``, and ``OUT/<model_name>.provenance.json`` (what they were made from:
+the weights' digest, the config's shape; checked by predict.py, main.py --test and quantize.py). The model
+takes ``[N, 3, num_seg*3, target_size, target_size]`` (``INFERENCE`` section) and returns logits averaged
+over the 3 views.
 """
 
 import argparse
@@ -65,10 +67,10 @@ def main(argv=None):
     try:
         cfg = get_config(args.config, args.override, show=False)
         written = export_model(cfg, args.pretrained_params, args.output_path, fmt=args.format, onnx=args.onnx,
-                               opset=args.opset, random_init=args.random_init)
+                               opset=args.opset, random_init=args.random_init, inputs=[("-c", args.config)])
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:  # one line from cli.run
         raise UserError(str(err)) from err
-    for kind in ("model", "params", "onnx"):
+    for kind in ("model", "params", "onnx", "provenance"):
         if kind in written:
             print(f"{kind}: {written[kind]}")
     return 0

@@ -22,9 +22,9 @@ warnings.filterwarnings("ignore", message="No ccache found")
 
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402
+from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402
 
 PROG = "extract_features.py"
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
 
 
 class FeatureInputError(UserError, ValueError):
@@ -50,28 +50,34 @@ def parse_args(argv=None):
 
 
 def list_videos(input_path):
-    """The videos to process: ``input_path`` itself, or every video file under the folder (sorted).
+    """The videos to process: ``input_path`` itself, or every video file under the folder (sorted; the one list
+    of extensions, ``paddlevideo.loader.video_files``; other files are named in one warning line).
 
     Raises:
         FeatureInputError: the path does not exist, the folder holds no video, or two videos share a stem
             (their features would overwrite each other).
     """
-    if os.path.isfile(input_path):
-        return [input_path]
-    if not os.path.isdir(input_path):
+    from paddlevideo.loader import video_files
+
+    if not os.path.isfile(input_path) and not os.path.isdir(input_path):
         raise FeatureInputError(f"--input_file '{input_path}' is neither a video file nor a folder")
-    videos = sorted(os.path.join(root, name) for root, _, names in os.walk(input_path) for name in names
-                    if name.lower().endswith(VIDEO_EXTENSIONS))
-    if not videos:
-        raise FeatureInputError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) under '{input_path}'")
+    try:
+        videos = video_files.list_videos(input_path, recursive=True)
+    except UserError as err:
+        raise FeatureInputError(str(err)) from None
     seen = {}
     for path in videos:
         stem = os.path.splitext(os.path.basename(path))[0]
         if stem in seen:
             raise FeatureInputError(f"'{seen[stem]}' and '{path}' share the name '{stem}': features are stored by "
-                             "video stem, so extract these folders separately")
+                                    "video stem, so extract these folders separately")
         seen[stem] = path
     return videos
+
+
+def feature_path(output_dir, video):
+    """Where the feature of ``video`` goes: ``<output_dir>/<video stem>.npy``."""
+    return os.path.join(output_dir, os.path.splitext(os.path.basename(video))[0] + ".npy")
 
 
 def extract_features(cfg, weights, videos, output_dir):
@@ -82,6 +88,7 @@ def extract_features(cfg, weights, videos, output_dir):
     from tqdm import tqdm
 
     from paddlevideo.loader.builder import build_pipeline
+    from paddlevideo.loader.pipelines.sample import repeated_frames_note
     from paddlevideo.modeling.builder import build_model_with_weights
     from paddlevideo.utils import get_logger
 
@@ -93,15 +100,19 @@ def extract_features(cfg, weights, videos, output_dir):
     written, failed = [], []
     for path in tqdm(videos, desc="features", unit="video", dynamic_ncols=True):
         try:
-            imgs = pipeline({"filename": path})["imgs"]  # [3, views * num_seg, H, W]
+            results = pipeline({"filename": path})
         except Exception as err:  # one unreadable video must not stop the run
             lines = str(err).strip().splitlines()
             logger.error("skipping broken video %s: %s: %s", path, type(err).__name__, lines[0] if lines else "")
             failed.append(path)
             continue
+        imgs = results["imgs"]  # [3, views * num_seg, H, W]
+        note = repeated_frames_note(results)
+        if note:
+            logger.warning("%s", note)
         with paddle.no_grad():
             feature = model.extract_feature(paddle.to_tensor(imgs[None]))[0].numpy().astype(np.float32)
-        out = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + ".npy")
+        out = feature_path(output_dir, path)
 
         def write(tmp, feature=feature):
             with open(tmp, "wb") as handle:  # np.save on a name would append ".npy" to the temporary name
@@ -122,6 +133,9 @@ def main(argv=None):
     cfg = get_config(args.config, overrides, show=False)
     videos = list_videos(args.input_file)
     prepare_output_dir(args.output_dir, "-o")  # before the model loads: a bad folder fails at once
+    refuse_overwriting_inputs([("-o", feature_path(args.output_dir, video)) for video in videos],
+                              [("--input_file", video) for video in videos] + [("-c", args.config),
+                                                                                ("-w", args.weights)])
     written, failed = extract_features(cfg, args.weights, videos, args.output_dir)
     logger.info("wrote %d feature file(s) to %s", len(written), args.output_dir)
     if failed:

@@ -247,6 +247,8 @@ def open_video(path, backend="decord"):
     import os
 
     if not os.path.isfile(path):
+        if os.path.islink(path):
+            raise VideoOpenError(f"{path}: broken symbolic link (its target '{os.readlink(path)}' does not exist)")
         raise VideoOpenError(f"{path}: no such file")
     reader = _READERS[backend](path)
     if reader.num_frames <= 0:
