@@ -152,8 +152,9 @@ def quantize_model(cfg, model_file, calib_list, num_clips=DEFAULT_NUM_CLIPS, dat
                             "exported .pdmodel, .json or .onnx), not the int8 one")
     source_files = companion_files(model_file, params_file)
     outputs = [path, path[: -len(".xml")] + ".bin", sidecar_path(path)]
+    read = source_files + [sidecar_path(model_file)]  # the model, its weights and its provenance record
     refuse_overwriting_inputs([("--output", p) for p in outputs],
-                              [("--model_file", p) for p in source_files] + [("--calib_list", calib_list), *inputs])
+                              [("--model_file", p) for p in read] + [("--calib_list", calib_list), *inputs])
     prepare_output_dir(os.path.dirname(os.path.abspath(path)), "--output" if output else "the model's folder")
     source_record = check_model_files(model_file, cfg, params_file)
     dataset = calibration_dataset(cfg, calib_list, data_prefix)
