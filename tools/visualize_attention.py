@@ -145,9 +145,9 @@ def main(argv=None):
     files = list_videos(args.input_file)
     folders = output_folders(files, args.output)
     check_outputs(args, files, folders)
+    label_names = read_label_names(cfg, args.label_file, instead="using class ids")
     if not os.path.isfile(args.weights):
         raise PredictError(f"weights '{args.weights}' not found; pass a .pdparams file with -w")
-    label_names = read_label_names(cfg, args.label_file, instead="using class ids")
     pipeline = build_pipeline(cfg.PIPELINE.test, "test")
     model = build_model_with_weights(cfg.MODEL, args.weights)
 
