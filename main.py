@@ -16,6 +16,9 @@ import warnings
 # paddle warns about a C++ build cache on import; it is irrelevant to users of this CLI
 warnings.filterwarnings("ignore", message="No ccache found")
 
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+
+guard_start_up("main.py")
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402  (no paddle import: --help stays fast)
 
 PROG = "main.py"

@@ -33,8 +33,8 @@ repeated ``kill`` cannot break the clean-up); a later one ends the process at on
 same line and exit code, for a clean-up that hangs.
 """
 
+import atexit
 import contextlib
-import importlib.abc
 import os
 import signal
 import sys
@@ -224,10 +224,15 @@ class SignalGuard:
         """From now on signals are only recorded (the wrapper is reporting; nothing is left to stop)."""
         self.raising = False
 
-    def restore(self):
+    def restore(self, exit_code=None):
         """Put the previous handlers back, unless the run was interrupted: the process then only exits, and
         further SIGINT / SIGTERM are ignored (Python's shutdown would reset them to their defaults, and one
-        arriving while Paddle tears down would kill the process without its exit code)."""
+        arriving while Paddle tears down would kill the process without its exit code).
+
+        ``exit_code``: the run was the program itself and the process is about to exit with this code; a signal
+        arriving meanwhile ends it at once with that code, streams flushed (while Python code still runs: the
+        wait for other threads), or is ignored (from the atexit functions on: the interpreter and Paddle tear
+        down), instead of Python's default (a ``KeyboardInterrupt`` at exit, or status -2 / -15)."""
         self.raising = False
         if self.hook is not None and self.hook in sys.meta_path:
             sys.meta_path.remove(self.hook)
@@ -240,12 +245,71 @@ class SignalGuard:
         for signum, handler in self.saved.items():
             if self.signum is not None:
                 handler = signal.SIG_IGN
+            elif exit_code is not None:
+                handler = _exit_now(exit_code)
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        if self.signum is None and exit_code is not None:
+            # Python resets its handlers to the system default late in its exit (after the atexit functions),
+            # then Paddle's C++ parts tear down; a signal there would kill the process with status -2 / -15.
+            atexit.register(_ignore_signals)
+
+
+def _ignore_signals():
+    for signum in GUARDED_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _exit_now(code):
+    """A signal handler for a process that is exiting anyway: flush the streams and exit with ``code``."""
+
+    def handler(signum, frame):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (AttributeError, OSError, ValueError):
+                pass
+        os._exit(code)
+
+    return handler
+
+
+_start_up_hook = None  # guard_start_up's AfterImport, until install_signal_guard takes over
+
+
+def guard_start_up(prog):
+    """The first call of a command-line program, before its other imports: until :func:`install_signal_guard`
+    (``cli.run``) takes over, SIGINT / SIGTERM end the process at once with ``<prog>: interrupted`` and 130 / 143
+    (nothing has been written that needs cleaning up), instead of Python's ``KeyboardInterrupt`` traceback in
+    the middle of an import. Paddle's C++ SIGTERM handler, installed when ``paddle`` is imported, is replaced
+    again right after."""
+    global _start_up_hook
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        print_line(f"{prog}: interrupted")
+        os._exit(128 + signum)
+
+    def set_handlers():
+        for signum in GUARDED_SIGNALS:
+            signal.signal(signum, handler)
+
+    set_handlers()
+    if "paddle.base" not in sys.modules and _start_up_hook is None:
+        _start_up_hook = AfterImport(("paddle.base", "paddle"), set_handlers)
+        sys.meta_path.insert(0, _start_up_hook)
 
 
 def install_signal_guard(prog):
     """Install the SIGINT / SIGTERM handling of one run of the command-line program ``prog``; returns the
     :class:`SignalGuard` (its ``signum`` says whether a signal came; call ``quiet()`` then ``restore()``)."""
+    global _start_up_hook
+
+    if _start_up_hook is not None:
+        if _start_up_hook in sys.meta_path:
+            sys.meta_path.remove(_start_up_hook)
+        _start_up_hook = None
     return SignalGuard(prog).install()
 
 
@@ -258,8 +322,9 @@ def print_line(line):
         pass
 
 
-class AfterImport(importlib.abc.MetaPathFinder):
-    """Calls ``callback`` right after each of the modules ``names`` has been imported; then leaves."""
+class AfterImport:
+    """Calls ``callback`` right after each of the modules ``names`` has been imported; then leaves (a
+    ``sys.meta_path`` finder; ``importlib.abc`` is not imported for its base classes: it costs 30 ms of start-up)."""
 
     def __init__(self, names, callback):
         self.waiting, self.callback = set(names), callback
@@ -286,7 +351,9 @@ class AfterImport(importlib.abc.MetaPathFinder):
         self.callback()
 
 
-class _CallbackLoader(importlib.abc.Loader):
+class _CallbackLoader:
+    """The loader of a module :class:`AfterImport` waits for: the real loader's, then the callback."""
+
     def __init__(self, inner, callback):
         self._inner, self._callback = inner, callback
 

@@ -19,6 +19,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+
+guard_start_up("bench_loader.py")
 from paddlevideo.loader.builder import build_pipeline  # noqa: E402
 from paddlevideo.loader.decoders import BACKENDS, decode_all, open_video  # noqa: E402
 from paddlevideo.loader.demo_data import write_avi  # noqa: E402

@@ -42,6 +42,9 @@ if str(REPO) not in sys.path:
 
 # Only light imports here: worker processes start with "spawn" and import this module again, and the
 # parent must not start an OpenMP runtime of its own (its spinning threads would steal cycles).
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+
+guard_start_up("benchmark.py")
 from paddlevideo.utils import ConfigError, get_config, get_logger, setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.cpu import CONFIGURE_CPU_SWITCH, configure_cpu, cpu_model_name, cpu_vendor  # noqa: E402

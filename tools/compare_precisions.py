@@ -25,6 +25,9 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+
+guard_start_up("compare_precisions.py")
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
 
 PROG = "compare_precisions.py"

@@ -29,6 +29,9 @@ import warnings
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+
+guard_start_up("convert_checkpoint.py")
 from paddlevideo.modeling.convert import (  # noqa: E402
     FORMATS,
     IMPLIED_BY_RELEASE,

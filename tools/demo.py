@@ -24,6 +24,9 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+
+guard_start_up("demo.py")
 from paddlevideo.loader.demo_data import demo_dataset_is_current  # noqa: E402  (numpy only, no paddle)
 from paddlevideo.utils.cli import Interrupted, add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402

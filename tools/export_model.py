@@ -25,6 +25,9 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+
+guard_start_up("export_model.py")
 from paddlevideo.deploy.export import DEFAULT_OPSET, FORMATS# noqa: E402
 from paddlevideo.utils import ConfigError, get_config, setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402

@@ -20,6 +20,9 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 warnings.filterwarnings("ignore", message="No ccache found")
 
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+
+guard_start_up("extract_features.py")
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402
 from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402

@@ -13,6 +13,9 @@ import time
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+
+guard_start_up("make_demo_data.py")
 from paddlevideo.loader.demo_data import CLASS_NAMES, MANIFEST, make_demo_dataset  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
 from paddlevideo.utils.errors import OutputError, UserError  # noqa: E402

@@ -33,6 +33,9 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+
+guard_start_up("predict.py")
 from paddlevideo.deploy.predictor import BACKENDS, PRECISIONS# noqa: E402
 from paddlevideo.loader.video_files import VIDEO_EXTENSIONS# noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, print_error, run  # noqa: E402

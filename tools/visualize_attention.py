@@ -29,6 +29,9 @@ if REPO not in sys.path:
 
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+
+guard_start_up("visualize_attention.py")
 from paddlevideo.utils.cli import add_debug_flag, print_error, run  # noqa: E402
 from paddlevideo.utils.logger import log_to_stderr  # noqa: E402
 

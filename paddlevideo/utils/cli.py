@@ -315,9 +315,26 @@ def run(prog, main, argv=None):
     ``main`` returns an ``int`` exit code (``None`` or any other value means 0) or raises. ``SystemExit``
     with a number (argparse's ``--help`` and usage errors) passes through unchanged; ``sys.exit("message")``
     is reported like a UserError. See the module docstring for what each kind of failure prints.
+
+    Called without ``argv`` (``sys.exit(run(PROG, main))``: the program itself), a signal that arrives after
+    ``main`` has returned, while the interpreter exits, ends the process at once with the run's own exit code
+    (its work is done and reported) instead of Python's default (a ``KeyboardInterrupt`` at exit, -2).
     """
     debug = debug_requested(argv)
     guard = runtime.install_signal_guard(prog)
+    code = EXIT_ERROR
+    try:
+        code = _run_main(prog, main, argv, guard, debug)
+    except SystemExit as exit_request:  # a numeric code (argparse): passed through
+        code = exit_request.code if isinstance(exit_request.code, int) else (0 if exit_request.code is None
+                                                                                 else EXIT_ERROR)
+        raise
+    finally:
+        guard.restore(exit_code=code if argv is None else None)
+    return code
+
+
+def _run_main(prog, main, argv, guard, debug):
     try:
         try:
             code = main(argv)
@@ -335,5 +352,3 @@ def run(prog, main, argv=None):
     except BaseException as err:  # noqa: BLE001 - this is the one place that turns every failure into a line
         guard.quiet()
         return _report(prog, err, guard, debug)
-    finally:
-        guard.restore()

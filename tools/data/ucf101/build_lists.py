@@ -16,6 +16,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+
+guard_start_up("build_lists.py")
 from paddlevideo.loader.list_files import write_label_list, write_list_file  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402
