@@ -160,6 +160,31 @@ def test_make_demo_data_never_writes_over_another_dataset(tmp_path):
     assert (folder / "train.list").read_text() == "abseiling/x.mp4 0\n"
 
 
+def test_list_builders_never_write_over_their_inputs(tmp_path):
+    out = tmp_path / "k400"
+    (out / "videos").mkdir(parents=True)
+    (out / "train.csv").write_text("label,youtube_id,time_start,time_end,split\nabseiling,aaa,10,20,train\n")
+    (out / "validate.csv").write_text("label,youtube_id,time_start,time_end,split\nabseiling,ccc,5,15,val\n")
+    labels = out / "Kinetics-400_label_list.txt"  # the published list, given where the builder writes its own
+    labels.write_text("0 abseiling\n")
+    before = snapshot(out)
+    done = run_tool("tools/data/k400/build_lists.py", "--train_csv", out / "train.csv", "--val_csv",
+                    out / "validate.csv", "--video_dir", out / "videos", "--output", out, "--label_list", labels)
+    one_line_error(done, "build_lists.py", "is the input --label_list")
+    assert snapshot(out) == before
+    notes = tmp_path / "ucfTrainTestlist"
+    notes.mkdir()
+    (notes / "classInd.txt").write_text("1 Archery\n")
+    (notes / "trainlist01.txt").write_text("Archery/v_Archery_g01_c01.avi 1\n")
+    (notes / "testlist01.txt").write_text("Archery/v_Archery_g02_c01.avi\n")
+    (notes / "ucf101_label_list.txt").write_text("an earlier run's\n")  # an output beside the inputs: replaced
+    done = run_tool("tools/data/ucf101/build_lists.py", "--annotations", notes, "--output", notes)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (notes / "ucf101_label_list.txt").read_text() == "0 Archery\n"
+    assert sorted(p.name for p in notes.iterdir()) == ["classInd.txt", "testlist01.txt", "train_split1.list",
+                                                       "trainlist01.txt", "ucf101_label_list.txt", "val_split1.list"]
+
+
 # ---------------------------------------------------------------- class 4: the output location first
 
 def test_visualize_attention_checks_its_output_folder_before_any_video(demo):

@@ -28,7 +28,7 @@ import re
 import shutil
 import tempfile
 
-from .errors import OutputError
+from .errors import OutputError, UserError
 from .save_load import current_umask, is_leftover_tmp
 
 _AT_FDCWD = -100
@@ -155,6 +155,22 @@ class StagedFiles:
     def path(self, filename):
         """Where to write ``filename`` now (inside the staging folder)."""
         return os.path.join(self.dir, filename)
+
+    def write(self, filename, write):
+        """Call ``write(path)`` for the staged file ``filename``; a file-system error (a full disk, a file-size
+        limit) becomes one :class:`OutputError` naming the file's final path. Returns the staged path."""
+        path = self.path(filename)
+        try:
+            write(path)
+        except OSError as err:
+            if isinstance(err, UserError):  # it already names its file
+                raise
+            from .cli import os_error_reason
+
+            what, advice = os_error_reason(err)
+            raise OutputError(f"cannot write '{os.path.join(self.folder, filename)}' ({what}); {advice}; nothing "
+                              "of this output was written there") from err
+        return path
 
     def commit(self, order=()):
         """Move every staged file into the folder: the names in ``order`` first, in that order, then the others
