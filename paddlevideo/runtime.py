@@ -5,9 +5,12 @@ What is changed, and when:
 
 - output: :func:`native_stdout_to_stderr` (while a native runtime runs: its debug prints stay off stdout,
   which carries predictions);
-- signals: :func:`install_signal_guard` (SIGINT / SIGTERM handlers, put back after ``import paddle`` replaced
-  them, and ``sys.unraisablehook``), for the whole of one command-line run (``utils.cli.run`` calls it and
-  :meth:`SignalGuard.restore` at the end).
+- signals: :func:`guard_start_up` (the first line of every entry point: until the run starts, SIGINT / SIGTERM
+  end the process at once with the tool's ``interrupted`` line), then :func:`install_signal_guard` (SIGINT /
+  SIGTERM handlers, put back after ``import paddle`` replaced them, and ``sys.unraisablehook``) for the whole of
+  one command-line run (``utils.cli.run`` calls it, and :meth:`SignalGuard.restore` at the end; for the program
+  itself, a signal while the interpreter exits then ends it with the run's exit code, or is ignored from the
+  atexit functions on).
 
 How an interrupt is delivered (:class:`SignalGuard`)
 ----------------------------------------------------
@@ -19,7 +22,8 @@ traceback and the program goes on as if nothing happened. So:
 
 1. the handler records the signal, then looks at the interrupted frames: when none of them is a finalizer (nor
    the initialisation of a native extension module, e.g. ``import paddle`` loading ``libpaddle``: C++ code there
-   turns the exception into another type and Paddle prints an error about its core) it raises :class:`Interrupted` (a ``KeyboardInterrupt``) there, in the main thread's own code, so ``finally``
+   turns the exception into another type and Paddle prints an error about its core) it raises
+   :class:`Interrupted` (a ``KeyboardInterrupt``) there, in the main thread's own code, so ``finally``
    blocks and context managers clean up;
 2. inside a finalizer it raises nothing: the finalizer runs to its end, and a watcher thread waits (polling
    every :data:`REDELIVERY_POLL_S`) until the main thread's stack holds no finalizer, then sends the same

@@ -104,7 +104,8 @@ class Sampler(Operator):
 
     Requires ``video_reader``, ``frames_len``, ``fps``, ``window`` (from ``VideoDecoder``). Adds ``imgs``,
     ``frame_idx`` and ``frames_repeated`` (True when the video has fewer frames than a clip takes, so frames
-    were repeated to fill it: :func:`repeated_frames_note` says so for tools that score single videos); with ``linspace_sample`` also ``start_idx`` / ``end_idx`` (one window) or ``clip_windows``
+    were repeated to fill it: :func:`repeated_frames_note` says so for tools that score single videos); with
+    ``linspace_sample`` also ``start_idx`` / ``end_idx`` (one window) or ``clip_windows``
     (several). Removes ``video_reader``.
 
     Args:
