@@ -14,7 +14,7 @@ runs a few. The tools run on the demo model (random weights) and generated demo 
 
 Each tool first runs once without interruption to time it (T); then each interrupt run sends SIGINT at a moment
 drawn uniformly from [0, T] (start-up and imports included). A run that ended before the signal was sent is
-drawn again. A signal in the interpreter's own first ~30 ms, before Python has set up signal handling, kills the
+drawn again, and T becomes that run's length (later runs are faster than the first, cold one). A signal in the interpreter's own first ~30 ms, before Python has set up signal handling, kills the
 process by the signal's default action (status -2, which a shell reports as 130, nothing printed): counted
 apart, as no code of the tool can run there. Output checks after each interrupted run: no staging folder or temporary file left, every
 attention folder has its four files, an int8 model has its record, every checkpoint loads.
@@ -41,6 +41,7 @@ from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C dur
 
 guard_start_up("stress_interrupts.py")
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, print_error, run  # noqa: E402
+from paddlevideo.utils.errors import RunError  # noqa: E402
 
 PROG = "stress_interrupts.py"
 CONFIG = os.path.join(REPO, "configs", "recognition", "timesformer", "timesformer_demo_videos.yaml")
@@ -128,7 +129,7 @@ def time_one_run(cmd):
     proc = start(cmd)
     _, err = proc.communicate(timeout=1800)
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed without an interrupt (exit {proc.returncode}): {err[-2000:]}")
+        raise RunError(f"{' '.join(cmd)} failed without an interrupt (exit {proc.returncode}): {err[-2000:]}")
     return time.monotonic() - began
 
 
@@ -165,12 +166,13 @@ def output_problems(tool, out):
 def interrupt_once(tool, cmd, out, delay, max_stop_s):
     """One run interrupted after ``delay`` seconds: a dict with ``finished_first``, ``code``, ``stop_s``,
     ``problems``."""
+    began = time.monotonic()
     proc = start(cmd)
-    deadline = time.monotonic() + delay
+    deadline = began + delay
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             proc.communicate()
-            return {"finished_first": True}
+            return {"finished_first": True, "took_s": time.monotonic() - began}
         time.sleep(0.005)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
@@ -183,8 +185,8 @@ def interrupt_once(tool, cmd, out, delay, max_stop_s):
     prog = os.path.basename(cmd[1])
     lines = [line for line in err.splitlines() if line.strip()]
     problems = []
-    if proc.returncode == 0:
-        return {"finished_first": True}  # the signal landed after the work (while the interpreter exited)
+    if proc.returncode == 0:  # the signal landed after the work (while the interpreter exited)
+        return {"finished_first": True, "took_s": sent - began}
     if proc.returncode == -signal.SIGINT and not err.strip():
         # before the interpreter set up its signal handling (its first ~30 ms): the signal's default action
         # killed it, silently (a shell reports 130); no Python code can run there
@@ -217,8 +219,9 @@ def stress(tool, setup, work, count, max_stop_s, rng):
         result = interrupt_once(tool, commands(tool, setup, out), out, rng.uniform(0.0, duration), max_stop_s)
         if result["finished_first"]:
             redrawn += 1
+            duration = min(duration, result["took_s"])  # runs after the first (cold) one are faster: draw within
             if redrawn > 3 * count:
-                raise RuntimeError(f"{tool}: the run keeps ending before the signal; is it too short?")
+                raise RunError(f"{tool}: the run keeps ending before the signal; is it too short?")
             continue
         runs.append(result)
         mark = "ok" if not result["problems"] else "FAIL: " + "; ".join(result["problems"])

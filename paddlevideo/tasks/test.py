@@ -79,10 +79,13 @@ def test_model(cfg, weights, save_scores=False, scores_path=None, report_dir=Non
     return result
 
 
-def write_report(folder, result, cfg, skipped, class_names=None):
+_NOT_READ = object()  # write_report's class_names when the caller has not read the label list
+
+
+def write_report(folder, result, cfg, skipped, class_names=_NOT_READ):
     """The test report (:mod:`paddlevideo.visualization.report`) of a metric ``result`` in ``folder``, with
-    ``class_names`` (default: from the label list the config names, as tools/predict.py finds it), else class
-    ids.
+    ``class_names`` (``{id: name}`` or None for ids; default: read from the label list the config names, as
+    tools/predict.py finds it).
 
     A report that cannot be written (read-only folder, full disk) is one warning line: the metrics above
     are right and already printed, so the test itself does not fail. Returns the folder, or None then.
@@ -94,7 +97,7 @@ def write_report(folder, result, cfg, skipped, class_names=None):
     logger = get_logger()
     try:
         write_test_report(folder, result["labels"], result["scores"],
-                          class_names if class_names is not None else _class_names(cfg), skipped)
+                          _class_names(cfg) if class_names is _NOT_READ else class_names, skipped)
     except OutputError as err:
         logger.warning("test report not written: %s", err)
         return None
