@@ -20,14 +20,15 @@ handler raised at once, the exception would land wherever that is, and inside a 
 closed by the garbage collector) Python cannot pass it on: it prints ``Exception ignored in ...`` with a
 traceback and the program goes on as if nothing happened. So:
 
-1. the handler records the signal, then looks at the interrupted frames: when none of them is a finalizer (nor
-   the initialisation of a native extension module, e.g. ``import paddle`` loading ``libpaddle``: C++ code there
-   turns the exception into another type and Paddle prints an error about its core) it raises
-   :class:`Interrupted` (a ``KeyboardInterrupt``) there, in the main thread's own code, so ``finally``
-   blocks and context managers clean up;
-2. inside a finalizer it raises nothing: the finalizer runs to its end, and a watcher thread waits (polling
-   every :data:`REDELIVERY_POLL_S`) until the main thread's stack holds no finalizer, then sends the same
-   signal once more to the main thread (``signal.pthread_kill``: a blocking wait there ends too; step 1 again);
+1. the handler records the signal, then looks at the interrupted frames: when none of them is a finalizer nor
+   an import in progress (native modules run Python code from their C/C++ initialisation: an exception there
+   comes out as another error, e.g. ``import paddle`` then prints "Can not import paddle core", or aborts the
+   process, as torch's import under NNCF did) it raises :class:`Interrupted` (a ``KeyboardInterrupt``) there,
+   in the main thread's own code, so ``finally`` blocks and context managers clean up;
+2. inside a finalizer or an import it raises nothing: the finalizer (the import) runs to its end, and a
+   watcher thread waits (polling every :data:`REDELIVERY_POLL_S`) until the main thread's stack holds neither,
+   then sends the same signal once more to the main thread (``signal.pthread_kill``: a blocking wait there
+   ends too; step 1 again). An import delays the interrupt by at most its own length (``import paddle``: ~3 s);
 3. a finalizer the frame check cannot recognise (a plain weak-reference callback, a generator closed by the
    garbage collector) still gets the exception, but ``sys.unraisablehook`` takes it instead of printing, and
    it is delivered again as in 2. Such a finalizer is cut short; the interrupt is never lost.
@@ -39,6 +40,7 @@ same line and exit code, for a clean-up that hangs.
 
 import atexit
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -95,25 +97,24 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _unsafe_codes():
-    """Code objects under which an exception cannot propagate as itself: ``weakref.finalize`` calls and
-    ``gc.callbacks`` (finalizers), and the creation of a native extension module (Python code that the module's
-    C/C++ initialisation calls: an exception there comes out as another type, e.g. Paddle's ``libpaddle``
-    import then prints "Error: Can not import paddle core")."""
+    """Code objects under which a raised exception cannot propagate as itself: ``weakref.finalize`` calls and
+    ``gc.callbacks`` (finalizers), and the import of a module (``importlib``'s ``_find_and_load``): native
+    modules run Python code from their C/C++ initialisation, where an exception comes out as another error
+    (Paddle's ``libpaddle`` then prints "Can not import paddle core") or aborts the process (seen with torch,
+    imported by NNCF), and a module left half-imported may run its exit hooks later (torch logs cache stats)."""
+    import _frozen_importlib
     import gc
     import weakref
-    from importlib.machinery import ExtensionFileLoader
 
-    codes = {weakref.finalize.__call__.__code__, ExtensionFileLoader.create_module.__code__,
-             ExtensionFileLoader.exec_module.__code__}
+    codes = {weakref.finalize.__call__.__code__, _frozen_importlib._find_and_load.__code__}
     codes.update(code for code in (getattr(callback, "__code__", None) for callback in list(gc.callbacks)) if code)
     return codes
 
 
 def inside_finalizer(frame, also=()):
     """Whether ``frame`` or a frame that called it is a finalizer (a ``__del__`` method, a ``weakref.finalize``
-    callback, a ``gc.callbacks`` function) or a native extension module's initialisation (see
-    :func:`_unsafe_codes`): places where a raised exception could not propagate as itself; or runs one of the
-    code objects ``also``."""
+    callback, a ``gc.callbacks`` function) or an import (see :func:`_unsafe_codes`): places where a raised
+    exception could not propagate as itself; or runs one of the code objects ``also``."""
     codes = None
     while frame is not None:
         code = frame.f_code
@@ -236,7 +237,8 @@ class SignalGuard:
         ``exit_code``: the run was the program itself and the process is about to exit with this code; a signal
         arriving meanwhile ends it at once with that code, streams flushed (while Python code still runs: the
         wait for other threads), or is ignored (from the atexit functions on: the interpreter and Paddle tear
-        down), instead of Python's default (a ``KeyboardInterrupt`` at exit, or status -2 / -15)."""
+        down), instead of Python's default (a ``KeyboardInterrupt`` at exit, or status -2 / -15). A non-zero
+        code means the run ended on its final line: logging is switched off, so nothing comes after it."""
         self.raising = False
         if self.hook is not None and self.hook in sys.meta_path:
             sys.meta_path.remove(self.hook)
@@ -256,6 +258,10 @@ class SignalGuard:
             # Python resets its handlers to the system default late in its exit (after the atexit functions),
             # then Paddle's C++ parts tear down; a signal there would kill the process with status -2 / -15.
             atexit.register(_ignore_signals)
+        if exit_code:
+            # the run ended on its one final line (an error, an interrupt): a library's exit hook must not log
+            # after it (torch's FakeTensor cache statistics did, at INFO)
+            logging.disable(logging.CRITICAL)
 
 
 def _ignore_signals():
