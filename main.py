@@ -8,17 +8,18 @@ Examples:
     python main.py --export -c CONFIG -w best.pdparams --output_dir inference
 """
 
-import argparse
 import os
 import sys
-import warnings
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("main.py", __name__)
+import argparse  # noqa: E402
+import warnings  # noqa: E402
 
 # paddle warns about a C++ build cache on import; it is irrelevant to users of this CLI
 warnings.filterwarnings("ignore", message="No ccache found")
 
-from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
-
-guard_start_up("main.py")
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402  (no paddle import: --help stays fast)
 
 PROG = "main.py"

@@ -40,7 +40,6 @@ same line and exit code, for a clean-up that hangs.
 
 import atexit
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -261,6 +260,8 @@ class SignalGuard:
         if exit_code:
             # the run ended on its one final line (an error, an interrupt): a library's exit hook must not log
             # after it (torch's FakeTensor cache statistics did, at INFO)
+            import logging
+
             logging.disable(logging.CRITICAL)
 
 
@@ -286,15 +287,16 @@ def _exit_now(code):
 _start_up_hook = None  # guard_start_up's AfterImport, until install_signal_guard takes over
 
 
-def guard_start_up(prog):
-    """The first call of a command-line program, before its other imports: until :func:`install_signal_guard`
-    (``cli.run``) takes over, SIGINT / SIGTERM end the process at once with ``<prog>: interrupted`` and 130 / 143
-    (nothing has been written that needs cleaning up), instead of Python's ``KeyboardInterrupt`` traceback in
-    the middle of an import. Paddle's C++ SIGTERM handler, installed when ``paddle`` is imported, is replaced
-    again right after."""
+def guard_start_up(prog, module_name="__main__"):
+    """The first call of a command-line program, before its other imports (``guard_start_up(PROG, __name__)``):
+    until :func:`install_signal_guard` (``cli.run``) takes over, SIGINT / SIGTERM end the process at once with
+    ``<prog>: interrupted`` and 130 / 143 (nothing has been written that needs cleaning up), instead of Python's
+    ``KeyboardInterrupt`` traceback in the middle of an import. Paddle's C++ SIGTERM handler, installed when
+    ``paddle`` is imported, is replaced again right after. Nothing happens when ``module_name`` is not
+    ``"__main__"``: the program's module imported by a test, or again by a spawned worker process."""
     global _start_up_hook
 
-    if threading.current_thread() is not threading.main_thread():
+    if module_name != "__main__" or threading.current_thread() is not threading.main_thread():
         return
 
     def handler(signum, frame):

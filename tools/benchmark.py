@@ -20,31 +20,33 @@ Output: one table per mode (median and min ms, ratio to the reference contender,
 analytic FLOP count, % of the sgemm peak, peak RSS), optionally written as JSON (``--json``).
 """
 
-import argparse
-import contextlib
-import io
-import json
-import multiprocessing as mp
 import os
-import platform
-import resource
-import shutil
-import statistics
 import sys
-import tempfile
-import time
-import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("benchmark.py", __name__)
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+
 # Only light imports here: worker processes start with "spawn" and import this module again, and the
 # parent must not start an OpenMP runtime of its own (its spinning threads would steal cycles).
-from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
 
-guard_start_up("benchmark.py")
 from paddlevideo.utils import ConfigError, get_config, get_logger, setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.cpu import CONFIGURE_CPU_SWITCH, configure_cpu, cpu_model_name, cpu_vendor  # noqa: E402

@@ -15,19 +15,21 @@ Without ``-w`` the weights are random (seed 0), with non-zero temporal weights s
 attention path counts (a fresh model zeroes ``temporal_fc``).
 """
 
-import argparse
 import os
 import sys
-import warnings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
-from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
 
-guard_start_up("compare_precisions.py")
+guard_start_up("compare_precisions.py", __name__)
+import argparse  # noqa: E402
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
+
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
 
 PROG = "compare_precisions.py"

@@ -21,17 +21,19 @@ Every mapped key is logged. Before anything is written:
      space_only checkpoints, this step is skipped and the log says so instead of "verified".
 """
 
-import argparse
 import os
 import sys
-import warnings
 
-warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
 
-guard_start_up("convert_checkpoint.py")
+guard_start_up("convert_checkpoint.py", __name__)
+import argparse  # noqa: E402
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
+
 from paddlevideo.modeling.convert import (  # noqa: E402
     FORMATS,
     IMPLIED_BY_RELEASE,

@@ -14,20 +14,22 @@ takes ``[N, 3, num_seg*3, target_size, target_size]`` (``INFERENCE`` section) an
 over the 3 views.
 """
 
-import argparse
-import logging
 import os
 import sys
-import warnings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
-from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
 
-guard_start_up("export_model.py")
+guard_start_up("export_model.py", __name__)
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
+
 from paddlevideo.deploy.export import DEFAULT_OPSET, FORMATS# noqa: E402
 from paddlevideo.utils import ConfigError, get_config, setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402

@@ -11,18 +11,19 @@ Examples:
     python tools/extract_features.py -c CONFIG -w WEIGHTS --input_file clip.mp4 -o features/ --num_clips 4
 """
 
-import argparse
 import os
 import sys
-import warnings
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("extract_features.py", __name__)
+import argparse  # noqa: E402
+import warnings  # noqa: E402
+
 warnings.filterwarnings("ignore", message="No ccache found")
 
-from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
-
-guard_start_up("extract_features.py")
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402
 from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402

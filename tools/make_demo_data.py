@@ -4,18 +4,19 @@ Example:
     python tools/make_demo_data.py --output data/demo --num_train 2000 --num_val 200 --seed 0
 """
 
-import argparse
-import json
 import os
-import re
 import sys
-import time
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
 
-guard_start_up("make_demo_data.py")
+guard_start_up("make_demo_data.py", __name__)
+import argparse  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import time  # noqa: E402
+
 from paddlevideo.loader.demo_data import CLASS_NAMES, MANIFEST, make_demo_dataset  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
 from paddlevideo.utils.errors import OutputError, UserError  # noqa: E402

@@ -23,19 +23,21 @@ Videos that cannot be read are reported on stderr, one line each; the others are
 the exit code is 1 when any failed.
 """
 
-import argparse
 import os
 import sys
-import warnings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
-from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
 
-guard_start_up("predict.py")
+guard_start_up("predict.py", __name__)
+import argparse  # noqa: E402
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
+
 from paddlevideo.deploy.predictor import BACKENDS, PRECISIONS# noqa: E402
 from paddlevideo.loader.video_files import VIDEO_EXTENSIONS# noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, print_error, run  # noqa: E402

@@ -15,20 +15,22 @@ LayerNorm, GELU and the head stay in float (docs/deploy.md). An int8 model is ne
 output may be an input; the output folder is checked (created) before the calibration.
 """
 
-import argparse
-import logging
 import os
 import sys
-import warnings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
-from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
 
-guard_start_up("quantize.py")
+guard_start_up("quantize.py", __name__)
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
+
 from paddlevideo.utils import ConfigError, get_config, setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402

@@ -25,21 +25,22 @@ Example::
     python tools/stress_interrupts.py --work_dir /tmp/stress --tools predict quantize --count 5 --seed 1
 """
 
-import argparse
 import os
-import random
-import signal
-import subprocess
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
 
-guard_start_up("stress_interrupts.py")
+guard_start_up("stress_interrupts.py", __name__)
+import argparse  # noqa: E402
+import random  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, print_error, run  # noqa: E402
 from paddlevideo.utils.errors import RunError  # noqa: E402
 

@@ -18,20 +18,21 @@ this one's, never a partial folder); an existing folder is only replaced when it
 files. ``-o`` is checked (created, written to) before the model loads; no output may be an input.
 """
 
-import argparse
 import os
 import sys
-import warnings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("visualize_attention.py", __name__)
+import argparse  # noqa: E402
+import warnings  # noqa: E402
+
 warnings.filterwarnings("ignore", message="No ccache found")  # paddle's build-cache notice, irrelevant here
 
-from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
-
-guard_start_up("visualize_attention.py")
 from paddlevideo.utils.cli import add_debug_flag, print_error, run  # noqa: E402
 from paddlevideo.utils.logger import log_to_stderr  # noqa: E402
 

@@ -16,17 +16,19 @@ Example:
         --val_csv kinetics_400/validate.csv --video_dir data/k400/videos --output data/k400 --check
 """
 
-import argparse
-import csv
-import difflib
-import math
 import os
 import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
-from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
 
-guard_start_up("build_lists.py")
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("build_lists.py", __name__)
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import difflib  # noqa: E402
+import math  # noqa: E402
+
 from paddlevideo.loader.list_files import write_label_list, write_list_file  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run  # noqa: E402
 from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402

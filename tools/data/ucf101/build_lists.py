@@ -11,14 +11,16 @@ Example:
         --video_dir data/ucf101/videos --output data/ucf101
 """
 
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
-from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: Ctrl-C during the imports below)
 
-guard_start_up("build_lists.py")
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("build_lists.py", __name__)
+import argparse  # noqa: E402
+
 from paddlevideo.loader.list_files import write_label_list, write_list_file  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run  # noqa: E402
 from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402
