@@ -31,7 +31,9 @@ traceback and the program goes on as if nothing happened. So:
    ends too; step 1 again). An import delays the interrupt by at most its own length (``import paddle``: ~3 s);
 3. a finalizer the frame check cannot recognise (a plain weak-reference callback, a generator closed by the
    garbage collector) still gets the exception, but ``sys.unraisablehook`` takes it instead of printing, and
-   it is delivered again as in 2. Such a finalizer is cut short; the interrupt is never lost.
+   it is delivered again as in 2. Such a finalizer is cut short; the interrupt is never lost. Once interrupted,
+   the hook drops every finalizer error (an object whose construction the interrupt cut short may fail in its
+   ``__del__``), so the run ends on its one line (``--debug`` prints them).
 
 Repeated signals: within :data:`FORCE_AFTER_S` of the first they are absorbed (a held key or a supervisor's
 repeated ``kill`` cannot break the clean-up); a later one ends the process at once (``os._exit``) with the
@@ -134,8 +136,9 @@ class SignalGuard:
     forced stop.
     """
 
-    def __init__(self, prog):
+    def __init__(self, prog, debug=False):
         self.prog = prog
+        self.debug = debug
         self.signum = None
         self.first_at = None
         self.raising = True
@@ -196,11 +199,16 @@ class SignalGuard:
         raise Interrupted(self.signum)
 
     def _unraisable(self, unraisable):
-        """An interrupt raised in a finalizer the frame check did not recognise: deliver it again, unprinted."""
+        """An interrupt raised in a finalizer the frame check did not recognise: deliver it again, unprinted.
+        After an interrupt, any other error of a finalizer is its consequence (an object whose ``__init__`` the
+        interrupt cut short fails in its ``__del__``, seen with decord's ``NDArray``): not printed either, so the
+        run still ends on its one line (``debug`` prints it)."""
         if isinstance(unraisable.exc_value, KeyboardInterrupt) and self.signum is not None:
             self._delivered = False
             if self.raising:
                 self._deliver_later()
+            return
+        if self.signum is not None and not self.debug:
             return
         (self._saved_unraisablehook or sys.__unraisablehook__)(unraisable)
 
@@ -313,16 +321,17 @@ def guard_start_up(prog, module_name="__main__"):
         sys.meta_path.insert(0, _start_up_hook)
 
 
-def install_signal_guard(prog):
+def install_signal_guard(prog, debug=False):
     """Install the SIGINT / SIGTERM handling of one run of the command-line program ``prog``; returns the
-    :class:`SignalGuard` (its ``signum`` says whether a signal came; call ``quiet()`` then ``restore()``)."""
+    :class:`SignalGuard` (its ``signum`` says whether a signal came; call ``quiet()`` then ``restore()``).
+    ``debug`` (``--debug``): finalizer errors after an interrupt are printed, not dropped."""
     global _start_up_hook
 
     if _start_up_hook is not None:
         if _start_up_hook in sys.meta_path:
             sys.meta_path.remove(_start_up_hook)
         _start_up_hook = None
-    return SignalGuard(prog).install()
+    return SignalGuard(prog, debug).install()
 
 
 def print_line(line):

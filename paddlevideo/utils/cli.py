@@ -321,7 +321,7 @@ def run(prog, main, argv=None):
     (its work is done and reported) instead of Python's default (a ``KeyboardInterrupt`` at exit, -2).
     """
     debug = debug_requested(argv)
-    guard = runtime.install_signal_guard(prog)
+    guard = runtime.install_signal_guard(prog, debug)
     code = EXIT_ERROR
     try:
         code = _run_main(prog, main, argv, guard, debug)
