@@ -1,6 +1,13 @@
 """The one wrapper every command-line entry point runs through (``main.py`` and ``tools/*.py``).
 
-Usage, at the bottom of a tool::
+Usage: at the top of a tool, before every import but ``os`` and ``sys`` (and the ``sys.path`` line a tool
+under ``tools/`` needs)::
+
+    from paddlevideo.runtime import guard_start_up  # noqa: E402
+
+    guard_start_up("my_tool.py", __name__)        # a Ctrl-C during the imports below ends cleanly too
+
+and at the bottom::
 
     def main(argv=None):
         parser = argparse.ArgumentParser(prog=PROG, ...)
