@@ -8,9 +8,13 @@ Examples:
     python main.py --export -c CONFIG -w best.pdparams --output_dir inference
 """
 
-import argparse
 import os
 import sys
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("main.py", __name__)
+import argparse  # noqa: E402
 
 from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, run  # no paddle import: --help stays fast
 
@@ -141,7 +145,7 @@ def main(argv=None):
         from paddlevideo.deploy.export import export_model
 
         export_model(cfg, args.weights, args.output_dir or os.path.join("inference", cfg.model_name),
-                     fmt="pdmodel", onnx=False, trust_pickle=args.trust_pickle)
+                     fmt="pdmodel", onnx=False, trust_pickle=args.trust_pickle, inputs=[("-c", args.config)])
     elif args.test:
         from paddlevideo.tasks.test import test_model
 
@@ -166,8 +170,7 @@ def main(argv=None):
 
 def _exported_model(args, cfg):
     """The exported model of ``--model_file`` as the test loop's model (one log line says what runs)."""
-    from paddlevideo.deploy.predictor import ExportedModel, build_predictor, default_backend
-    from paddlevideo.deploy.model_input import check_model_input
+    from paddlevideo.deploy.predictor import ExportedModel, build_predictor, checked_model_file, default_backend
     from paddlevideo.deploy.predictor import resolve_cpu_precision
     from paddlevideo.utils.logger import get_logger
 
@@ -175,8 +178,8 @@ def _exported_model(args, cfg):
     precision, note = resolve_cpu_precision(backend, args.precision)
     if note:
         get_logger().warning("%s", note)
-    check_model_input(args.model_file, cfg)
-    get_logger().info("testing exported model %s on %s in %s", args.model_file, backend, precision)
+    run_file, precision = checked_model_file(args.model_file, cfg, backend, precision)
+    get_logger().info("testing exported model %s on %s in %s", run_file, backend, precision)
     return ExportedModel(build_predictor(args.model_file, backend, precision))
 
 

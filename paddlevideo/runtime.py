@@ -13,8 +13,13 @@ What is changed, and when:
   that can stop the run), :func:`ignore_sigint` (a loader worker leaves Ctrl-C to its parent).
 - **Warnings**: :func:`quiet_third_party_warnings` (every entry point, first thing: notices of other packages
   that mean nothing to a user of the tools).
-- **Signals**: :func:`signals_to` (while ``tools/serve.py`` serves: SIGINT / SIGTERM ask uvicorn to shut down
-  gracefully instead of raising ``cli.Interrupted``).
+- **Signals**: :func:`guard_start_up` (the first line of every entry point: until the run starts, SIGINT / SIGTERM
+  end the process at once with the tool's ``interrupted`` line), then :func:`install_signal_guard` (SIGINT /
+  SIGTERM handlers, put back after ``import paddle`` replaced them, and ``sys.unraisablehook``) for the whole of
+  one command-line run (``utils.cli.run`` calls it, and :meth:`SignalGuard.restore` at the end; for the program
+  itself, a signal while the interpreter exits then ends it with the run's exit code, or is ignored from the
+  atexit functions on).; :func:`signals_to` (while
+  ``tools/serve.py`` serves: SIGINT / SIGTERM ask uvicorn to shut down gracefully instead of raising).
 
 Nothing runs at import time.
 
@@ -36,14 +41,44 @@ CPU set-up in detail (timings in ``docs/benchmarks.md``):
   strided views, and the CPU kernels that later read such views (element-wise ops, matmul, the copy in
   ``reshape``) are much slower than on dense tensors. Off, a view op writes a dense result (Paddle 2.x
   behaviour), which changes no values. Users who set the flag themselves keep their choice.
+
+How an interrupt is delivered (:class:`SignalGuard`)
+----------------------------------------------------
+Python runs a signal handler in the main thread between two bytecodes of whatever code runs there. If the
+handler raised at once, the exception would land wherever that is, and inside a finalizer (an object's
+``__del__``, a ``weakref.finalize`` or other weak-reference callback, a ``gc.callbacks`` function, a generator
+closed by the garbage collector) Python cannot pass it on: it prints ``Exception ignored in ...`` with a
+traceback and the program goes on as if nothing happened. So:
+
+1. the handler records the signal, then looks at the interrupted frames: when none of them is a finalizer nor
+   an import in progress (native modules run Python code from their C/C++ initialisation: an exception there
+   comes out as another error, e.g. ``import paddle`` then prints "Can not import paddle core", or aborts the
+   process, as torch's import under NNCF did) it raises :class:`Interrupted` (a ``KeyboardInterrupt``) there,
+   in the main thread's own code, so ``finally`` blocks and context managers clean up;
+2. inside a finalizer or an import it raises nothing: the finalizer (the import) runs to its end, and a
+   watcher thread waits (polling every :data:`REDELIVERY_POLL_S`) until the main thread's stack holds neither,
+   then sends the same signal once more to the main thread (``signal.pthread_kill``: a blocking wait there
+   ends too; step 1 again). An import delays the interrupt by at most its own length (``import paddle``: ~3 s);
+3. a finalizer the frame check cannot recognise (a plain weak-reference callback, a generator closed by the
+   garbage collector) still gets the exception, but ``sys.unraisablehook`` takes it instead of printing, and
+   it is delivered again as in 2. Such a finalizer is cut short; the interrupt is never lost. Once interrupted,
+   the hook drops every finalizer error (an object whose construction the interrupt cut short may fail in its
+   ``__del__``), so the run ends on its one line (``--debug`` prints them).
+
+Repeated signals: within :data:`FORCE_AFTER_S` of the first they are absorbed (a held key or a supervisor's
+repeated ``kill`` cannot break the clean-up); a later one ends the process at once (``os._exit``) with the
+same line and exit code, for a clean-up that hangs.
 """
 
+import atexit
 import contextlib
 import ctypes
 import ctypes.util
 import os
+import signal
 import sys
 import threading
+import time
 import warnings
 
 from .utils.cpu_features import AMD_VENDOR, cpu_vendor
@@ -322,3 +357,315 @@ def quiet_third_party_warnings():
     keeps its own warning settings."""
     for message, category in THIRD_PARTY_NOTICES:
         warnings.filterwarnings("ignore", message=message, category=category)
+
+
+# ------------------------------------------------------------------ signals
+
+# A second signal sooner than this after the first is absorbed (clean-up keeps running); a later one forces.
+FORCE_AFTER_S = 1.0
+# How often the watcher thread looks whether a deferred interrupt can be delivered (the main thread left the
+# finalizer it was in).
+REDELIVERY_POLL_S = 0.005
+GUARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread by :class:`SignalGuard` for SIGINT and SIGTERM; ``signum`` says which."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _unsafe_codes():
+    """Code objects under which a raised exception cannot propagate as itself: ``weakref.finalize`` calls and
+    ``gc.callbacks`` (finalizers), and the import of a module (``importlib``'s ``_find_and_load``): native
+    modules run Python code from their C/C++ initialisation, where an exception comes out as another error
+    (Paddle's ``libpaddle`` then prints "Can not import paddle core") or aborts the process (seen with torch,
+    imported by NNCF), and a module left half-imported may run its exit hooks later (torch logs cache stats)."""
+    import _frozen_importlib
+    import gc
+    import weakref
+
+    codes = {weakref.finalize.__call__.__code__, _frozen_importlib._find_and_load.__code__}
+    codes.update(code for code in (getattr(callback, "__code__", None) for callback in list(gc.callbacks)) if code)
+    return codes
+
+
+def inside_finalizer(frame, also=()):
+    """Whether ``frame`` or a frame that called it is a finalizer (a ``__del__`` method, a ``weakref.finalize``
+    callback, a ``gc.callbacks`` function) or an import (see :func:`_unsafe_codes`): places where a raised
+    exception could not propagate as itself; or runs one of the code objects ``also``."""
+    codes = None
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or code in also:
+            return True
+        if codes is None:
+            codes = _unsafe_codes()
+        if code in codes:
+            return True
+        frame = frame.f_back
+    return False
+
+
+class SignalGuard:
+    """SIGINT / SIGTERM handling for one command-line run; see the module docstring for how it delivers.
+
+    ``signum`` is the first signal received (None before). ``prog`` names the tool in the line printed on a
+    forced stop.
+    """
+
+    def __init__(self, prog, debug=False):
+        self.prog = prog
+        self.debug = debug
+        self.signum = None
+        self.first_at = None
+        self.raising = True
+        self.pid = os.getpid()
+        self.saved = {}
+        self.hook = None
+        self._saved_unraisablehook = None
+        self._delivered = False  # Interrupted was raised where it propagates (not swallowed since)
+        self._pending = False  # a watcher thread waits to deliver it again
+        self._redelivering = False  # the next handler call is the watcher's signal, not the user's
+        # the guard's own code that runs in a finalizer's context: never raise there
+        self._own_codes = frozenset(f.__code__ for f in (SignalGuard._unraisable, SignalGuard._deliver_later))
+
+    def install(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self  # signal handlers can only be set from the main thread
+        for signum in GUARDED_SIGNALS:
+            self.saved[signum] = signal.getsignal(signum)
+        self._set_handlers()
+        self._saved_unraisablehook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
+        if "paddle.base" not in sys.modules:
+            # paddle.base installs Paddle's C++ SIGTERM handler while it is imported (first thing in an
+            # `import paddle`): put this one back right after, and once more when paddle is complete
+            self.hook = AfterImport(("paddle.base", "paddle"), self._set_handlers)
+            sys.meta_path.insert(0, self.hook)
+        return self
+
+    def _set_handlers(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in GUARDED_SIGNALS:
+                signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame):
+        if os.getpid() != self.pid:
+            # A forked child (e.g. a loader worker) inherited this handler: behave as Python's defaults do.
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        redelivery, self._redelivering = self._redelivering, False
+        if self.signum is None:
+            self.signum, self.first_at = signum, time.monotonic()
+        elif not redelivery:  # the user's repeated signal
+            if time.monotonic() - self.first_at >= FORCE_AFTER_S:
+                print_line(f"{self.prog}: interrupted")
+                os._exit(128 + self.signum)
+            return
+        elif self._delivered:
+            return
+        if not self.raising:
+            return
+        if inside_finalizer(frame, self._own_codes):
+            self._deliver_later()  # an exception here would be printed and dropped by Python
+            return
+        self._delivered = True
+        raise Interrupted(self.signum)
+
+    def _unraisable(self, unraisable):
+        """An interrupt raised in a finalizer the frame check did not recognise: deliver it again, unprinted.
+        After an interrupt, any other error of a finalizer is its consequence (an object whose ``__init__`` the
+        interrupt cut short fails in its ``__del__``, seen with decord's ``NDArray``): not printed either, so the
+        run still ends on its one line (``debug`` prints it)."""
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and self.signum is not None:
+            self._delivered = False
+            if self.raising:
+                self._deliver_later()
+            return
+        if self.signum is not None and not self.debug:
+            return
+        (self._saved_unraisablehook or sys.__unraisablehook__)(unraisable)
+
+    def _deliver_later(self):
+        """Start the watcher that delivers the recorded signal once the main thread is out of finalizers."""
+        if self._pending:
+            return
+        self._pending = True
+        threading.Thread(target=self._watch, name="interrupt-redelivery", daemon=True).start()
+
+    def _watch(self):
+        main = threading.main_thread()
+        while self.raising and main.is_alive():
+            time.sleep(REDELIVERY_POLL_S)
+            frame = sys._current_frames().get(main.ident)
+            if frame is None or not inside_finalizer(frame, self._own_codes):
+                break
+        self._pending = False
+        if self.raising and not self._delivered and main.is_alive():
+            self._redelivering = True
+            # a real signal to the main thread: it also ends a blocking wait there (sleep, join, a queue)
+            signal.pthread_kill(main.ident, self.signum)
+
+    def quiet(self):
+        """From now on signals are only recorded (the wrapper is reporting; nothing is left to stop)."""
+        self.raising = False
+
+    def restore(self, exit_code=None):
+        """Put the previous handlers back, unless the run was interrupted: the process then only exits, and
+        further SIGINT / SIGTERM are ignored (Python's shutdown would reset them to their defaults, and one
+        arriving while Paddle tears down would kill the process without its exit code).
+
+        ``exit_code``: the run was the program itself and the process is about to exit with this code; a signal
+        arriving meanwhile ends it at once with that code, streams flushed (while Python code still runs: the
+        wait for other threads), or is ignored (from the atexit functions on: the interpreter and Paddle tear
+        down), instead of Python's default (a ``KeyboardInterrupt`` at exit, or status -2 / -15). A non-zero
+        code means the run ended on its final line: logging is switched off, so nothing comes after it."""
+        self.raising = False
+        if self.hook is not None and self.hook in sys.meta_path:
+            sys.meta_path.remove(self.hook)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if self._saved_unraisablehook is not None and sys.unraisablehook == self._unraisable:
+            # an interrupt that arrives during the shutdown is still never printed as "Exception ignored"
+            if self.signum is None:
+                sys.unraisablehook = self._saved_unraisablehook
+        for signum, handler in self.saved.items():
+            if self.signum is not None:
+                handler = signal.SIG_IGN
+            elif exit_code is not None:
+                handler = _exit_now(exit_code)
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        if self.signum is None and exit_code is not None:
+            # Python resets its handlers to the system default late in its exit (after the atexit functions),
+            # then Paddle's C++ parts tear down; a signal there would kill the process with status -2 / -15.
+            atexit.register(_ignore_signals)
+        if exit_code:
+            # the run ended on its one final line (an error, an interrupt): a library's exit hook must not log
+            # after it (torch's FakeTensor cache statistics did, at INFO)
+            import logging
+
+            logging.disable(logging.CRITICAL)
+
+
+def _ignore_signals():
+    for signum in GUARDED_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _exit_now(code):
+    """A signal handler for a process that is exiting anyway: flush the streams and exit with ``code``."""
+
+    def handler(signum, frame):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (AttributeError, OSError, ValueError):
+                pass
+        os._exit(code)
+
+    return handler
+
+
+_start_up_hook = None  # guard_start_up's AfterImport, until install_signal_guard takes over
+
+
+def guard_start_up(prog, module_name="__main__"):
+    """The first call of a command-line program, before its other imports (``guard_start_up(PROG, __name__)``):
+    until :func:`install_signal_guard` (``cli.run``) takes over, SIGINT / SIGTERM end the process at once with
+    ``<prog>: interrupted`` and 130 / 143 (nothing has been written that needs cleaning up), instead of Python's
+    ``KeyboardInterrupt`` traceback in the middle of an import. Paddle's C++ SIGTERM handler, installed when
+    ``paddle`` is imported, is replaced again right after. Nothing happens when ``module_name`` is not
+    ``"__main__"``: the program's module imported by a test, or again by a spawned worker process."""
+    global _start_up_hook
+
+    if module_name != "__main__" or threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        print_line(f"{prog}: interrupted")
+        os._exit(128 + signum)
+
+    def set_handlers():
+        for signum in GUARDED_SIGNALS:
+            signal.signal(signum, handler)
+
+    set_handlers()
+    if "paddle.base" not in sys.modules and _start_up_hook is None:
+        _start_up_hook = AfterImport(("paddle.base", "paddle"), set_handlers)
+        sys.meta_path.insert(0, _start_up_hook)
+
+
+def install_signal_guard(prog, debug=False):
+    """Install the SIGINT / SIGTERM handling of one run of the command-line program ``prog``; returns the
+    :class:`SignalGuard` (its ``signum`` says whether a signal came; call ``quiet()`` then ``restore()``).
+    ``debug`` (``--debug``): finalizer errors after an interrupt are printed, not dropped."""
+    global _start_up_hook
+
+    if _start_up_hook is not None:
+        if _start_up_hook in sys.meta_path:
+            sys.meta_path.remove(_start_up_hook)
+        _start_up_hook = None
+    return SignalGuard(prog, debug).install()
+
+
+def print_line(line):
+    """Write ``line`` to stderr, even when stderr is closed (then nothing is written; the exit code says it)."""
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+class AfterImport:
+    """Calls ``callback`` right after each of the modules ``names`` has been imported; then leaves (a
+    ``sys.meta_path`` finder; ``importlib.abc`` is not imported for its base classes: it costs 30 ms of start-up)."""
+
+    def __init__(self, names, callback):
+        self.waiting, self.callback = set(names), callback
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in self.waiting:
+            return None
+        for finder in sys.meta_path:  # the normal finders find it; this one only wraps its loader
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None:
+            spec.loader = _CallbackLoader(spec.loader, lambda: self._done(fullname))
+        return spec
+
+    def _done(self, fullname):
+        self.waiting.discard(fullname)
+        if not self.waiting and self in sys.meta_path:
+            sys.meta_path.remove(self)
+        self.callback()
+
+
+class _CallbackLoader:
+    """The loader of a module :class:`AfterImport` waits for: the real loader's, then the callback."""
+
+    def __init__(self, inner, callback):
+        self._inner, self._callback = inner, callback
+
+    def create_module(self, spec):
+        return self._inner.create_module(spec)
+
+    def exec_module(self, module):
+        try:
+            self._inner.exec_module(module)
+        finally:
+            self._callback()
+
+    def __getattr__(self, name):  # get_resource_reader, is_package, ... of the real loader
+        return getattr(self._inner, name)

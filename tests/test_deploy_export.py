@@ -112,7 +112,8 @@ def test_export_cli_writes_files_and_fails_in_one_line(tiny_cfg, tmp_path):
     weights = save_random_weights(tiny_cfg, tmp_path / "tiny.pdparams")
     done = run_export_cli("-c", str(config), "-p", str(weights), "-o", str(tmp_path / "inf"), "--format", "pir")
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in (tmp_path / "inf").iterdir()) == ["TimeSformer.json", "TimeSformer.pdiparams"]
+    assert sorted(p.name for p in (tmp_path / "inf").iterdir()) == ["TimeSformer.json", "TimeSformer.pdiparams",
+                                                                "TimeSformer.provenance.json"]
 
     missing = run_export_cli("-c", str(config), "-p", str(tmp_path / "missing.pdparams"), "-o", str(tmp_path / "x"))
     assert missing.returncode != 0

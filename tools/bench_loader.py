@@ -7,17 +7,22 @@ Example:
     python tools/bench_loader.py -c configs/recognition/timesformer/timesformer_k400_videos.yaml --rounds 5
 """
 
-import argparse
-import copy
-import importlib.util
 import os
 import sys
-import tempfile
-import time
-
-import numpy as np
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("bench_loader.py", __name__)
+import argparse  # noqa: E402
+import copy  # noqa: E402
+import importlib.util  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
 from paddlevideo.loader.builder import build_pipeline  # noqa: E402
 from paddlevideo.loader.decoders import BACKENDS, decode_all, open_video  # noqa: E402
 from paddlevideo.loader.demo_data import write_avi  # noqa: E402

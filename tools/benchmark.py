@@ -25,17 +25,21 @@ row above the sgemm peak, is refused with the reason). The runners and the table
 ``tools/benchmarks/``; this file is the command line.
 """
 
-import argparse
-import json
 import os
-import platform
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("benchmark.py", __name__)
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
 
 # Only light imports here: worker processes start with "spawn" and import this module again, and the
 # parent must not start an OpenMP runtime of its own (its spinning threads would steal cycles).

@@ -15,11 +15,16 @@ Without ``-w`` the weights are random (seed 0), with non-zero temporal weights s
 attention path counts (a fresh model zeroes ``temporal_fc``).
 """
 
-import argparse
 import os
 import sys
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("compare_precisions.py", __name__)
+import argparse  # noqa: E402
+
 from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, run  # noqa: E402
 
 PROG = "compare_precisions.py"
@@ -29,7 +34,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("-c", "--config", required=True, help="model config (its PIPELINE.test makes the clips)")
     parser.add_argument("-w", "--weights", default=None, help="full checkpoint .pdparams (default: random, seed 0)")
-    parser.add_argument("--clips", nargs="+", required=True, help="video files")
+    parser.add_argument("--clips", nargs="+", required=True, help="video files, or folders of videos")
     parser.add_argument("--work_dir", required=True, help="folder for the weights, export and int8 model")
     parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
     add_trust_pickle_flag(parser, "the -w weights")
@@ -105,24 +110,33 @@ def main(argv=None):
     from paddlevideo.loader.builder import build_pipeline
     from paddlevideo.deploy.export import export_model
     from paddlevideo.deploy.backends.openvino_runtime import import_openvino, int8_model_path, read_model
-    from paddlevideo.deploy.quantize import quantize_ov_model, save_atomically
+    from paddlevideo.deploy.provenance import companion_files
+    from paddlevideo.deploy.quantize import quantize_ov_model, save_int8
+    from paddlevideo.loader.video_files import list_videos
     from paddlevideo.config import get_config
     from paddlevideo.utils import setup_logger
+    from paddlevideo.utils.cli import prepare_output_dir
     from paddlevideo.runtime import configure_cpu
+    from paddlevideo.utils.overwrite import refuse_overwriting_inputs
     from paddlevideo.utils.cpu_features import has_bf16, isa_summary
 
     configure_cpu()
     setup_logger(level="WARNING")
     cfg = get_config(args.config, ["MODEL.backbone.pretrained="] + args.override, show=False)
-    os.makedirs(args.work_dir, exist_ok=True)
+    videos = [video for item in args.clips for video in list_videos(item)]
+    prepare_output_dir(args.work_dir, "--work_dir")
+    inputs = [("-c", args.config), ("-w", args.weights)] + [("--clips", video) for video in videos]
+    if not args.weights:  # random weights are written there
+        refuse_overwriting_inputs([("--work_dir", os.path.join(args.work_dir, "weights.pdparams"))], inputs)
     weights = args.weights or random_weights(cfg, os.path.join(args.work_dir, "weights.pdparams"))
     pipeline = build_pipeline(cfg.PIPELINE.test, "PIPELINE.test")
-    clips = [pipeline({"filename": path})["imgs"] for path in args.clips]
+    clips = [pipeline({"filename": path})["imgs"] for path in videos]
     trust = args.trust_pickle and bool(args.weights)  # the random weights are this run's own file
-    model_file = export_model(cfg, weights, os.path.join(args.work_dir, "export"), trust_pickle=trust)["model"]
+    model_file = export_model(cfg, weights, os.path.join(args.work_dir, "export"), trust_pickle=trust,
+                              inputs=inputs)["model"]
     ov = import_openvino()
     quantized, _ = quantize_ov_model(read_model(ov.Core(), model_file), [c[None] for c in clips], len(clips))
-    save_atomically(ov, quantized, int8_model_path(model_file))
+    save_int8(ov, quantized, int8_model_path(model_file), companion_files(model_file))
 
     reference = dygraph_features(cfg, weights, clips, "float64", trust)
     rows = {"dygraph fp32": dygraph_features(cfg, weights, clips, "float32", trust)}
@@ -133,7 +147,7 @@ def main(argv=None):
         rows[f"openvino {precision}"] = openvino_features(model_file, clips, precision)
     base = rows["openvino fp32"]
     print(isa_summary())
-    print(f"{len(args.clips)} clips x {reference.shape[0] // len(args.clips)} views; CLS feature cosine similarity "
+    print(f"{len(videos)} clips x {reference.shape[0] // len(videos)} views; CLS feature cosine similarity "
           "(min and mean over views, and 1 - min)")
     print(f"{'features':<16} {'vs float64 min':>15} {'mean':>11} {'1-min':>8}   {'vs ov fp32 min':>15} {'mean':>11} "
           f"{'1-min':>8}")

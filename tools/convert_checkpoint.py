@@ -21,11 +21,17 @@ Every mapped key is logged. Before anything is written:
      space_only checkpoints, this step is skipped and the log says so instead of "verified".
 """
 
-import argparse
 import os
 import sys
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("convert_checkpoint.py", __name__)
+import argparse  # noqa: E402
+
+
 from paddlevideo.modeling.convert import (  # noqa: E402
     FORMATS,
     IMPLIED_BY_RELEASE,
@@ -43,6 +49,7 @@ from paddlevideo.modeling.convert import (  # noqa: E402
 from paddlevideo.config import get_config  # noqa: E402
 from paddlevideo.utils import setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, os_error_reason, prepare_output_dir, run  # noqa: E402
+from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402
 
 PROG = "convert_checkpoint.py"
 BASE_CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "recognition", "timesformer",
@@ -142,6 +149,8 @@ def save_state(state, output):
 def main(argv=None):
     args = parse_args(argv)
     logger = setup_logger()
+    # -o never replaces the source: the .pyth itself, or a file of the transformers folder (its safetensors)
+    refuse_overwriting_inputs([("-o", args.output)], [("the source", args.src), ("-c", args.config)])
     prepare_output_dir(os.path.dirname(os.path.abspath(args.output)), "-o's folder")  # fail before the slow part
     source_settings = {"MODEL.backbone.num_heads": args.source_num_heads,
                        "MODEL.backbone.epsilon": args.source_epsilon}

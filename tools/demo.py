@@ -14,18 +14,22 @@ Examples:
     python tools/demo.py --quick
 """
 
-import argparse
-import functools
 import os
-import shlex
-import signal
-import subprocess
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("demo.py", __name__)
+import argparse  # noqa: E402
+import functools  # noqa: E402
+import shlex  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
 from paddlevideo.loader.demo_data import demo_dataset_is_current  # noqa: E402  (numpy only, no paddle)
 from paddlevideo.utils.cli import Interrupted, add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.errors import RunError  # noqa: E402

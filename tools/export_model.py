@@ -8,18 +8,24 @@ Examples::
     python tools/export_model.py -c CONFIG -p WEIGHTS.pdparams -o OUT --format pir --onnx
 
 Writes ``OUT/<model_name>.pdmodel`` + ``.pdiparams`` (``--format pir``: ``.json`` + ``.pdiparams``) and,
-with ``--onnx``, ``OUT/<model_name>.onnx``; ``--save_name NAME`` names them ``NAME.*`` instead (PaddleVideo's
-flag; its test chain exports ``inference.pdmodel``). The model takes ``[N, 3, num_seg*3, target_size, target_size]``
-(``INFERENCE`` section) and returns logits averaged over the 3 views.
+with ``--onnx``, ``OUT/<model_name>.onnx``, and ``OUT/<model_name>.provenance.json`` (what they were made from:
+the weights' digest, the config's shape; checked by predict.py, main.py --test and quantize.py). The model
+takes ``[N, 3, num_seg*3, target_size, target_size]`` (``INFERENCE`` section) and returns logits averaged
+over the 3 views.
 """
 
-import argparse
-import os
-import logging
 import os
 import sys
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("export_model.py", __name__)
+import argparse  # noqa: E402
+import logging  # noqa: E402
+
+
 from paddlevideo.deploy.export import DEFAULT_OPSET, FORMATS# noqa: E402
 from paddlevideo.config import ConfigError, get_config  # noqa: E402
 from paddlevideo.utils import setup_logger  # noqa: E402
@@ -71,10 +77,11 @@ def main(argv=None):
         if args.save_name:
             cfg.model_name = args.save_name  # the export names its files after model_name
         written = export_model(cfg, args.pretrained_params, args.output_path, fmt=args.format, onnx=args.onnx,
-                               opset=args.opset, random_init=args.random_init, trust_pickle=args.trust_pickle)
+                               opset=args.opset, random_init=args.random_init, trust_pickle=args.trust_pickle,
+                               inputs=[("-c", args.config)])
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:  # one line from cli.run
         raise UserError(str(err)) from err
-    for kind in ("model", "params", "onnx"):
+    for kind in ("model", "params", "onnx", "provenance"):
         if kind in written:
             print(f"{kind}: {written[kind]}")
     return 0

@@ -18,17 +18,22 @@ Examples:
     python tools/extract_features.py -c CONFIG -w WEIGHTS --input_file match.mp4 -o features/ --window_s 8.53 --stride_s 2
 """
 
-import argparse
 import os
 import sys
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
-from paddlevideo.utils.cli import (add_debug_flag, add_trust_pickle_flag, output_name, prepare_output_dir, run,  # noqa: E402
-                                   write_atomically)  # noqa: E402
-from paddlevideo.utils.errors import InputError  # noqa: E402
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("extract_features.py", __name__)
+import argparse  # noqa: E402
+
+from paddlevideo.utils.cli import (add_debug_flag, add_trust_pickle_flag, output_name,  # noqa: E402
+                                   prepare_output_dir, run, write_atomically)
+from paddlevideo.utils.errors import InputError, UserError  # noqa: E402
+from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402
 
 PROG = "extract_features.py"
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv")
 
 
 # --input_file names no video, or two videos would write the same feature file
@@ -62,33 +67,35 @@ def parse_args(argv=None):
 
 
 def list_videos(input_path):
-    """The videos to process: ``input_path`` itself, or every video file under the folder (sorted).
+    """The videos to process: ``input_path`` itself, or every video file under the folder (sorted; the one list
+    of extensions, ``paddlevideo.loader.video_files``; other files are named in one warning line).
 
     Raises:
         FeatureInputError: the path does not exist, the folder holds no video, or two videos share a stem
             (their features would overwrite each other).
     """
-    if os.path.isfile(input_path):
-        return [input_path]
-    if not os.path.isdir(input_path):
+    from paddlevideo.loader import video_files
+
+    if not os.path.isfile(input_path) and not os.path.isdir(input_path):
         raise FeatureInputError(f"--input_file '{input_path}' is neither a video file nor a folder")
-    videos = sorted(os.path.join(root, name) for root, _, names in os.walk(input_path) for name in names
-                    if name.lower().endswith(VIDEO_EXTENSIONS))
-    if not videos:
-        raise FeatureInputError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) under '{input_path}'")
+    try:
+        videos = video_files.list_videos(input_path, recursive=True)
+    except UserError as err:
+        raise FeatureInputError(str(err)) from None
     seen = {}
     for path in videos:
-        stem = _feature_stem(path)
+        stem = os.path.basename(feature_path("", path))
         if stem in seen:
             raise FeatureInputError(f"'{seen[stem]}' and '{path}' share the name '{stem}': features are stored by "
-                             "video stem, so extract these folders separately")
+                                    "video stem, so extract these folders separately")
         seen[stem] = path
     return videos
 
 
-def _feature_stem(path):
-    """The name of ``path``'s feature file without ``.npy``: its stem, kept inside the output folder."""
-    return output_name(os.path.splitext(os.path.basename(path))[0])
+def feature_path(output_dir, video, suffix=".npy"):
+    """Where the feature of ``video`` goes: ``<output_dir>/<video stem><suffix>``, the stem made safe so the file
+    stays inside the output folder (``cli.output_name``)."""
+    return os.path.join(output_dir, output_name(os.path.splitext(os.path.basename(video))[0]) + suffix)
 
 
 def extract_features(cfg, weights, videos, output_dir, trust_pickle=False):
@@ -99,6 +106,7 @@ def extract_features(cfg, weights, videos, output_dir, trust_pickle=False):
     from tqdm import tqdm
 
     from paddlevideo.loader.builder import build_pipeline
+    from paddlevideo.loader.pipelines.sample import repeated_frames_note
     from paddlevideo.modeling.builder import build_model_with_weights
     from paddlevideo.utils import get_logger
 
@@ -110,15 +118,19 @@ def extract_features(cfg, weights, videos, output_dir, trust_pickle=False):
     written, failed = [], []
     for path in tqdm(videos, desc="features", unit="video", dynamic_ncols=True):
         try:
-            imgs = pipeline({"filename": path})["imgs"]  # [3, views * num_seg, H, W]
+            results = pipeline({"filename": path})
         except Exception as err:  # one unreadable video must not stop the run
             lines = str(err).strip().splitlines()
             logger.error("skipping broken video %s: %s: %s", path, type(err).__name__, lines[0] if lines else "")
             failed.append(path)
             continue
+        imgs = results["imgs"]  # [3, views * num_seg, H, W]
+        note = repeated_frames_note(results)
+        if note:
+            logger.warning("%s", note)
         with paddle.no_grad():
             feature = model.extract_feature(paddle.to_tensor(imgs[None]))[0].numpy().astype(np.float32)
-        out = os.path.join(output_dir, _feature_stem(path) + ".npy")
+        out = feature_path(output_dir, path)
 
         def write(tmp, feature=feature):
             with open(tmp, "wb") as handle:  # np.save on a name would append ".npy" to the temporary name
@@ -170,7 +182,7 @@ def extract_window_features(cfg, weights, videos, output_dir, settings, trust_pi
             return written, failed  # interrupted: cli.run reports it
         dim = cfg.MODEL.backbone.embed_dim
         stacked = np.concatenate(features) if features else np.zeros((0, dim), np.float32)
-        out_path = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + ".windows.npz")
+        out_path = feature_path(output_dir, path, ".windows.npz")
         info = json.dumps(dict(stream.plan.describe(), source=path, complete=not stream.error))
 
         def write(tmp, stacked=stacked, starts=starts, ends=ends, info=info):
@@ -194,6 +206,10 @@ def main(argv=None):
     cfg = get_config(args.config, overrides, show=False)
     videos = list_videos(args.input_file)
     prepare_output_dir(args.output_dir, "-o")  # before the model loads: a bad folder fails at once
+    suffix = ".windows.npz" if args.windowed else ".npy"
+    refuse_overwriting_inputs([("-o", feature_path(args.output_dir, video, suffix)) for video in videos],
+                              [("--input_file", video) for video in videos] + [("-c", args.config),
+                                                                                ("-w", args.weights)])
     if args.windowed:
         from paddlevideo.deploy.timeline import TimelineSettings
 

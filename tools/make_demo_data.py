@@ -4,17 +4,27 @@ Example:
     python tools/make_demo_data.py --output data/demo --num_train 2000 --num_val 200 --seed 0
 """
 
-import argparse
 import os
 import sys
-import time
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("make_demo_data.py", __name__)
+import argparse  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import time  # noqa: E402
+
 from paddlevideo.loader.demo_data import CLASS_NAMES, MANIFEST, make_demo_dataset  # noqa: E402
-from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run  # noqa: E402
-from paddlevideo.utils.errors import UserError  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
+from paddlevideo.utils.errors import OutputError, UserError  # noqa: E402
 
 PROG = "make_demo_data.py"
+# What make_demo_dataset writes besides its manifest: these lists, and train/ and val/ with clips 000000.avi, ...
+LIST_NAMES = ("train.list", "val.list", "label_list.txt")
+CLIP_NAME = re.compile(r"^(\d{6}\.avi|\..*\.(tmp|partial\.avi))$")
 
 
 def parse_args(argv=None):
@@ -37,13 +47,34 @@ def parse_args(argv=None):
     return args
 
 
+def refuse_foreign_dataset(output):
+    """The names this tool writes (``train.list``, ``val.list``, ``label_list.txt``, ``train/``, ``val/``) must not
+    belong to a dataset it did not make (one without its ``demo_data.json``): it would overwrite its lists."""
+    if not os.path.isdir(output) or os.path.isfile(os.path.join(output, MANIFEST)):
+        return
+    ours = [name for name in LIST_NAMES if os.path.lexists(os.path.join(output, name))]
+    for split in ("train", "val"):  # clip folders: only this tool's clip names (an interrupted run left some)
+        folder = os.path.join(output, split)
+        if os.path.isdir(folder) and any(not CLIP_NAME.match(name) for name in os.listdir(folder)):
+            ours.append(split + "/")
+    if ours:
+        raise OutputError(f"--output '{output}' holds {', '.join(ours)} without {MANIFEST}: a dataset this tool did "
+                          "not make; give an empty folder (or the demo's) so that nothing of it is overwritten")
+
+
+def _write_incomplete_marker(path):
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"complete": False}, handle)
+
+
 def main(argv=None):
     args = parse_args(argv)
+    refuse_foreign_dataset(args.output)
     for folder in (args.output, os.path.join(args.output, "train"), os.path.join(args.output, "val")):
         prepare_output_dir(folder)  # a file or an unwritable place: one line now, not a failure mid-way
-    manifest = os.path.join(args.output, MANIFEST)
-    if os.path.isfile(manifest):
-        os.remove(manifest)  # clips are about to be rewritten: until the new manifest, the data is not complete
+    # Clips are about to be rewritten: until the final manifest the data is marked incomplete (and as this
+    # tool's, so a rerun after an interruption may write here again).
+    write_atomically(os.path.join(args.output, MANIFEST), _write_incomplete_marker)
     began = time.time()
     try:
         paths = make_demo_dataset(args.output, args.num_train, args.num_val, args.seed, args.num_frames,

@@ -34,11 +34,17 @@ source (camera, URL, pipe) prints one line per window as it is scored. Ctrl-C wr
 exits 130; a video that breaks off or a source that stalls (``--timeout_s``) ends with one line and exit 1.
 """
 
-import argparse
 import os
 import sys
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("predict.py", __name__)
+import argparse  # noqa: E402
+
+
 from paddlevideo.deploy.predictor import BACKENDS, PRECISIONS# noqa: E402
 from paddlevideo.loader.video_files import VIDEO_EXTENSIONS# noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, interrupt_requested, print_error, run  # noqa: E402
@@ -233,6 +239,35 @@ def read_video_list(path):
     return files
 
 
+def _check_visualize_outputs(args, files):
+    """--visualize: the folder is created and written to, and no annotated video may be one of the inputs (an
+    earlier run's annotated video in the input folder is an input too), before any work."""
+    from paddlevideo.utils.cli import prepare_output_dir
+    from paddlevideo.utils.overwrite import refuse_overwriting_inputs
+    from paddlevideo.visualization.annotate import annotated_path
+
+    prepare_output_dir(args.visualize, "--visualize")
+    outputs = []
+    for video in files:
+        path = annotated_path(args.visualize, video)
+        outputs += [("--visualize", path), ("--visualize", os.path.splitext(path)[0] + ".gif")]
+    inputs = [("--input_file", video) for video in files] + [
+        ("-c", args.config), ("--model_file", args.model_file), ("--params_file", args.params_file),
+        ("--onnx_file", args.onnx_file), ("--label_file", args.label_file)]
+    refuse_overwriting_inputs(outputs, inputs)
+
+
+def _check_model(args, cfg):
+    """The model file that will run takes the config's clips and is the one its provenance record describes
+    (not replaced, not a stale int8 model, made with this config's shape); a quantized model computes int8."""
+    from paddlevideo.deploy.predictor import checked_model_file
+
+    if args.backend == "onnxruntime":
+        checked_model_file(args.onnx_file, cfg, args.backend, "fp32")
+        return
+    _, args.precision = checked_model_file(args.model_file, cfg, args.backend, args.precision, args.params_file)
+
+
 def build_predictor(args):
     from paddlevideo.deploy.predictor import build_predictor as build
 
@@ -372,7 +407,6 @@ def main(argv=None):
 
     configure_cpu(args.cpu_threads, malloc=args.timeline is None)  # a long stream keeps glibc trimming
     from paddlevideo.loader.builder import build_pipeline
-    from paddlevideo.deploy.model_input import check_model_input
     from paddlevideo.deploy.errors import PredictError
     from paddlevideo.deploy.predict import format_json, format_text, outputs_probabilities, predict_videos
     from paddlevideo.loader.video_files import list_videos
@@ -405,9 +439,9 @@ def main(argv=None):
                 raise ConfigError(f"--visualize draws on a video file; {args.input_file} is a live source (its "
                                 "timeline is still written)")
         if args.visualize:
-            prepare_output_dir(args.visualize, "--visualize")
+            _check_visualize_outputs(args, files)
         _resolve_device(args, logger)
-        check_model_input(args.onnx_file if args.backend == "onnxruntime" else args.model_file, cfg)
+        _check_model(args, cfg)
         predictor = build_predictor(args)
     except (ConfigError, PredictError, KeyError, ValueError) as err:  # one line from cli.run (--debug: traceback)
         raise UserError(err.args[0] if isinstance(err, KeyError) and err.args else str(err)) from err
@@ -429,6 +463,8 @@ def main(argv=None):
     probabilities = outputs_probabilities(cfg)
     for result in predict_videos(progress, pipeline, predictor, args.batch_size, args.top_k, label_names, timer,
                                  probabilities=probabilities):
+        if "warning" in result:
+            emit(f"WARNING: {result['warning']}", sys.stderr)
         if "error" in result:
             failed += 1
             emit(f"{PROG}: error: {result['error']}", sys.stderr)

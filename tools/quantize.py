@@ -9,15 +9,22 @@ Example::
         --model_file inference/TimeSformer/TimeSformer.pdmodel
 
 The calibration clips go through the config's test pipeline (as ``main.py --test``); unreadable ones are
-skipped and named. Writes ``<model_name>.int8.xml`` + ``.bin`` (OpenVINO IR) next to the model file and prints
-its path. Softmax, LayerNorm, GELU and the head stay in float (docs/deploy.md).
+skipped and named. Writes ``<model_name>.int8.xml`` + ``.bin`` (OpenVINO IR) and its provenance record
+``<model_name>.int8.provenance.json`` next to the model file (or ``--output``) and prints its path. Softmax,
+LayerNorm, GELU and the head stay in float (docs/deploy.md). An int8 model is never quantized again, and no
+output may be an input; the output folder is checked (created) before the calibration.
 """
 
-import argparse
-import logging
 import sys
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("quantize.py", __name__)
+import argparse  # noqa: E402
+import logging  # noqa: E402
+
 from paddlevideo.config import ConfigError, get_config  # noqa: E402
 from paddlevideo.utils import setup_logger  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
@@ -43,7 +50,8 @@ def parse_args(argv=None):
     parser.add_argument("--num_clips", type=int, default=DEFAULT_NUM_CLIPS,
                         help="calibration clips: the first readable ones of the list")
     parser.add_argument("--output", default=None,
-                        help="the int8 model's .xml (default: <model_name>.int8.xml next to --model_file)")
+                        help="the int8 model's .xml (default: <model_name>.int8.xml next to --model_file); its folder "
+                             "is created")
     parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value (repeatable)")
     add_debug_flag(parser)
@@ -67,7 +75,7 @@ def main(argv=None):
     try:
         cfg = get_config(args.config, args.override, show=False)
         written = quantize_model(cfg, args.model_file, args.calib_list, args.num_clips, data_prefix=args.data_prefix,
-                                 params_file=args.params_file, output=args.output)
+                                 params_file=args.params_file, output=args.output, inputs=[("-c", args.config)])
     except (ConfigError, PredictError, KeyError) as err:  # one line from cli.run
         raise UserError(err.args[0] if isinstance(err, KeyError) and err.args else str(err)) from err
     print(f"int8 model: {written['model']}")

@@ -237,3 +237,29 @@ def unruled_keys():
     return [(kind, name, key) for kind in ("framework", "backbone", "head", "loss", "operator", "dataset", "metric",
                                            "lr", "mix")
             for name in registry(kind) for key, item in component_keys(kind, name).items() if item.guessed]
+
+
+def component_value(cfg, path):
+    """A component's constructor key, e.g. ``"MODEL.backbone.num_seg"``: the config's value, else the default
+    of the class the component's ``name`` selects (components' keys are not filled in at resolution: a config
+    keeps PaddleVideo's shape).
+
+    Raises:
+        ConfigError: the component has no known ``name``, or the key is absent and has no default.
+    """
+    from ..utils.errors import ConfigError
+
+    section_path, key = path.rsplit(".", 1)
+    section = cfg
+    for part in section_path.split("."):
+        section = section.get(part) if isinstance(section, dict) else None
+    section = section if isinstance(section, dict) else {}
+    if key in section:
+        return section[key]
+    kind = section_path.rsplit(".", 1)[-1]
+    if section.get("name") not in registry(kind):
+        raise ConfigError(f"the config has no {section_path}.name; add the {section_path} section")
+    param = component_keys(kind, section["name"]).get(key)
+    if param is None or param.default is MISSING:
+        raise ConfigError(f"the config has no {path} and {section['name']} has no default for it; add it to the config")
+    return param.default

@@ -24,7 +24,6 @@ Paddle 3.3 facts this module works around:
 
 import errno
 import os
-import shutil
 import tempfile
 
 import numpy as np
@@ -34,7 +33,10 @@ from ..compat.old_ir_ops import old_ir_ops
 from ..utils.cli import prepare_output_dir
 from ..utils.errors import ConfigError, first_line
 from ..utils.logger import get_logger
+from ..utils.overwrite import refuse_overwriting_inputs
 from ..utils.save_load import describe_os_error
+from ..utils.staging import staged_files
+from . import provenance
 
 FORMATS = ("pdmodel", "pir")
 # The test pipeline's UniformCrop yields 3 spatial views per clip (PaddleVideo's 1 clip x 3 crops).
@@ -97,7 +99,7 @@ class InferenceModel(paddle.nn.Layer):
 
 
 def export_model(cfg, weights_path, output_dir, fmt="pdmodel", onnx=False, opset=None, random_init=False,
-                 num_views=None, trust_pickle=False):
+                 num_views=None, trust_pickle=False, inputs=()):
     """Write the inference model of ``cfg`` with ``weights_path`` into ``output_dir``.
 
     Args:
@@ -111,8 +113,11 @@ def export_model(cfg, weights_path, output_dir, fmt="pdmodel", onnx=False, opset
         random_init: allow exporting without weights (tests, smoke runs).
         num_views: views per clip in the input (default 3, the test protocol; tools/benchmark.py uses 1).
         trust_pickle: read ``weights_path`` with full unpickling (``--trust-pickle``; ``utils.save_load.load``).
+        inputs: other files the caller read, ``(flag, path)`` pairs (e.g. ``("-c", config)``): like the weights,
+            none of them may be overwritten by the export.
     Returns:
-        dict of written paths: ``model``, ``params`` and, with ``onnx``, ``onnx``.
+        dict of written paths: ``model``, ``params``, ``provenance`` (the record of what the files were made
+        from, ``deploy/provenance.py``) and, with ``onnx``, ``onnx``.
     Raises:
         ExportError: bad format, no/missing weights, unwritable output dir, failed conversion.
         CheckpointError: the weights belong to another config (names the mismatched keys).
@@ -130,23 +135,40 @@ def export_model(cfg, weights_path, output_dir, fmt="pdmodel", onnx=False, opset
     shape = export_input_shape(cfg, num_views)
     prepare_output_dir(output_dir, "output dir", ExportError)
     model_name = cfg.get("model_name") or "model"
+    _refuse_overwriting(weights_path, inputs, output_dir, model_name, fmt, onnx)
     model = build_export_model(cfg, weights_path, random_init, trust_pickle)
     # Everything is written into a hidden folder first and moved in only when complete and checked: a failed
-    # or killed export leaves no file that looks like a model (a killed one leaves only the hidden folder).
-    staging = tempfile.mkdtemp(prefix=f".{model_name}.export-", dir=output_dir)
+    # or killed export leaves no file that looks like a model (a killed one leaves only the hidden folder). The
+    # provenance record moves in first: a set whose moving-in was cut short does not match it, and says so.
     try:
-        staged = _write_formats(model, os.path.join(staging, model_name), shape, fmt, onnx, opset)
-        _verify_written(staged, model, shape)
-        written = _move_in(staging, staged, output_dir)
+        with staged_files(output_dir, model_name) as stage:
+            staged = _write_formats(model, stage.path(model_name), shape, fmt, onnx, opset)
+            _verify_written(staged, model, shape)
+            record = provenance.export_record(cfg, weights_path, shape, staged.values())
+            record_name = model_name + provenance.SUFFIX
+            provenance.write_record(stage.path(record_name), record)
+            programs = [os.path.basename(staged[k]) for k in ("model", "onnx") if k in staged]
+            stage.commit(order=[record_name, os.path.basename(staged["params"])] + programs)
     except OSError as err:
         raise ExportError(f"cannot write the exported model into '{output_dir}' ({describe_os_error(err)}); free "
                           "some space or pass another folder with -o; nothing was written there") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    written = {kind: os.path.join(output_dir, os.path.basename(path)) for kind, path in staged.items()}
+    written["provenance"] = os.path.join(output_dir, record_name)
     logger.info("exported %s + %s (input %s '%s')", written["model"], written["params"], shape, INPUT_NAME)
     if onnx:
         logger.info("exported %s (opset %d, dynamic batch)", written["onnx"], int(opset or DEFAULT_OPSET))
+    for stale in provenance.stale_derived_files(output_dir, model_name):
+        logger.warning("%s was made from the model this export replaced: it is stale (predict.py and main.py --test "
+                       "refuse it); run tools/quantize.py again", stale)
     return written
+
+
+def _refuse_overwriting(weights_path, inputs, output_dir, model_name, fmt, onnx):
+    """None of the files about to be written may be an input (the weights, the caller's ``inputs``)."""
+    names = [model_name + (".pdmodel" if fmt == "pdmodel" else ".json"), model_name + ".pdiparams",
+             model_name + provenance.SUFFIX] + ([model_name + ".onnx"] if onnx else [])
+    refuse_overwriting_inputs([("output", os.path.join(output_dir, name)) for name in names],
+                              [("weights", weights_path), *inputs], error=ExportError)
 
 
 def _write_formats(model, prefix, shape, fmt, onnx, opset):
@@ -186,14 +208,6 @@ def _verify_written(written, model, shape):
         if kind in ("params", "onnx") and os.path.getsize(path) < param_bytes:
             raise OSError(errno.EIO, f"'{os.path.basename(path)}' was written incomplete ({os.path.getsize(path)} of "
                           f"at least {param_bytes} bytes)")
-
-
-def _move_in(staging, staged, output_dir):
-    """Move every staged file into ``output_dir`` (weights first, programs last); returns the final paths."""
-    names = sorted(os.listdir(staging), key=lambda name: name.endswith((".pdmodel", ".json", ".onnx")))
-    for name in names:
-        os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
-    return {kind: os.path.join(output_dir, os.path.basename(path)) for kind, path in staged.items()}
 
 
 def _to_onnx(model_file, params_file, onnx_file, opset):

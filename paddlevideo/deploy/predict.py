@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 
+from ..loader.pipelines.sample import repeated_frames_note
 from ..utils.errors import first_line
 
 
@@ -54,8 +55,10 @@ def predict_videos(files, pipeline, predictor, batch_size=1, k=1, label_names=No
     """Run ``pipeline`` + ``predictor`` on each file; yields one result dict per file, in order.
 
     A result is ``{'file', 'class_ids', 'class_names', 'scores'}`` (top-``k`` probabilities, best first,
-    :func:`class_probabilities` of the outputs; names None without a label list) or ``{'file', 'error'}`` (a one-line message naming
-    the file) when the video cannot be decoded or the model rejects it. ``files`` may be a progress bar.
+    :func:`class_probabilities` of the outputs; names None without a label list) or ``{'file', 'error'}`` (a
+    one-line message naming the file) when the video cannot be decoded or the model rejects it; plus
+    ``'warning'`` (one line) when the video had fewer frames than a clip takes and frames were repeated.
+    ``files`` may be a progress bar.
     ``timer``, if given, is a dict that accumulates seconds under ``preprocess`` / ``inference`` /
     ``postprocess``.
     """
@@ -67,8 +70,12 @@ def predict_videos(files, pipeline, predictor, batch_size=1, k=1, label_names=No
         clips, results = [], []
         for path in batch:
             try:
-                clips.append(pipeline({"filename": path})["imgs"])
+                made = pipeline({"filename": path})
+                clips.append(made["imgs"])
                 results.append({"file": path})
+                note = repeated_frames_note(made)
+                if note:
+                    results[-1]["warning"] = note
             except Exception as err:  # decoders raise VideoOpenError / VideoDecodeError naming the file
                 message = first_line(err)
                 if path not in message:

@@ -83,6 +83,37 @@ def _openvino_capabilities():
         return ()
 
 
+def checked_model_file(model_file, cfg, backend, precision, params_file=None):
+    """Before a predictor is built: the file that will run (``<stem>.int8.xml`` for OpenVINO int8 given the fp32
+    export) must take the config's clips (``model_input.check_model_input``) and be the model its provenance
+    record describes (``provenance.check_model_files``: not replaced, not stale, made with this config's shape).
+
+    Returns ``(file, precision)``: the precision is ``int8`` for a quantized model whatever was asked (an int8
+    model computes int8; a note says so when another was asked).
+
+    Raises:
+        PredictError: the file is missing, takes other clips, or does not match its record (one line).
+    """
+    from .backends.openvino_runtime import existing_int8_model
+    from .model_files import check_file
+    from .model_input import check_model_input
+    from .provenance import check_model_files, is_int8
+
+    check_file(model_file, "model file")
+    run_file = model_file
+    if backend == "openvino" and precision == "int8" and not model_file.endswith(".xml"):
+        run_file, params_file = existing_int8_model(model_file), None
+    check_model_input(run_file, cfg)
+    check_model_files(run_file, cfg, params_file)
+    if precision != "int8" and is_int8(run_file):
+        if precision != "fp32":
+            from ..utils.logger import get_logger
+
+            get_logger().warning("'%s' is an int8 model: it computes int8, not %s", run_file, precision)
+        precision = "int8"
+    return run_file, precision
+
+
 class ExportedModel:
     """``model(data, mode='test')`` of the test loop on a predictor: ``data[0]`` is the batch
     ``[N, 3, V*T, H, W]`` (paddle tensor or numpy), the result the view-averaged scores ``[N, num_classes]``

@@ -18,9 +18,14 @@ import contextlib
 import os
 import sys
 
-from ..utils.errors import InputError
+from ..utils.cli import os_error_reason, prepare_output_dir
+from ..utils.errors import InputError, OutputError
 from ..utils.logger import get_logger
+from ..utils.overwrite import refuse_overwriting_inputs
+from ..utils.staging import staged_files
 from .backends.openvino_runtime import import_openvino, int8_model_path, read_model
+from .model_files import check_file
+from .provenance import check_model_files, companion_files, derived_record, is_int8, sidecar_path, write_record
 
 DEFAULT_NUM_CLIPS = 300  # NNCF's default subset size
 FLOAT_HEAD = True  # keep the classifier's matmul in float: its int8 error lands directly on the logits
@@ -121,19 +126,37 @@ def check_input_shape(ov_model, clip, model_file):
 
 
 def quantize_model(cfg, model_file, calib_list, num_clips=DEFAULT_NUM_CLIPS, data_prefix=None, params_file=None,
-                   output=None):
+                   output=None, inputs=()):
     """Quantize ``model_file`` (``.pdmodel`` / ``.json`` / ``.onnx`` / ``.xml``) to int8 with NNCF, calibrated on
-    up to ``num_clips`` clips of ``calib_list``, and save ``<stem>.int8.xml`` + ``.bin`` (or ``output``).
+    up to ``num_clips`` clips of ``calib_list``, and save ``<stem>.int8.xml`` + ``.bin`` (or ``output``) with its
+    provenance record (``<stem>.int8.provenance.json``: the digests of the model files quantized).
+
+    Before any work: the model must be an fp32 model (an int8 one is refused, never quantized again) that matches
+    its own provenance record and the config; the output folder is created and written to; no output may be one
+    of the inputs (the model files, ``calib_list``, the caller's ``inputs`` such as the config).
 
     Returns:
         dict ``model`` (written ``.xml``), ``clips`` (calibration clips used), ``skipped`` (unreadable clip
         files), ``float_scope`` (op names kept in float on purpose).
     Raises:
-        QuantizeError / PredictError: bad list, no readable clip, unreadable model, wrong input shape.
+        QuantizeError / PredictError / OutputError: bad list, no readable clip, unreadable, already quantized or
+        stale model, wrong input shape, an output folder that cannot be written, an output that is an input.
     """
     logger = get_logger()
     if int(num_clips) < 1:
         raise QuantizeError(f"--num_clips must be >= 1, got {num_clips}")
+    path = os.fspath(output or int8_model_path(model_file))
+    check_file(model_file, "model file")
+    if is_int8(model_file):
+        raise QuantizeError(f"'{model_file}' is already an int8 model; quantize the fp32 model it was made from (the "
+                            "exported .pdmodel, .json or .onnx), not the int8 one")
+    source_files = companion_files(model_file, params_file)
+    outputs = [path, path[: -len(".xml")] + ".bin", sidecar_path(path)]
+    read = source_files + [sidecar_path(model_file)]  # the model, its weights and its provenance record
+    refuse_overwriting_inputs([("--output", p) for p in outputs],
+                              [("--model_file", p) for p in read] + [("--calib_list", calib_list), *inputs])
+    prepare_output_dir(os.path.dirname(os.path.abspath(path)), "--output" if output else "the model's folder")
+    source_record = check_model_files(model_file, cfg, params_file)
     dataset = calibration_dataset(cfg, calib_list, data_prefix)
     clips = CalibrationClips(dataset, num_clips)
     ov = import_openvino()
@@ -148,8 +171,8 @@ def quantize_model(cfg, model_file, calib_list, num_clips=DEFAULT_NUM_CLIPS, dat
     if used < int(num_clips):
         logger.warning("calibrated on %d clip(s): the list has no more readable clips (asked for %d)", used,
                        int(num_clips))
-    path = output or int8_model_path(model_file)
-    save_atomically(ov, quantized, path)
+    save_int8(ov, quantized, path, source_files, source_record,
+              calibration={"list": os.fspath(calib_list), "clips": used})
     logger.info("int8 model written to %s (calibrated on %d clip(s), %d skipped)", path, used, len(clips.skipped))
     return {"model": path, "clips": used, "skipped": list(clips.skipped), "float_scope": float_scope}
 
@@ -175,19 +198,24 @@ def quantize_ov_model(ov_model, clips, num_clips):
     return quantized, float_scope
 
 
-def save_atomically(ov, model, path):
-    """``ov.save_model`` into a temporary name in the target folder, then rename ``.bin`` and ``.xml`` into
-    place (the ``.xml`` last: a reader never finds an ``.xml`` without its weights). Float weights stay fp32."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.access(folder, os.W_OK):
-        raise QuantizeError(f"cannot write the int8 model into '{folder}' (not writable)")
-    tmp = os.path.join(folder, f".tmp_{os.getpid()}_{os.path.basename(path)}")
+def save_int8(ov, model, path, source_files, source_record=None, **extra):
+    """Write the int8 ``model`` to ``path`` (``.xml`` + ``.bin``) with its provenance record, whole: all three are
+    written into a hidden staging folder (``utils/staging.py``), then moved in: the record first, the ``.xml``
+    last (a reader never finds an ``.xml`` without its weights, and a set cut short while moving in does not match
+    its record). ``source_files`` are the model files quantized (their digests go into the record, so a model
+    re-exported later is told from this one); ``extra`` goes into the record too. Float weights stay fp32."""
+    folder, xml_name = os.path.split(os.path.abspath(path))
+    stem = xml_name[: -len(".xml")]
+    record_name = os.path.basename(sidecar_path(path))
     try:
-        ov.save_model(model, tmp, compress_to_fp16=False)
-        os.replace(tmp[:-4] + ".bin", path[:-4] + ".bin")
-        os.replace(tmp, path)
-    finally:
-        for leftover in (tmp, tmp[:-4] + ".bin"):
-            if os.path.exists(leftover):
-                os.remove(leftover)
-
+        with staged_files(folder, stem) as stage:
+            ov.save_model(model, stage.path(xml_name), compress_to_fp16=False)
+            staged = [stage.path(xml_name), stage.path(stem + ".bin")]
+            input_shape = [d.get_length() if d.is_static else None for d in model.inputs[0].get_partial_shape()]
+            record = derived_record(source_files, staged, "int8", source_record, input_shape=input_shape, **extra)
+            write_record(stage.path(record_name), record)
+            stage.commit(order=[record_name, stem + ".bin", xml_name])
+    except OSError as err:
+        what, advice = os_error_reason(err)
+        raise OutputError(f"cannot write the int8 model '{path}' ({what}); {advice}; nothing was written") from err
+    return path

@@ -249,6 +249,8 @@ def open_video(path, backend="decord"):
     import os
 
     if not os.path.isfile(path):
+        if os.path.islink(path):
+            raise VideoOpenError(f"{path}: broken symbolic link (its target '{os.readlink(path)}' does not exist)")
         raise VideoOpenError(f"{path}: no such file")
     try:  # before any decoder sizes its buffers from the header (docs/reliability.md, "Files from elsewhere")
         check_video_claims(path)

@@ -328,6 +328,10 @@ def _torch_load(path, trust_pickle):
     except ImportError as err:
         raise ConversionError(f"reading '{path}' needs PyTorch (it is a torch pickle): install a CPU build, "
                               "e.g. pip install torch==2.13.0") from err
+    kind = _torch_file_kind(path)
+    if kind != "torch":
+        raise ConversionError(f"'{path}' is not a torch checkpoint ({kind}); pass the checkpoint file itself "
+                              "(download it again if it was cut short)")
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except Exception as err:  # torch raises pickle / runtime errors of several types
@@ -336,10 +340,30 @@ def _torch_load(path, trust_pickle):
             from ..utils.safe_pickle import UnsafePickleError, display_name, refusal_message
 
             raise UnsafePickleError(refusal_message(path, f"call {display_name(refused.group(1))}")) from None
-        hint = ("" if trust_pickle else
-                "; if you trust the file, retry with --trust-pickle (it may run code from the file)")
+        # --trust-pickle only helps when the safe loader refused an object type; it lets the file run code
+        helps = "weights only load failed" in str(err).lower() or "unsupported global" in str(err).lower()
+        hint = ("; if you trust the file, retry with --trust-pickle (it may run code from the file)"
+                if helps and not trust_pickle else "")
         raise ConversionError(f"'{path}' could not be read as a torch checkpoint "
                               f"({type(err).__name__}: {_first_line(err)}){hint}") from err
+
+
+def _torch_file_kind(path):
+    """``"torch"`` when ``path`` starts like a file ``torch.save`` writes (a zip archive, or a pickle of the
+    legacy format), else what it is instead (``"an empty file"``, ``"a text file"``, ``"not a zip archive nor a
+    pickle"``)."""
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":  # zip (torch >= 1.6) / pickle protocol >= 2
+        return "torch"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.start < len(head) - 3:  # not just a character cut at the end of what was read
+            return "not a zip archive nor a pickle"
+    return "a text file"
 
 
 def _first_line(err):

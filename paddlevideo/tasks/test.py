@@ -45,6 +45,10 @@ def test_model(cfg, weights, save_scores=False, scores_path=None, report_dir=Non
     logger = get_logger()
     dist.init_distributed()
     rank = dist.get_rank()
+    class_names = None
+    if report_dir and rank == 0:  # before any work: the report's folder and its class names
+        _check_report_dir(report_dir, weights, model)
+        class_names = _class_names(cfg)
     model = model if model is not None else build_model_with_weights(cfg.MODEL, weights, trust_pickle=trust_pickle)
     loader, dataset = build_loader(cfg, "test")
     log_interval = int(cfg.log_interval)
@@ -71,23 +75,32 @@ def test_model(cfg, weights, save_scores=False, scores_path=None, report_dir=Non
         metric.save_scores(path)
         logger.info("test scores written to %s", path)
     if report_dir and rank == 0:
-        write_report(report_dir, result, cfg, [clip_name(dataset, i) for i in result["failed_indices"]])
+        write_report(report_dir, result, cfg, [clip_name(dataset, i) for i in result["failed_indices"]], class_names)
     return result
 
 
-def write_report(folder, result, cfg, skipped):
+_NOT_READ = object()  # write_report's class_names when the caller has not read the label list
+
+
+def write_report(folder, result, cfg, skipped, class_names=_NOT_READ):
     """The test report (:mod:`paddlevideo.visualization.report`) of a metric ``result`` in ``folder``, with
-    class names from the label list the config names (as tools/predict.py finds it), else class ids.
+    ``class_names`` (``{id: name}`` or None for ids; default: read from the label list the config names, as
+    tools/predict.py finds it).
 
     A report that cannot be written (read-only folder, full disk) is one warning line: the metrics above
     are right and already printed, so the test itself does not fail. Returns the folder, or None then.
     """
     from ..utils.cli import os_error_reason
+    from ..utils.errors import OutputError
     from ..visualization.report import write_test_report
 
     logger = get_logger()
     try:
-        write_test_report(folder, result["labels"], result["scores"], _class_names(cfg), skipped)
+        write_test_report(folder, result["labels"], result["scores"],
+                          _class_names(cfg) if class_names is _NOT_READ else class_names, skipped)
+    except OutputError as err:
+        logger.warning("test report not written: %s", err)
+        return None
     except OSError as err:
         logger.warning("test report not written to %s (%s); pass --output_dir with a writable folder",
                        folder, os_error_reason(err)[0])
@@ -95,6 +108,18 @@ def write_report(folder, result, cfg, skipped):
     logger.info("test report (per-class accuracy, confusion matrix, most confused pairs, skipped clips) in %s",
                 folder)
     return folder
+
+
+def _check_report_dir(folder, weights, model):
+    """The report replaces ``folder`` whole: it must hold only an earlier report's files and no input."""
+    from ..utils.overwrite import refuse_overwriting_inputs
+    from ..utils.staging import check_replaceable
+    from ..visualization.report import REPORT_FILES
+
+    check_replaceable(folder, REPORT_FILES, "test report")
+    exported = getattr(getattr(model, "predictor", None), "model_file", None)
+    refuse_overwriting_inputs([("test report", folder)], [("-w", weights), ("--model_file", exported)],
+                              replaces_folder=True)
 
 
 def _class_names(cfg):

@@ -1,6 +1,13 @@
 """The one wrapper every command-line entry point runs through (``main.py`` and ``tools/*.py``).
 
-Usage, at the bottom of a tool::
+Usage: at the top of a tool, before every import but ``os`` and ``sys`` (and the ``sys.path`` line a tool
+under ``tools/`` needs)::
+
+    from paddlevideo.runtime import guard_start_up  # noqa: E402
+
+    guard_start_up("my_tool.py", __name__)        # a Ctrl-C during the imports below ends cleanly too
+
+and at the bottom::
 
     def main(argv=None):
         parser = argparse.ArgumentParser(prog=PROG, ...)
@@ -32,40 +39,33 @@ traceback is never lost: it is written to the run's log file (``train.log`` etc.
 or else to a file in the temporary folder, and the line names that file, asks to rerun with ``--debug``
 and to report it. Nobody has to rerun a long training just to see where it failed.
 
-Interrupts: the first SIGINT or SIGTERM raises :class:`Interrupted` (a ``KeyboardInterrupt``) in the
-main thread, so ``finally`` blocks and context managers clean up (loaders stop, temporary files go).
-The handler also records the signal, so an interrupt that Paddle's C++ code wraps into another exception
-type (a Ctrl-C landing in a custom PyLayer's backward surfaces as a ``RuntimeError``/``ValueError``
-carrying the ``KeyboardInterrupt``) still ends as ``interrupted`` with 130 / 143. Signals repeated within
-:data:`FORCE_AFTER_S` of the first are absorbed, so a held key or a supervisor's repeated ``kill``
-cannot break that cleanup; one arriving later ends the process at once (``os._exit``), with the same
-line and code, for a cleanup that hangs. Checkpoints are written atomically, so even that leaves every
-checkpoint loadable. Importing ``paddle`` installs a C++ SIGTERM handler (a stack dump) when its
-``paddle.base`` part is imported; the handler here is put back right after that. (The Python interpreter's
-own start-up, before the tool's first line runs, is the one moment not covered.)
+Interrupts: :func:`run` installs :func:`paddlevideo.runtime.install_signal_guard` (the one home of
+process-wide changes; how an interrupt is delivered, never inside a finalizer, is described there). The
+first SIGINT or SIGTERM raises :class:`Interrupted` (a ``KeyboardInterrupt``) in the main thread's own code,
+so ``finally`` blocks and context managers clean up (loaders stop, temporary files go). The guard also
+records the signal, so an interrupt that Paddle's C++ code wraps into another exception type (a Ctrl-C
+landing in a custom PyLayer's backward surfaces as a ``RuntimeError``/``ValueError`` carrying the
+``KeyboardInterrupt``) still ends as ``interrupted`` with 130 / 143. Checkpoints are written atomically, so
+even a forced stop leaves every checkpoint loadable. (The Python interpreter's own start-up, before the
+tool's first line runs, is the one moment not covered.)
 """
 
 import datetime
 import errno
-import importlib.abc
-import importlib.util
 import logging
 import os
 import signal
 import sys
 import tempfile
-import threading
-import time
 import traceback
 
-from ..runtime import quiet_third_party_warnings
+from .. import runtime
+from ..runtime import FORCE_AFTER_S, Interrupted, print_line as _print_line  # noqa: F401 - the tools' names
 from . import dist
 from .errors import OutputError, UserError
 
 DEBUG_ENV = "PADDLEVIDEO_DEBUG"
 DEBUG_FLAG = "--debug"
-# A second signal sooner than this after the first is absorbed (cleanup keeps running); a later one forces.
-FORCE_AFTER_S = 1.0
 EXIT_ERROR = 1
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 _MAX_MESSAGE = 2000  # characters of a message kept on the one line
@@ -87,14 +87,6 @@ _OS_ERRORS = {
     errno.ENOTEMPTY: ("folder is not empty", "empty it or use another path"),
     errno.EMFILE: ("too many open files", "raise the limit (ulimit -n) or use fewer loader workers"),
 }
-
-
-class Interrupted(KeyboardInterrupt):
-    """Raised by the signal handler of :func:`run` for SIGINT and SIGTERM; ``signum`` says which."""
-
-    def __init__(self, signum):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 def add_debug_flag(parser):
@@ -247,128 +239,6 @@ def print_error(prog, message):
     print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
 
 
-def _print_line(line):
-    try:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):  # stderr itself is gone; the exit code still says it
-        pass
-
-
-# ------------------------------------------------------------------ signals
-
-class _SignalGuard:
-    """SIGINT/SIGTERM handling for one :func:`run` (see the module docstring)."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, prog):
-        self.prog = prog
-        self.signum = None
-        self.first_at = None
-        self.raising = True
-        self.pid = os.getpid()
-        self.saved = {}
-        self.hook = None
-
-    def install(self):
-        if threading.current_thread() is not threading.main_thread():
-            return self  # signal handlers can only be set from the main thread
-        for signum in self.SIGNALS:
-            self.saved[signum] = signal.getsignal(signum)
-        self._set_handlers()
-        if "paddle.base" not in sys.modules:
-            # paddle.base installs Paddle's C++ SIGTERM handler while it is imported (first thing in an
-            # `import paddle`): put this one back right after, and once more when paddle is complete
-            self.hook = _AfterImport(("paddle.base", "paddle"), self._set_handlers)
-            sys.meta_path.insert(0, self.hook)
-        return self
-
-    def _set_handlers(self):
-        if threading.current_thread() is threading.main_thread():
-            for signum in self.SIGNALS:
-                signal.signal(signum, self._handle)
-
-    def _handle(self, signum, frame):
-        if os.getpid() != self.pid:
-            # A forked child (e.g. a loader worker) inherited this handler: behave as Python's defaults do.
-            if signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-            return
-        if self.signum is None:
-            self.signum, self.first_at = signum, time.monotonic()
-            if self.raising:
-                raise Interrupted(signum)
-            return
-        if time.monotonic() - self.first_at >= FORCE_AFTER_S:
-            _print_line(f"{self.prog}: interrupted")
-            os._exit(128 + self.signum)
-
-    def quiet(self):
-        """From now on signals are only recorded (the wrapper is reporting; nothing is left to stop)."""
-        self.raising = False
-
-    def restore(self):
-        """Put the previous handlers back, unless the run was interrupted: the process then only exits, and
-        further SIGINT / SIGTERM are ignored (Python's shutdown would reset them to their defaults, and one
-        arriving while Paddle tears down would kill the process without its exit code)."""
-        if self.hook is not None and self.hook in sys.meta_path:
-            sys.meta_path.remove(self.hook)
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for signum, handler in self.saved.items():
-            if self.signum is not None:
-                handler = signal.SIG_IGN
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-
-
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Calls ``callback`` right after each of the modules ``names`` has been imported; then leaves."""
-
-    def __init__(self, names, callback):
-        self.waiting, self.callback = set(names), callback
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname not in self.waiting:
-            return None
-        for finder in sys.meta_path:  # the normal finders find it; this one only wraps its loader
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        if spec.loader is not None:
-            spec.loader = _CallbackLoader(spec.loader, lambda: self._done(fullname))
-        return spec
-
-    def _done(self, fullname):
-        self.waiting.discard(fullname)
-        if not self.waiting and self in sys.meta_path:
-            sys.meta_path.remove(self)
-        self.callback()
-
-
-class _CallbackLoader(importlib.abc.Loader):
-    def __init__(self, inner, callback):
-        self._inner, self._callback = inner, callback
-
-    def create_module(self, spec):
-        return self._inner.create_module(spec)
-
-    def exec_module(self, module):
-        try:
-            self._inner.exec_module(module)
-        finally:
-            self._callback()
-
-    def __getattr__(self, name):  # get_resource_reader, is_package, ... of the real loader
-        return getattr(self._inner, name)
-
-
 # ------------------------------------------------------------------ reporting
 
 def _log_file_paths():
@@ -482,11 +352,29 @@ def run(prog, main, argv=None):
     ``main`` returns an ``int`` exit code (``None`` or any other value means 0) or raises. ``SystemExit``
     with a number (argparse's ``--help`` and usage errors) passes through unchanged; ``sys.exit("message")``
     is reported like a UserError. See the module docstring for what each kind of failure prints.
+
+    Called without ``argv`` (``sys.exit(run(PROG, main))``: the program itself), a signal that arrives after
+    ``main`` has returned, while the interpreter exits, ends the process at once with the run's own exit code
+    (its work is done and reported) instead of Python's default (a ``KeyboardInterrupt`` at exit, -2).
     """
-    quiet_third_party_warnings()
+    runtime.quiet_third_party_warnings()
     debug = debug_requested(argv)
-    guard = _SignalGuard(prog).install()
+    guard = runtime.install_signal_guard(prog, debug)
     _ACTIVE_GUARDS.append(guard)
+    code = EXIT_ERROR
+    try:
+        code = _run_main(prog, main, argv, guard, debug)
+    except SystemExit as exit_request:  # a numeric code (argparse): passed through
+        code = exit_request.code if isinstance(exit_request.code, int) else (0 if exit_request.code is None
+                                                                                 else EXIT_ERROR)
+        raise
+    finally:
+        _ACTIVE_GUARDS.remove(guard)
+        guard.restore(exit_code=code if argv is None else None)
+    return code
+
+
+def _run_main(prog, main, argv, guard, debug):
     try:
         try:
             code = main(argv)
@@ -504,6 +392,3 @@ def run(prog, main, argv=None):
     except BaseException as err:  # noqa: BLE001 - this is the one place that turns every failure into a line
         guard.quiet()
         return _report(prog, err, guard, debug)
-    finally:
-        _ACTIVE_GUARDS.remove(guard)
-        guard.restore()

@@ -14,6 +14,8 @@ import numpy as np
 from .files import VisualizationError, atomic_output, write_text
 
 COLORMAP = "turbo"
+# The files :func:`save_attention_figures` writes for one clip.
+FIGURE_FILES = ("attention_grid.png", "attention.gif", "temporal_share.png", "attention.json")
 DISPLAY_SIDE = 224  # small frames (the demo's 32 px) are enlarged to about this for display
 
 
@@ -178,8 +180,7 @@ def save_attention_figures(folder, frames, maps, temporal_share, frame_indices=N
     ``temporal_share.png`` and ``attention.json`` (``info`` goes into the JSON). Returns their paths."""
     import os
 
-    paths = {name: os.path.join(folder, name) for name in
-             ("attention_grid.png", "attention.gif", "temporal_share.png", "attention.json")}
+    paths = {name: os.path.join(folder, name) for name in FIGURE_FILES}
     save_attention_grid(paths["attention_grid.png"], frames, maps, temporal_share, frame_indices, title)
     save_attention_gif(paths["attention.gif"], frames, maps)
     save_temporal_share_plot(paths["temporal_share.png"], temporal_share, frame_indices, title)

@@ -11,6 +11,10 @@ Files written into the report folder:
   to :data:`WHOLE_MATRIX_MAX` classes, else the :data:`MOST_CONFUSED_CLASSES` classes with the most errors.
 - ``most_confused.csv``: (true, predicted) pairs with the most errors first.
 - ``skipped.txt``: one skipped clip per line (empty when none were).
+
+The folder is written whole (``utils/staging.py``): the six files are written in a hidden staging folder that
+then takes the report folder's place, so a report is never a mix of two runs' files. An existing report folder
+holding other files is not replaced (:class:`~paddlevideo.utils.errors.OutputError`).
 """
 
 import csv
@@ -21,7 +25,11 @@ import os
 import numpy as np
 
 from ..metrics.center_crop import topk_accuracy
+from ..utils.staging import staged_folder
 from .files import VisualizationError, atomic_output, write_text
+
+REPORT_FILES = ("summary.json", "per_class_accuracy.csv", "confusion_matrix.csv", "confusion_matrix.png",
+                "most_confused.csv", "skipped.txt")
 
 WHOLE_MATRIX_MAX = 50
 MOST_CONFUSED_CLASSES = 30
@@ -170,23 +178,26 @@ def write_test_report(folder, labels, scores, class_names=None, skipped=()):
     clips = matrix.sum(axis=1)
     correct = np.diag(matrix)
     accuracy = np.where(clips > 0, correct / np.maximum(clips, 1), np.nan)
-    os.makedirs(folder, exist_ok=True)
-    path = {name: os.path.join(folder, name) for name in (
-        "summary.json", "per_class_accuracy.csv", "confusion_matrix.csv", "confusion_matrix.png",
-        "most_confused.csv", "skipped.txt")}
+    with staged_folder(folder, REPORT_FILES, flag="test report") as staging:
+        path = {name: os.path.join(staging, name) for name in REPORT_FILES}
+        _write_tables(path, matrix, names, accuracy)
+        write_text(path["skipped.txt"], "".join(f"{name}\n" for name in skipped))
 
-    _write_tables(path, matrix, names, accuracy)
-    write_text(path["skipped.txt"], "".join(f"{name}\n" for name in skipped))
+        if num_classes <= WHOLE_MATRIX_MAX:
+            shown, title = np.arange(num_classes), f"confusion matrix ({len(labels)} clips, {num_classes} classes)"
+        else:
+            shown = most_confused_classes(matrix)
+            title = (f"confusion matrix: the {len(shown)} most confused of {num_classes} classes "
+                     f"({len(labels)} clips)")
+        _plot_confusion(path["confusion_matrix.png"], matrix, names, shown, title)
+        summary = _summary(labels, scores, skipped, num_classes, accuracy, clips)
+        write_text(path["summary.json"], json.dumps(summary, indent=1) + "\n")
+    return summary
 
-    if num_classes <= WHOLE_MATRIX_MAX:
-        shown, title = np.arange(num_classes), f"confusion matrix ({len(labels)} clips, {num_classes} classes)"
-    else:
-        shown = most_confused_classes(matrix)
-        title = (f"confusion matrix: the {len(shown)} most confused of {num_classes} classes "
-                 f"({len(labels)} clips)")
-    _plot_confusion(path["confusion_matrix.png"], matrix, names, shown, title)
 
-    summary = {
+def _summary(labels, scores, skipped, num_classes, accuracy, clips):
+    """``summary.json``'s content (see :func:`write_test_report`)."""
+    return {
         "num_clips": int(len(labels)),
         "num_skipped": len(skipped),
         "num_classes": int(num_classes),
@@ -194,7 +205,5 @@ def write_test_report(folder, labels, scores, class_names=None, skipped=()):
         "top5": topk_accuracy(scores, labels, 5),
         "mean_class_accuracy": float(np.nanmean(accuracy)),
         "classes_without_clips": int(np.sum(clips == 0)),
-        "files": sorted(os.path.basename(p) for p in path.values()),
+        "files": sorted(REPORT_FILES),
     }
-    write_text(path["summary.json"], json.dumps(summary, indent=1) + "\n")
-    return summary

@@ -121,19 +121,9 @@ def shape_from_config(model_cfg, num_frames=None):
 
 def _value(model_cfg, kind, key):
     """``MODEL.<kind>.<key>``, else the default of the constructor its ``name`` selects."""
-    from paddlevideo.config import schema
-    from paddlevideo.utils.errors import ConfigError
+    from paddlevideo.config.schema import component_value
 
-    section = model_cfg.get(kind) or {}
-    if key in section:
-        return section[key]
-    if section.get("name") not in schema.registry(kind):
-        raise ConfigError(f"the config has no MODEL.{kind}.name; add the MODEL.{kind} section")
-    default = schema.component_keys(kind, section["name"])[key].default
-    if default is schema.MISSING:
-        raise ConfigError(f"the config has no MODEL.{kind}.{key} and {section['name']} has no default for it; "
-                          "add it to the config")
-    return default
+    return component_value({"MODEL": model_cfg}, f"MODEL.{kind}.{key}")
 
 
 def flops_from_config(model_cfg, num_frames=None, train=False, **counting):

@@ -31,14 +31,15 @@ class OpenVINORunner(Runner):
             import openvino as ov
 
             from paddlevideo.deploy.backends.openvino_runtime import int8_model_path
-            from paddlevideo.deploy.quantize import quantize_ov_model, save_atomically
+            from paddlevideo.deploy.provenance import companion_files
+            from paddlevideo.deploy.quantize import quantize_ov_model, save_int8
 
             model_file = spec["exported"]["pdmodel"]
             shape = inputs(dict(spec, batch_size=1), load_cfg(spec))[0].shape
             clips = [np.random.RandomState(seed).standard_normal(shape).astype("float32")
                      for seed in range(CALIB_CLIPS)]
             quantized, _ = quantize_ov_model(ov.Core().read_model(model_file), clips, CALIB_CLIPS)
-            save_atomically(ov, quantized, int8_model_path(model_file))
+            save_int8(ov, quantized, int8_model_path(model_file), companion_files(model_file))
             return {"int8": int8_model_path(model_file)}
         except Exception as exc:
             return {"error": one_line(exc)}

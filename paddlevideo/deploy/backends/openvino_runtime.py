@@ -56,6 +56,16 @@ def int8_model_path(model_file):
     return model_stem(model_file) + INT8_SUFFIX
 
 
+def existing_int8_model(model_file):
+    """The int8 model ``tools/quantize.py`` wrote for ``model_file`` (:func:`int8_model_path`); PredictError naming
+    the command that makes it when there is none."""
+    int8_file = int8_model_path(model_file)
+    if not os.path.isfile(int8_file):
+        raise PredictError(f"no int8 model '{int8_file}' for '{model_file}'; make it with tools/quantize.py "
+                           f"-c CONFIG --model_file {model_file} --calib_list LIST")
+    return int8_file
+
+
 def read_model(core, model_file, params_file=None):
     """``model_file`` as an ``openvino.Model`` (see the module docstring for the formats).
 
@@ -125,11 +135,7 @@ class OpenVINOPredictor(Predictor):
             raise PredictError(f"--backend openvino has no precision '{precision}'; use fp32, bf16 or int8")
         ov = import_openvino()
         if precision == "int8" and not model_file.endswith(".xml"):
-            int8_file = int8_model_path(model_file)
-            if not os.path.isfile(int8_file):
-                raise PredictError(f"no int8 model '{int8_file}' for '{model_file}'; make it with tools/quantize.py "
-                                   f"-c CONFIG --model_file {model_file} --calib_list LIST")
-            model_file, params_file = int8_file, None
+            model_file, params_file = existing_int8_model(model_file), None
         super().__init__(model_file, precision)
         core = ov.Core()
         model = read_model(core, model_file, params_file)

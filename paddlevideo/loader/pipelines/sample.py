@@ -81,6 +81,18 @@ def segment_indices(frames_len, num_seg, seg_len, valid_mode):
     return np.asarray(indices, dtype=np.int64) % frames_len
 
 
+def repeated_frames_note(results):
+    """One line for a video too short for its clip (``results`` of a pipeline with :class:`Sampler`), or None:
+    ``'<file>' has 3 frame(s), fewer than a clip takes (8): frames were repeated to fill it``."""
+    if not results.get("frames_repeated"):
+        return None
+    needed = len(set(int(i) for i in results.get("frame_idx", ())))
+    taken = len(results.get("frame_idx", ()))
+    return (f"'{results.get('filename', 'the video')}' has {int(results['frames_len'])} frame(s), fewer than a clip "
+            f"takes: {taken - needed} of its {taken} sampled frames repeat others, so the score comes from "
+            f"{needed} distinct frame(s)")
+
+
 @PIPELINES.register()
 class Sampler(Operator):
     """Choose the clip's frames and decode them: ``results['imgs']`` becomes uint8 RGB ``[T, H, W, 3]``.
@@ -91,8 +103,10 @@ class Sampler(Operator):
     per window, windows one after the other. Otherwise segment sampling over the whole video (see
     :func:`segment_indices`), T = ``num_seg * seg_len``. The reader is closed afterwards.
 
-    Requires ``video_reader``, ``frames_len``, ``fps``, ``window`` (from ``VideoDecoder``). Adds ``imgs`` and
-    ``frame_idx``; with ``linspace_sample`` also ``start_idx`` / ``end_idx`` (one window) or ``clip_windows``
+    Requires ``video_reader``, ``frames_len``, ``fps``, ``window`` (from ``VideoDecoder``). Adds ``imgs``,
+    ``frame_idx`` and ``frames_repeated`` (True when the video has fewer frames than a clip takes, so frames
+    were repeated to fill it: :func:`repeated_frames_note` says so for tools that score single videos); with
+    ``linspace_sample`` also ``start_idx`` / ``end_idx`` (one window) or ``clip_windows``
     (several). Removes ``video_reader``.
 
     Args:
@@ -103,7 +117,7 @@ class Sampler(Operator):
     """
 
     requires = ("video_reader", "frames_len", "fps", "window")
-    adds = ("imgs", "frame_idx")
+    adds = ("imgs", "frame_idx", "frames_repeated")
 
     def __init__(self, num_seg: PositiveInt = 8, seg_len: PositiveInt = 1, valid_mode: bool = False,
                  linspace_sample: bool = False):
@@ -114,12 +128,16 @@ class Sampler(Operator):
         self.valid_mode = valid_mode
         self.linspace_sample = linspace_sample
 
+    @property
+    def frames_per_clip(self):
+        """Frames one clip (one window) takes: ``num_seg`` (``* seg_len`` for segment sampling)."""
+        return self.num_seg if self.linspace_sample else self.num_seg * self.seg_len
+
     def infer_spec(self, spec):
         if spec.windows > 1 and not self.linspace_sample:
             raise ValueError("VideoDecoder.num_clips > 1 needs Sampler.linspace_sample: True (segment sampling "
                              "already covers the whole video)")
-        per_window = self.num_seg if self.linspace_sample else self.num_seg * self.seg_len
-        return spec.replace(frames=per_window * spec.windows)
+        return spec.replace(frames=self.frames_per_clip * spec.windows)
 
     def windows(self, frames_len, fps, window):
         """The ``[(start, end), ...]`` windows for a video (frame units, end inclusive); ``None`` for segment
@@ -147,6 +165,7 @@ class Sampler(Operator):
             elif windows is not None:
                 results["start_idx"], results["end_idx"] = windows[0]
             results["frame_idx"] = self.indices(results["frames_len"], windows)
+            results["frames_repeated"] = int(results["frames_len"]) < self.frames_per_clip
             results["imgs"] = reader.get_frames(results["frame_idx"])
         finally:
             reader.close()

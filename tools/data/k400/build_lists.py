@@ -16,21 +16,29 @@ Example:
         --val_csv kinetics_400/validate.csv --video_dir data/k400/videos --output data/k400 --check
 """
 
-import argparse
-import csv
-import difflib
-import math
 import os
 import runpy
 import sys
 
 # tools/_bootstrap.py, which tools/*.py import; from this folder it can only be run by its path
 runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_bootstrap.py"))
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("build_lists.py", __name__)
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import difflib  # noqa: E402
+import math  # noqa: E402
+
 from paddlevideo.loader.list_files import write_label_list, write_list_file  # noqa: E402
-from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run  # noqa: E402
+from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402
+from paddlevideo.utils.staging import staged_files  # noqa: E402
 from paddlevideo.utils.errors import InputError  # noqa: E402
 
 PROG = "build_lists.py"
+OUTPUTS = ("train.list", "val.list", "Kinetics-400_label_list.txt", "problems.txt")
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 REQUIRED_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
 
@@ -168,7 +176,8 @@ def build_lists(train_csv, val_csv, video_dir, output, check=False, backend="dec
                 label_list=None):
     """Write the lists and return a summary dict (counts, missing and undecodable clips per split).
 
-    Every input is read and checked before the first file is written; each file is written atomically.
+    Every input is read and checked before the first file is written; the files are written whole, as one
+    set (staged and moved in together), and never over an input.
     """
     splits = {"train": read_annotations(train_csv), "val": read_annotations(val_csv)}
     if label_list:
@@ -180,36 +189,41 @@ def build_lists(train_csv, val_csv, video_dir, output, check=False, backend="dec
                  else f"the training CSV '{train_csv}'")
     if not os.path.isdir(video_dir):
         raise AnnotationError(f"video folder '{video_dir}' not found; pass the folder of downloaded clips")
+    refuse_overwriting_inputs([("--output", os.path.join(output, name)) for name in OUTPUTS],
+                              [("--train_csv", train_csv), ("--val_csv", val_csv), ("--label_list", label_list)])
     prepare_output_dir(output)
     clips = index_clips(video_dir)
     summary = {"classes": len(ids), "missing": [], "broken": []}
-    for split, rows in splits.items():
-        iterator = rows
-        if progress:
-            from tqdm import tqdm
+    # the lists are one output: staged, and moved in together when all are written (utils/staging.py)
+    with staged_files(output, "k400-lists") as stage:
+        for split, rows in splits.items():
+            iterator = rows
+            if progress:
+                from tqdm import tqdm
 
-            iterator = tqdm(rows, desc=f"{split} clips" + (" (decoding)" if check else ""), unit="clip")
-        lines = []
-        for row in iterator:
-            relative = clips.get(clip_stem(row))
-            if relative is None:
-                summary["missing"].append(f"{split} {clip_stem(row)} ({row['label']})")
-                continue
-            if check and not decodes(os.path.join(video_dir, relative), backend):
-                summary["broken"].append(f"{split} {relative}")
-                continue
-            lines.append((relative, ids[label_file_name(row["label"])]))
-        write_atomically(os.path.join(output, f"{split}.list"), lambda tmp, lines=lines: write_list_file(tmp, lines))
-        summary[split] = len(lines)
-    names = {index: name for name, index in ids.items()}
-    write_atomically(os.path.join(output, "Kinetics-400_label_list.txt"), lambda tmp: write_label_list(tmp, names))
+                iterator = tqdm(rows, desc=f"{split} clips" + (" (decoding)" if check else ""), unit="clip")
+            lines = []
+            for row in iterator:
+                relative = clips.get(clip_stem(row))
+                if relative is None:
+                    summary["missing"].append(f"{split} {clip_stem(row)} ({row['label']})")
+                    continue
+                if check and not decodes(os.path.join(video_dir, relative), backend):
+                    summary["broken"].append(f"{split} {relative}")
+                    continue
+                lines.append((relative, ids[label_file_name(row["label"])]))
+            stage.write(f"{split}.list", lambda tmp, lines=lines: write_list_file(tmp, lines))
+            summary[split] = len(lines)
+        names = {index: name for name, index in ids.items()}
+        stage.write("Kinetics-400_label_list.txt", lambda tmp: write_label_list(tmp, names))
 
-    def write_problems(tmp):
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.writelines(f"missing {item}\n" for item in summary["missing"])
-            handle.writelines(f"broken {item}\n" for item in summary["broken"])
+        def write_problems(tmp):
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.writelines(f"missing {item}\n" for item in summary["missing"])
+                handle.writelines(f"broken {item}\n" for item in summary["broken"])
 
-    write_atomically(os.path.join(output, "problems.txt"), write_problems)
+        stage.write("problems.txt", write_problems)
+        stage.commit()
     return summary
 
 

@@ -11,15 +11,22 @@ Example:
         --video_dir data/ucf101/videos --output data/ucf101
 """
 
-import argparse
 import os
 import runpy
 import sys
 
 # tools/_bootstrap.py, which tools/*.py import; from this folder it can only be run by its path
 runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "_bootstrap.py"))
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("build_lists.py", __name__)
+import argparse  # noqa: E402
+
 from paddlevideo.loader.list_files import write_label_list, write_list_file  # noqa: E402
-from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
+from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run  # noqa: E402
+from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402
+from paddlevideo.utils.staging import staged_files  # noqa: E402
 from paddlevideo.utils.errors import InputError  # noqa: E402
 
 PROG = "build_lists.py"
@@ -86,31 +93,39 @@ def read_split(path, classes):
 def build_lists(annotations, split, output, video_dir=None, progress=True):
     """Write the lists of ``split`` (1, 2 or 3); returns a summary dict (counts and missing clips).
 
-    Every input is read and checked before the first file is written; each file is written atomically.
+    Every input is read and checked before the first file is written; the files are written whole, as one
+    set (staged and moved in together), and never over an input.
     """
     classes = read_class_index(os.path.join(annotations, "classInd.txt"))
     splits = {target: read_split(os.path.join(annotations, f"{source}0{split}.txt"), classes)
               for source, target in (("trainlist", "train"), ("testlist", "val"))}
     if video_dir and not os.path.isdir(video_dir):
         raise AnnotationError(f"--video_dir '{video_dir}' is not a folder; pass the UCF-101 video folder")
+    outputs = [f"train_split{split}.list", f"val_split{split}.list", "ucf101_label_list.txt"]
+    read = [os.path.join(annotations, name) for name in ("classInd.txt", f"trainlist0{split}.txt",
+                                                        f"testlist0{split}.txt")]
+    refuse_overwriting_inputs([("--output", os.path.join(output, name)) for name in outputs],
+                              [("--annotations", path) for path in read])
     prepare_output_dir(output)
     summary = {"classes": len(classes), "missing": []}
-    for target, items in splits.items():
-        if progress:
-            from tqdm import tqdm
+    # the lists are one output: staged, and moved in together when all are written (utils/staging.py)
+    with staged_files(output, f"ucf101-split{split}-lists") as stage:
+        for target, items in splits.items():
+            if progress:
+                from tqdm import tqdm
 
-            items = tqdm(items, desc=f"{target} split {split}", unit="clip")
-        lines = []
-        for relative, label in items:
-            if video_dir and not os.path.isfile(os.path.join(video_dir, relative)):
-                summary["missing"].append(f"{target} {relative}")
-                continue
-            lines.append((relative, label))
-        write_atomically(os.path.join(output, f"{target}_split{split}.list"),
-                         lambda tmp, lines=lines: write_list_file(tmp, lines))
-        summary[target] = len(lines)
-    names = {index: name for name, index in classes.items()}
-    write_atomically(os.path.join(output, "ucf101_label_list.txt"), lambda tmp: write_label_list(tmp, names))
+                items = tqdm(items, desc=f"{target} split {split}", unit="clip")
+            lines = []
+            for relative, label in items:
+                if video_dir and not os.path.isfile(os.path.join(video_dir, relative)):
+                    summary["missing"].append(f"{target} {relative}")
+                    continue
+                lines.append((relative, label))
+            stage.write(f"{target}_split{split}.list", lambda tmp, lines=lines: write_list_file(tmp, lines))
+            summary[target] = len(lines)
+        names = {index: name for name, index in classes.items()}
+        stage.write("ucf101_label_list.txt", lambda tmp: write_label_list(tmp, names))
+        stage.commit()
     return summary
 
 
