@@ -36,6 +36,11 @@ def pytest_configure(config):
 
 DEMO_FIXTURES = {"demo_runs", "demo_recipe", "demo_space_only"}
 
+# Under pytest-xdist each worker (and what it starts) computes on one thread: two workers with a thread per core
+# each would oversubscribe the cores, and idle OpenMP threads spin on the cores the other worker needs.
+if os.environ.get("PYTEST_XDIST_WORKER") and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = "1"
+
 
 def pytest_xdist_auto_num_workers(config):
     """``-n auto`` (pytest.ini): one worker per core this process may use, at most 4 (each holds Paddle and
@@ -47,6 +52,7 @@ def pytest_xdist_auto_num_workers(config):
     return max(1, min(cores, 4))
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
     """The demo trainings are session fixtures: every test that needs them runs on one pytest-xdist worker
     (``--dist loadgroup``), which trains once while the other workers run the rest."""

@@ -185,8 +185,11 @@ def test_lists_and_label_lists_are_data(tmp_path):
     labels.write_text(f"0 $(touch {marker})\n1 __import__('os').system('touch {marker}')\n")
     assert load_label_names(str(labels)) == {0: f"$(touch {marker})", 1: f"__import__('os').system('touch {marker}')"}
     assert not marker.exists()
-    labels.write_bytes(b"0 abseiling\n1 \xff\xfe\x00 not text\n")
+    labels.write_bytes(b"0 abseiling\n1 \xff\xfe not text\n")
     with pytest.raises(PredictError, match="is not UTF-8 text"):
+        load_label_names(str(labels))
+    labels.write_bytes(b"0 abseiling\n1 \xff\xfe\x00 not text\n")
+    with pytest.raises(PredictError, match="is a binary file"):
         load_label_names(str(labels))
 
 
@@ -353,9 +356,9 @@ def test_output_names_stay_inside_the_output_folder(tmp_path):
 
     out = tmp_path / "out"
     folders = load_tool("tools/visualize_attention.py").output_folders(NAMES, str(out))
-    features = load_tool("tools/extract_features.py")._feature_stem
+    feature_path = load_tool("tools/extract_features.py").feature_path
     for name, folder in zip(NAMES, folders):
-        for path in (folder, annotated_path(out, name), str(out / (features(name) + ".npy"))):
+        for path in (folder, annotated_path(out, name), feature_path(str(out), name)):
             assert os.path.dirname(os.path.normpath(path)) == str(out), (name, path)
             assert "\n" not in path and "\t" not in path and os.path.basename(path) not in ("", ".", "..")
     assert output_name("a/b/c.mp4") == "c.mp4" and output_name("..") == "_.." and output_name("x\ny") == "x_y"

@@ -22,20 +22,25 @@ Examples::
         --video data/example.avi --max_batch 2 --clients 4 --requests 40 --json serve_vitb_int8.json
 """
 
-import argparse
-import http.client
-import json
-import multiprocessing as mp
 import os
-import re
-import signal
-import subprocess
 import sys
-import threading
-import time
-import uuid
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("bench_serve.py", __name__)
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import json  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.errors import InputError, RunError  # noqa: E402
 

@@ -84,7 +84,7 @@ def list_videos(input_path):
         raise FeatureInputError(str(err)) from None
     seen = {}
     for path in videos:
-        stem = os.path.basename(feature_path("", path))
+        stem = os.path.basename(feature_path("", path, ""))
         if stem in seen:
             raise FeatureInputError(f"'{seen[stem]}' and '{path}' share the name '{stem}': features are stored by "
                                     "video stem, so extract these folders separately")

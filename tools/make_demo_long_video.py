@@ -12,11 +12,16 @@ Example:
         --label_file data/demo/label_list.txt --timeline output/timeline --smooth 5
 """
 
-import argparse
 import os
 import sys
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("make_demo_long_video.py", __name__)
+import argparse  # noqa: E402
+
 from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
 
 PROG = "make_demo_long_video.py"

@@ -14,13 +14,18 @@ The API, the page and the behaviour under load: docs/serving.md. SIGTERM or Ctrl
 are answered, new connections are refused, and the tool exits 0.
 """
 
-import argparse
-import logging
 import os
 import sys
-import tempfile
 
 import _bootstrap  # noqa: F401  (tools/_bootstrap.py: this clone on sys.path unless installed; quiet warnings)
+
+from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
+
+guard_start_up("serve.py", __name__)
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import tempfile  # noqa: E402
+
 from paddlevideo.deploy.predictor import BACKENDS, PRECISIONS  # noqa: E402
 from paddlevideo.serving.settings import API_KEY_ENV, LOCALHOST, ServeSettings  # noqa: E402
 from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
