@@ -307,6 +307,21 @@ def configure_cpu_once():
     return applied
 
 
+def configure_measuring_process(threads, cpu_setup="entry point", extra_env=None):
+    """A benchmark worker's process (tools/benchmarks), before Paddle is imported: ``threads`` OpenMP threads;
+    the CPU set-up as an ``entry point`` gets it (:func:`configure_cpu` now), as a ``library`` user gets it
+    (from the first ``build_model``) or ``none`` (Paddle's defaults: building the model leaves them alone);
+    ``extra_env`` on top; Paddle's C++ INFO lines off, since they would break the benchmark's table."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if cpu_setup == "none":
+        os.environ[CONFIGURE_CPU_SWITCH] = "0"
+    elif cpu_setup == "entry point":
+        configure_cpu(threads=threads)
+    elif cpu_setup != "library":
+        raise ValueError(f"cpu_setup must be 'entry point', 'library' or 'none', got {cpu_setup!r}")
+    os.environ.update(extra_env or {})
+    os.environ.setdefault("GLOG_minloglevel", "2")
+
 def _set_paddle_threads(threads):
     # OMP_NUM_THREADS only counts if it is set before the OpenMP runtime starts; if Paddle is
     # already imported, tell its math library directly.

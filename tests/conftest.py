@@ -61,6 +61,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group("demo"))
 
 
+@pytest.fixture(autouse=True)
+def logging_enabled_again():
+    """A tool run in-process that ends on an error disables logging for the rest of its process (its final line
+    must stay the last: paddlevideo.runtime); a test is a fresh process to the next test, so logging comes back."""
+    import logging
+
+    yield
+    logging.disable(logging.NOTSET)
+
+
 @pytest.fixture(scope="session")
 def fast_ops():
     """The compiled fused CPU kernels (tests using it carry ``helpers.needs_compiler``)."""

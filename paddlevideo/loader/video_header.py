@@ -62,16 +62,23 @@ def read_claims(path):
     return _probe_claims(path)
 
 
+def _header_at(f, pos, layout, budget, what):
+    """The 8-byte chunk or box header at ``pos``, unpacked with ``layout``. Counts it against ``budget``: a
+    file that claims more than ``_MAX_BOXES`` in all is refused (a crafted file could otherwise nest or repeat
+    them without end)."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ValueError(f"too many {what}")
+    f.seek(pos)
+    return struct.unpack(layout, f.read(8))
+
+
 # ---------------------------------------------------------------- AVI
 
 def _riff_chunks(f, start, end, budget):
     pos = start
     while pos + 8 <= end:
-        budget[0] -= 1
-        if budget[0] < 0:
-            raise ValueError("too many chunks")
-        f.seek(pos)
-        tag, size = struct.unpack("<4sI", f.read(8))
+        tag, size = _header_at(f, pos, "<4sI", budget, "chunks")
         if tag == b"LIST":
             yield tag + f.read(4), pos + 12, min(pos + 8 + size, end)
         else:
@@ -121,11 +128,7 @@ def _avi_claims(f, size):
 def _boxes(f, start, end, budget):
     pos = start
     while pos + 8 <= end:
-        budget[0] -= 1
-        if budget[0] < 0:
-            raise ValueError("too many boxes")
-        f.seek(pos)
-        size, kind = struct.unpack(">I4s", f.read(8))
+        size, kind = _header_at(f, pos, ">I4s", budget, "boxes")
         header = 8
         if size == 1:
             size, header = struct.unpack(">Q", f.read(8))[0], 16

@@ -22,8 +22,8 @@ import numpy as np
 from ..utils.errors import first_line
 from ..utils.logger import get_logger
 from .errors import Unavailable
+from .pool import STOP, take_waiting
 
-_STOP = object()
 
 
 class BatchResult:
@@ -120,7 +120,7 @@ class ModelWorker:
         """Stop after the clips already queued; waits up to ``timeout`` seconds for the thread."""
         self._closing = True
         try:
-            self.queue.put_nowait(_STOP)
+            self.queue.put_nowait(STOP)
         except queue.Full:
             pass  # the thread sees _closing once the queue drains
         if self._thread.is_alive():
@@ -162,7 +162,7 @@ class ModelWorker:
                 if self._closing:
                     return
                 continue
-            if first is _STOP:
+            if first is STOP:
                 self._drain_then_stop()
                 return
             batch, stop = self._gather(first)
@@ -180,7 +180,7 @@ class ModelWorker:
                 item = self._next(deadline - time.monotonic()) if deadline > time.monotonic() else self._now()
             except queue.Empty:
                 break
-            if item is _STOP:
+            if item is STOP:
                 stop = True
                 break
             (batch if item.clip.shape == first.clip.shape else others).append(item)
@@ -195,14 +195,9 @@ class ModelWorker:
 
     def _drain_then_stop(self):
         """Closing: answer the clips already queued, in batches, then return."""
-        while True:
-            try:
-                item = self._now()
-            except queue.Empty:
-                return
-            if item is _STOP:
-                continue
-            batch, _ = self._gather(item)
+        self._held.extend(take_waiting(self.queue))
+        while self._held:
+            batch, _ = self._gather(self._held.popleft())
             self._run(batch)
 
     def _run(self, batch):
@@ -234,13 +229,8 @@ class ModelWorker:
     def _fail_waiting(self, err):
         while self._held:
             self._settle(self._held.popleft().future, err)
-        while True:
-            try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
-                return
-            if item is not _STOP:
-                self._settle(item.future, err)
+        for item in take_waiting(self.queue):
+            self._settle(item.future, err)
 
     @staticmethod
     def _settle(future, err):

@@ -10,7 +10,18 @@ import queue
 import threading
 from concurrent.futures import Future
 
-_STOP = object()
+STOP = object()  # put on a work queue: the thread that takes it ends
+
+
+def take_waiting(work_queue):
+    """The items still waiting in ``work_queue``, taken off it without blocking, :data:`STOP` marks left out."""
+    while True:
+        try:
+            item = work_queue.get_nowait()
+        except queue.Empty:
+            return
+        if item is not STOP:
+            yield item
 
 
 class DaemonPool:
@@ -34,7 +45,7 @@ class DaemonPool:
     def _work(self):
         while True:
             item = self._queue.get()
-            if item is _STOP:
+            if item is STOP:
                 return
             future, fn, args, kwargs = item
             if not future.set_running_or_notify_cancel():
@@ -50,15 +61,10 @@ class DaemonPool:
         """No more work; cancel what has not started (its done-callbacks run: uploads are removed)."""
         self._closed = True
         if cancel_futures:
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not _STOP:
-                    item[0].cancel()
+            for future, *_ in take_waiting(self._queue):
+                future.cancel()
         for _ in self._threads:
-            self._queue.put(_STOP)
+            self._queue.put(STOP)
 
     def join(self, timeout):
         """Wait up to ``timeout`` seconds in all for the threads to finish their current work."""

@@ -31,13 +31,17 @@ class Upload:
 
     def remove(self):
         """Delete the temporary file (again is fine)."""
-        if self.path is not None:
-            try:
-                os.remove(self.path)
-            except FileNotFoundError:
-                pass
-            self.path = None
+        self.path = _remove_file(self.path)
 
+
+def _remove_file(path):
+    """Delete ``path`` if it is still there (``None``: nothing to do); returns ``None`` for the caller to keep."""
+    if path is not None:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+    return None
 
 def _content_type(headers):
     from python_multipart.multipart import parse_options_header
@@ -119,12 +123,7 @@ class _PartReader:
     def discard(self):
         if self.handle is not None:
             self.handle.close()
-        if self.path is not None:
-            try:
-                os.remove(self.path)
-            except FileNotFoundError:
-                pass
-            self.path = None
+        self.path = _remove_file(self.path)
 
 
 async def receive_upload(request, folder, max_bytes, timeout_s=None, flag="--timeout_s"):

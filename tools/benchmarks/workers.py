@@ -4,12 +4,11 @@ A worker sets its environment, builds its runner, reports the resident memory an
 computes, then answers ``run`` / ``output`` / ``stop``. The parent never imports paddle.
 """
 
-import os
 import time
 import traceback
 
 from paddlevideo.utils import get_logger
-from paddlevideo.runtime import CONFIGURE_CPU_SWITCH, configure_cpu
+from paddlevideo.runtime import configure_measuring_process
 
 from .common import load_cfg, one_line, rss_mb
 
@@ -17,17 +16,11 @@ IDLE_BETWEEN_RUNS_S = 0.3
 
 
 def setup_worker_process(spec):
-    """The worker's process-wide settings, all here: threads; the project's CPU set-up from the worker (as
-    main.py does), from build_model (``library``: as a user's script gets it) or not at all (the default
-    environment); Paddle's C++ INFO lines off (they would break the table)."""
+    """The worker's process-wide settings: the project's CPU set-up from the worker (as main.py does), from
+    build_model (``library``: as a user's script gets it) or not at all (``default_env``)."""
     options = spec.get("options") or {}
-    os.environ["OMP_NUM_THREADS"] = str(spec["threads"])
-    if spec.get("default_env"):
-        os.environ[CONFIGURE_CPU_SWITCH] = "0"  # building the model leaves Paddle's defaults alone
-    elif not options.get("library"):
-        configure_cpu(threads=spec["threads"])
-    os.environ.update(options.get("env", {}))
-    os.environ.setdefault("GLOG_minloglevel", "2")
+    cpu_setup = "none" if spec.get("default_env") else "library" if options.get("library") else "entry point"
+    configure_measuring_process(spec["threads"], cpu_setup, options.get("env"))
 
 
 def contender_worker(spec, conn):

@@ -143,32 +143,48 @@ def _check_fits(imgs, size, op):
     return height, width
 
 
+class _SquareCrop(Operator):
+    """Base of the crops that cut one ``target_size`` square out of every frame; a subclass chooses where
+    (:meth:`offset`). Sets ``crop_offset`` when the subclass lists it in ``adds``."""
+
+    requires = _SPATIAL
+
+    def infer_spec(self, spec):
+        return spec.replace(height=self.target_size, width=self.target_size)
+
+    def offset(self, height, width, size):
+        """``(y, x)`` of the square's top-left corner in a ``height`` x ``width`` frame (pixels)."""
+        raise NotImplementedError
+
+    def __call__(self, results):
+        name = type(self).__name__
+        imgs = _clip_array(results, name)
+        size = self.target_size
+        height, width = _check_fits(imgs, size, name)
+        y, x = self.offset(height, width, size)
+        results["imgs"] = np.ascontiguousarray(imgs[..., y:y + size, x:x + size])
+        if "crop_offset" in self.adds:
+            results["crop_offset"] = (y, x)
+        return results
+
+
 @PIPELINES.register()
-class RandomCrop(Operator):
+class RandomCrop(_SquareCrop):
     """A random ``target_size`` square; offsets drawn uniformly from ``[0, W - size)`` and ``[0, H - size)``.
 
     The range is half-open as in the reference (the last offset is never drawn); a side equal to
     ``target_size`` gets offset 0. Requires ``imgs`` (rewritten), ``data_format``. Adds ``crop_offset``.
     """
 
-    requires = _SPATIAL
     adds = ("crop_offset",)
 
     def __init__(self, target_size: PositiveInt):
         self.target_size = target_size
 
-    def infer_spec(self, spec):
-        return spec.replace(height=self.target_size, width=self.target_size)
-
-    def __call__(self, results):
-        imgs = _clip_array(results, "RandomCrop")
-        size = self.target_size
-        height, width = _check_fits(imgs, size, "RandomCrop")
+    def offset(self, height, width, size):
         x = np.random.randint(0, width - size) if width > size else 0
         y = np.random.randint(0, height - size) if height > size else 0
-        results["imgs"] = np.ascontiguousarray(imgs[..., y:y + size, x:x + size])
-        results["crop_offset"] = (y, x)
-        return results
+        return y, x
 
 
 @PIPELINES.register()
@@ -226,28 +242,17 @@ class UniformCrop(Operator):
 
 
 @PIPELINES.register()
-class CenterCrop(Operator):
+class CenterCrop(_SquareCrop):
     """The centre ``target_size`` square; offsets ``round((side - size) / 2)`` (Python rounding) or floor.
 
     Requires ``imgs`` (rewritten), ``data_format``. Adds nothing.
     """
 
-    requires = _SPATIAL
-
     def __init__(self, target_size: PositiveInt, do_round: bool = True):
         self.target_size = target_size
         self.do_round = do_round
 
-    def infer_spec(self, spec):
-        return spec.replace(height=self.target_size, width=self.target_size)
-
-    def __call__(self, results):
-        imgs = _clip_array(results, "CenterCrop")
-        size = self.target_size
-        height, width = _check_fits(imgs, size, "CenterCrop")
+    def offset(self, height, width, size):
         if self.do_round:
-            y, x = int(round((height - size) / 2.0)), int(round((width - size) / 2.0))
-        else:
-            y, x = (height - size) // 2, (width - size) // 2
-        results["imgs"] = np.ascontiguousarray(imgs[..., y:y + size, x:x + size])
-        return results
+            return int(round((height - size) / 2.0)), int(round((width - size) / 2.0))
+        return (height - size) // 2, (width - size) // 2
