@@ -1,4 +1,4 @@
-"""CPU kernels Paddle lacks, as Paddle custom C++ operators built on first use; Paddle's ops otherwise.
+"""CPU kernels Paddle lacks, as Paddle custom C++ operators built when a model is built; Paddle's ops otherwise.
 
 Four kernels (docs/benchmarks.md has their timings): the LayerNorm backward (``csrc/layer_norm_backward.cc``),
 the exact GELU forward and backward (``csrc/gelu.cc``), the attention's scaled softmax forward and backward

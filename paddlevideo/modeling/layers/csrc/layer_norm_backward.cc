@@ -2,7 +2,7 @@
 //
 // Paddle 3.3's CPU layer_norm_grad kernel takes many times the time of its forward (docs/benchmarks.md);
 // this one reads x and dy once per row for the statistics and once for the outputs, and accumulates the
-// weight/bias gradients in per-thread rows (no column reduction pass). Built on first use by paddlevideo/modeling/layers/cpu_kernels.py.
+// weight/bias gradients in per-thread rows (no column reduction pass). Built when a model is built, by paddlevideo/modeling/layers/cpu_kernels.py.
 #include <cmath>
 #include <vector>
 
