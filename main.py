@@ -16,7 +16,7 @@ from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C i
 guard_start_up("main.py", __name__)
 import argparse  # noqa: E402
 
-from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, run  # no paddle import: --help stays fast
+from paddlevideo.cli import add_debug_flag, add_trust_pickle_flag, run  # no paddle import: --help stays fast
 
 PROG = "main.py"
 

@@ -16,7 +16,7 @@ What is changed, and when:
 - **Signals**: :func:`guard_start_up` (the first line of every entry point: until the run starts, SIGINT / SIGTERM
   end the process at once with the tool's ``interrupted`` line), then :func:`install_signal_guard` (SIGINT /
   SIGTERM handlers, put back after ``import paddle`` replaced them, and ``sys.unraisablehook``) for the whole of
-  one command-line run (``utils.cli.run`` calls it, and :meth:`SignalGuard.restore` at the end; for the program
+  one command-line run (``cli.run`` calls it, and :meth:`SignalGuard.restore` at the end; for the program
   itself, a signal while the interpreter exits then ends it with the run's exit code, or is ignored from the
   atexit functions on).; :func:`signals_to` (while
   ``tools/serve.py`` serves: SIGINT / SIGTERM ask uvicorn to shut down gracefully instead of raising).
@@ -334,7 +334,7 @@ def _set_paddle_threads(threads):
 @contextlib.contextmanager
 def signals_to(handler, signums=None):
     """While inside, SIGINT and SIGTERM call ``handler(signum, frame)`` instead of the handlers in place
-    (``utils.cli.run``'s, which raise ``Interrupted``); those come back on exit, unchanged.
+    (``cli.run``'s, which raise ``Interrupted``); those come back on exit, unchanged.
 
     For a server that stops gracefully on a signal (uvicorn: stop accepting, finish the requests in flight,
     exit 0) inside a tool run by ``cli.run``: the signal must reach the server's event loop as a request to

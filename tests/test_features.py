@@ -9,7 +9,7 @@ import pytest
 
 from paddlevideo.loader.builder import build_pipeline
 from paddlevideo.modeling import build_model
-from paddlevideo.utils.cli import run
+from paddlevideo.cli import run
 from paddlevideo.config import save_config
 from paddlevideo.utils.errors import UserError
 

@@ -493,7 +493,7 @@ ENTRY_POINTS = sorted(str(path.relative_to(REPO)) for path in [REPO / "main.py",
 def test_every_entry_point_runs_through_the_wrapper(tool):
     """A new tool gets the same contract: it runs through cli.run and has --debug."""
     source = (REPO / tool).read_text()
-    assert "from paddlevideo.utils.cli import" in source and re.search(r"sys\.exit\(run\(", source), tool
+    assert "from paddlevideo.cli import" in source and re.search(r"sys\.exit\(run\(", source), tool
     proc = run_tool(tool, "--help")
     assert proc.returncode == 0 and "--debug" in proc.stdout, proc.stderr[-2000:]
 
@@ -502,7 +502,7 @@ def test_every_entry_point_runs_through_the_wrapper(tool):
 
 _WRAPPED = r"""
 import sys
-from paddlevideo.utils.cli import run
+from paddlevideo.cli import run
 
 def main(argv):
     if "--log" in argv:

@@ -19,7 +19,7 @@ from helpers import REPO
 
 _TOOL = r'''
 import gc, os, signal, sys, time, weakref
-from paddlevideo.utils.cli import run
+from paddlevideo.cli import run
 
 MARK = sys.argv[2]
 
@@ -165,7 +165,7 @@ def test_every_entry_point_guards_its_imports_first(tool):
                                  "import _bootstrap"}, imports
 
 
-@pytest.mark.parametrize("tool, module", [("tools/predict.py", "paddlevideo.utils.cli"), ("main.py", "paddlevideo.utils.cli")])
+@pytest.mark.parametrize("tool, module", [("tools/predict.py", "paddlevideo.cli"), ("main.py", "paddlevideo.cli")])
 def test_a_signal_during_the_imports_ends_cleanly(tmp_path, tool, module):
     shim = tmp_path / "during_imports.py"
     shim.write_text(_DURING_IMPORTS)

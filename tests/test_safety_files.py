@@ -350,7 +350,7 @@ NAMES = ["../../escape.avi", "...avi", "new\nline.avi", ".avi", "tab\there.avi"]
 
 
 def test_output_names_stay_inside_the_output_folder(tmp_path):
-    from paddlevideo.utils.cli import output_name
+    from paddlevideo.utils.files import output_name
     from paddlevideo.visualization.annotate import annotated_path
     from helpers import load_tool
 

@@ -128,7 +128,7 @@ def predict_tool():
 def predict_in_process(tool, capsys, tiny, *args):
     """``tools/predict.py`` through ``cli.run`` in this process (no interpreter start-up): a
     ``CompletedProcess``-like namespace with ``returncode``, ``stdout`` and ``stderr``."""
-    from paddlevideo.utils.cli import run
+    from paddlevideo.cli import run
 
     capsys.readouterr()
     argv = predict_cmd(tiny, *args)[2:]

@@ -357,7 +357,7 @@ def test_make_demo_long_video_writes_the_video_and_its_truth(tmp_path):
     from helpers import load_tool
     from paddlevideo.loader.decoders import open_video
     from paddlevideo.loader.demo_data import read_truth_csv
-    from paddlevideo.utils.cli import run
+    from paddlevideo.cli import run
 
     tool = load_tool("tools/make_demo_long_video.py")
     out = tmp_path / "long" / "v.avi"

@@ -118,7 +118,7 @@ def test_bad_inputs_are_one_line_errors(tool, videos, tmp_path, capsys, change, 
     weights, _ = random_weights(tmp_path)
     args = {"-c": str(DEMO_CONFIG), "-w": str(weights), "-i": str(videos / "val"), "-o": str(tmp_path / "out")}
     args.update(change)
-    from paddlevideo.utils.cli import run
+    from paddlevideo.cli import run
 
     assert run(tool.PROG, tool.main, [part for pair in args.items() for part in pair]) == 1
     err = capsys.readouterr().err.strip().splitlines()

@@ -41,7 +41,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 
-from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
+from paddlevideo.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.errors import InputError, RunError  # noqa: E402
 
 PROG = "bench_serve.py"

@@ -25,7 +25,7 @@ from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C i
 guard_start_up("compare_precisions.py", __name__)
 import argparse  # noqa: E402
 
-from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, run  # noqa: E402
+from paddlevideo.cli import add_debug_flag, add_trust_pickle_flag, run  # noqa: E402
 
 PROG = "compare_precisions.py"
 
@@ -115,7 +115,7 @@ def main(argv=None):
     from paddlevideo.loader.video_files import list_videos
     from paddlevideo.config import get_config
     from paddlevideo.utils import setup_logger
-    from paddlevideo.utils.cli import prepare_output_dir
+    from paddlevideo.utils.files import prepare_output_dir
     from paddlevideo.runtime import configure_cpu
     from paddlevideo.utils.overwrite import refuse_overwriting_inputs
     from paddlevideo.utils.cpu_features import has_bf16, isa_summary

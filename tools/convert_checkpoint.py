@@ -48,7 +48,8 @@ from paddlevideo.modeling.convert import (  # noqa: E402
 )
 from paddlevideo.config import get_config  # noqa: E402
 from paddlevideo.utils import setup_logger  # noqa: E402
-from paddlevideo.utils.cli import add_debug_flag, os_error_reason, prepare_output_dir, run  # noqa: E402
+from paddlevideo.cli import add_debug_flag, run  # noqa: E402
+from paddlevideo.utils.files import os_error_reason, prepare_output_dir  # noqa: E402
 from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402
 
 PROG = "convert_checkpoint.py"

@@ -31,7 +31,7 @@ import subprocess  # noqa: E402
 import time  # noqa: E402
 
 from paddlevideo.loader.demo_data import demo_dataset_is_current  # noqa: E402  (numpy only, no paddle)
-from paddlevideo.utils.cli import Interrupted, add_debug_flag, run  # noqa: E402
+from paddlevideo.cli import Interrupted, add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.errors import RunError  # noqa: E402
 
 PROG = "demo.py"

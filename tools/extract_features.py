@@ -28,8 +28,8 @@ from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C i
 guard_start_up("extract_features.py", __name__)
 import argparse  # noqa: E402
 
-from paddlevideo.utils.cli import (add_debug_flag, add_trust_pickle_flag, output_name,  # noqa: E402
-                                   prepare_output_dir, run, write_atomically)
+from paddlevideo.cli import add_debug_flag, add_trust_pickle_flag, run  # noqa: E402
+from paddlevideo.utils.files import output_name, prepare_output_dir, write_atomically  # noqa: E402
 from paddlevideo.utils.errors import InputError, UserError  # noqa: E402
 from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402
 
@@ -94,7 +94,7 @@ def list_videos(input_path):
 
 def feature_path(output_dir, video, suffix=".npy"):
     """Where the feature of ``video`` goes: ``<output_dir>/<video stem><suffix>``, the stem made safe so the file
-    stays inside the output folder (``cli.output_name``)."""
+    stays inside the output folder (``utils.files.output_name``)."""
     return os.path.join(output_dir, output_name(os.path.splitext(os.path.basename(video))[0]) + suffix)
 
 
@@ -153,7 +153,7 @@ def extract_window_features(cfg, weights, videos, output_dir, settings, trust_pi
     from paddlevideo.loader.decoders import VideoOpenError
     from paddlevideo.modeling.builder import build_model_with_weights
     from paddlevideo.utils import get_logger
-    from paddlevideo.utils.cli import interrupt_requested
+    from paddlevideo.cli import interrupt_requested
     from paddlevideo.utils.errors import InputError
 
     logger = get_logger()

@@ -18,7 +18,8 @@ import re  # noqa: E402
 import time  # noqa: E402
 
 from paddlevideo.loader.demo_data import CLASS_NAMES, MANIFEST, make_demo_dataset  # noqa: E402
-from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run, write_atomically  # noqa: E402
+from paddlevideo.cli import add_debug_flag, run  # noqa: E402
+from paddlevideo.utils.files import prepare_output_dir, write_atomically  # noqa: E402
 from paddlevideo.utils.errors import OutputError, UserError  # noqa: E402
 
 PROG = "make_demo_data.py"

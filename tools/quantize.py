@@ -27,7 +27,7 @@ import logging  # noqa: E402
 
 from paddlevideo.config import ConfigError, get_config  # noqa: E402
 from paddlevideo.utils import setup_logger  # noqa: E402
-from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
+from paddlevideo.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.errors import UserError  # noqa: E402
 
 PROG = "quantize.py"

@@ -28,7 +28,7 @@ import tempfile  # noqa: E402
 
 from paddlevideo.deploy.predictor import BACKENDS, PRECISIONS  # noqa: E402
 from paddlevideo.serving.settings import API_KEY_ENV, LOCALHOST, ServeSettings  # noqa: E402
-from paddlevideo.utils.cli import add_debug_flag, run  # noqa: E402
+from paddlevideo.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.logger import log_to_stderr  # noqa: E402
 
 PROG = "serve.py"

@@ -43,7 +43,8 @@ import signal  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 
-from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, print_error, run  # noqa: E402
+from paddlevideo.cli import add_debug_flag, print_error, run  # noqa: E402
+from paddlevideo.utils.files import prepare_output_dir  # noqa: E402
 from paddlevideo.utils.errors import RunError  # noqa: E402
 
 PROG = "stress_interrupts.py"

@@ -28,7 +28,8 @@ from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C i
 guard_start_up("visualize_attention.py", __name__)
 import argparse  # noqa: E402
 
-from paddlevideo.utils.cli import add_debug_flag, add_trust_pickle_flag, output_name, print_error, run  # noqa: E402
+from paddlevideo.cli import add_debug_flag, add_trust_pickle_flag, print_error, run  # noqa: E402
+from paddlevideo.utils.files import output_name  # noqa: E402
 from paddlevideo.utils.logger import log_to_stderr  # noqa: E402
 
 PROG = "visualize_attention.py"
@@ -79,7 +80,7 @@ def visualize_video(path, folder, model, pipeline, args, label_names, warn):
     """
     from paddlevideo.deploy.predict import softmax, top_k
     from paddlevideo.loader.pipelines.sample import repeated_frames_note
-    from paddlevideo.utils.cli import os_error_reason
+    from paddlevideo.utils.files import os_error_reason
     from paddlevideo.utils.errors import OutputError
     from paddlevideo.utils.staging import staged_folder
     from paddlevideo.visualization.attention import explain_clip
@@ -114,7 +115,7 @@ def visualize_video(path, folder, model, pipeline, args, label_names, warn):
 def check_outputs(args, files, folders):
     """Before any work: ``-o`` is created and written to, no video's folder replaces one that holds other files,
     and none holds (or is) an input."""
-    from paddlevideo.utils.cli import prepare_output_dir
+    from paddlevideo.utils.files import prepare_output_dir
     from paddlevideo.utils.overwrite import refuse_overwriting_inputs
     from paddlevideo.utils.staging import check_replaceable
     from paddlevideo.visualization.heatmap import FIGURE_FILES

@@ -30,11 +30,10 @@ import numpy as np
 import paddle
 
 from ..compat.old_ir_ops import old_ir_ops
-from ..utils.cli import prepare_output_dir
 from ..utils.errors import ConfigError, first_line
+from ..utils.files import describe_os_error, prepare_output_dir
 from ..utils.logger import get_logger
 from ..utils.overwrite import refuse_overwriting_inputs
-from ..utils.save_load import describe_os_error
 from ..utils.staging import staged_files
 from . import provenance
 

@@ -18,7 +18,7 @@ import contextlib
 import os
 import sys
 
-from ..utils.cli import os_error_reason, prepare_output_dir
+from ..utils.files import os_error_reason, prepare_output_dir
 from ..utils.errors import InputError, OutputError
 from ..utils.logger import get_logger
 from ..utils.overwrite import refuse_overwriting_inputs

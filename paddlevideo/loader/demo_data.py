@@ -160,7 +160,7 @@ def write_truth_csv(path, truth):
     """The true segments as CSV (:data:`TRUTH_COLUMNS`), written whole."""
     import csv
 
-    from ..utils.cli import write_atomically
+    from ..utils.files import write_atomically
 
     def write(tmp):
         with open(tmp, "w", encoding="utf-8", newline="") as handle:

@@ -2,7 +2,7 @@
 
 On SIGTERM (or Ctrl-C) uvicorn stops accepting connections, lets the requests in flight finish (at most
 ``timeout_s + 5`` seconds: a request never takes longer than its timeout), then the app's lifespan stops the
-jobs, the model thread and the decoders. A second signal more than :data:`~paddlevideo.utils.cli.FORCE_AFTER_S`
+jobs, the model thread and the decoders. A second signal more than :data:`~paddlevideo.runtime.FORCE_AFTER_S`
 after the first skips the waiting (as ``cli.run`` does for every tool). While serving, the signals go to uvicorn
 through :func:`paddlevideo.runtime.signals_to`, so ``cli.run``'s handler (which would raise ``Interrupted`` in
 the middle of the event loop) is set aside and put back afterwards, and a signal that stopped the server is
@@ -34,7 +34,6 @@ def make_server(app, settings, access_log=True):
     import uvicorn
 
     from .. import runtime
-    from ..utils.cli import FORCE_AFTER_S
 
     class GracefulServer(uvicorn.Server):
         stopped_by = None
@@ -48,7 +47,7 @@ def make_server(app, settings, access_log=True):
             if self.first_signal_at is None:
                 self.stopped_by, self.first_signal_at = sig, now
                 self.should_exit = True
-            elif now - self.first_signal_at >= FORCE_AFTER_S:
+            elif now - self.first_signal_at >= runtime.FORCE_AFTER_S:
                 self.force_exit = True  # a repeated signal, later than a held key would send it: stop waiting
 
     # log_config=None: uvicorn leaves the process's logging set-up alone (its default applies a dictConfig);

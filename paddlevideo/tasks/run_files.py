@@ -22,10 +22,10 @@ import re
 import socket
 import sys
 
-from ..utils import cli
 from ..utils.errors import RunError
 from ..utils.logger import get_logger
-from ..utils.save_load import describe_os_error, is_leftover_tmp, load, save
+from ..utils.files import describe_os_error, is_leftover_tmp, prepare_output_dir as _prepare_output_dir
+from ..utils.save_load import load, save
 
 LOCK_NAME = "run.lock"
 
@@ -64,7 +64,7 @@ def prepare_output_dir(output_dir):
     Raises:
         RunDirError: the path is a file, or the folder cannot be created or written.
     """
-    return cli.prepare_output_dir(output_dir, "output_dir", RunDirError)
+    return _prepare_output_dir(output_dir, "output_dir", RunDirError)
 
 
 def save_epoch(output_dir, model_name, epoch, model_state, opt_state):

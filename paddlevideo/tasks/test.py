@@ -90,7 +90,7 @@ def write_report(folder, result, cfg, skipped, class_names=_NOT_READ):
     A report that cannot be written (read-only folder, full disk) is one warning line: the metrics above
     are right and already printed, so the test itself does not fail. Returns the folder, or None then.
     """
-    from ..utils.cli import os_error_reason
+    from ..utils.files import os_error_reason
     from ..utils.errors import OutputError
     from ..visualization.report import write_test_report
 

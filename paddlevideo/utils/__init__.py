@@ -1,5 +1,5 @@
-"""Generic helpers: errors, logging, registries, checkpoint I/O, value rules, safe readers. Nothing here
-knows the config: that lives in :mod:`paddlevideo.config`."""
+"""Generic helpers: errors, logging, registries, files written whole, checkpoint I/O, value rules, safe readers.
+Nothing here knows the config: that lives in :mod:`paddlevideo.config`."""
 
 import importlib
 

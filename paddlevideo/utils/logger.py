@@ -10,6 +10,7 @@ import os
 import sys
 
 from .errors import OutputError
+from .files import describe_os_error
 
 LOGGER_NAME = "paddlevideo"
 _FORMAT = "[%(asctime)s] %(levelname)s: %(message)s"
@@ -69,7 +70,7 @@ def _file_handler(log_file):
         os.makedirs(folder, exist_ok=True)
         return _LogFileHandler(log_file, mode="a", encoding="utf-8")
     except OSError as err:
-        reason = err.strerror or type(err).__name__
+        reason = describe_os_error(err)
         raise LogFileError(f"cannot write the log file '{log_file}' ({reason}); set output_dir to a folder "
                            "you can write") from None
 
@@ -98,7 +99,7 @@ class _LogFileHandler(logging.FileHandler):
         if not isinstance(err, OSError):
             super().handleError(record)
             return
-        reason = err.strerror or type(err).__name__
+        reason = describe_os_error(err)
         sys.stderr.write(f"warning: cannot write the log file '{self.baseFilename}' ({reason}); "
                          "logging to the console only from here on\n")
         logging.getLogger(LOGGER_NAME).removeHandler(self)

@@ -29,7 +29,7 @@ import shutil
 import tempfile
 
 from .errors import OutputError, UserError
-from .save_load import current_umask, is_leftover_tmp
+from .files import cannot_write, current_umask, is_leftover_tmp
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -165,11 +165,8 @@ class StagedFiles:
         except OSError as err:
             if isinstance(err, UserError):  # it already names its file
                 raise
-            from .cli import os_error_reason
-
-            what, advice = os_error_reason(err)
-            raise OutputError(f"cannot write '{os.path.join(self.folder, filename)}' ({what}); {advice}; nothing "
-                              "of this output was written there") from err
+            raise cannot_write(os.path.join(self.folder, filename), err,
+                               "nothing of this output was written there") from err
         return path
 
     def commit(self, order=()):

@@ -32,7 +32,8 @@ import difflib  # noqa: E402
 import math  # noqa: E402
 
 from paddlevideo.loader.list_files import write_label_list, write_list_file  # noqa: E402
-from paddlevideo.utils.cli import add_debug_flag, prepare_output_dir, run  # noqa: E402
+from paddlevideo.cli import add_debug_flag, run  # noqa: E402
+from paddlevideo.utils.files import prepare_output_dir  # noqa: E402
 from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402
 from paddlevideo.utils.staging import staged_files  # noqa: E402
 from paddlevideo.utils.errors import InputError  # noqa: E402

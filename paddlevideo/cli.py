@@ -48,10 +48,13 @@ landing in a custom PyLayer's backward surfaces as a ``RuntimeError``/``ValueErr
 ``KeyboardInterrupt``) still ends as ``interrupted`` with 130 / 143. Checkpoints are written atomically, so
 even a forced stop leaves every checkpoint loadable. (The Python interpreter's own start-up, before the
 tool's first line runs, is the one moment not covered.)
+
+The file helpers a tool also needs (``prepare_output_dir``, ``write_atomically``, ``output_name``,
+``os_error_reason``) live in :mod:`paddlevideo.utils.files`, because the library below the tools uses them too;
+this module keeps what is about starting and ending a tool.
 """
 
 import datetime
-import errno
 import logging
 import os
 import signal
@@ -59,34 +62,17 @@ import sys
 import tempfile
 import traceback
 
-from .. import runtime
-from ..runtime import FORCE_AFTER_S, Interrupted, print_line as _print_line  # noqa: F401 - the tools' names
-from . import dist
-from .errors import OutputError, UserError
+from . import runtime
+from .runtime import FORCE_AFTER_S, Interrupted, print_line as _print_line  # noqa: F401 - the tools' names
+from .utils import dist
+from .utils.errors import UserError
+from .utils.files import os_error_message
 
 DEBUG_ENV = "PADDLEVIDEO_DEBUG"
 DEBUG_FLAG = "--debug"
 EXIT_ERROR = 1
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 _MAX_MESSAGE = 2000  # characters of a message kept on the one line
-
-# errno -> (what happened, what to do). Used for OSErrors that reach the wrapper.
-_OS_ERRORS = {
-    errno.ENOSPC: ("no space left on the device", "free some space or write to another disk"),
-    errno.EDQUOT: ("disk quota exceeded", "free some space or write to another disk"),
-    errno.EFBIG: ("file too large for this file system or the file-size limit",
-                  "raise the limit (ulimit -f) or write to another disk"),
-    errno.EROFS: ("read-only file system", "write to a writable folder instead"),
-    errno.EACCES: ("permission denied", "fix its permissions or use another path"),
-    errno.EPERM: ("operation not permitted", "fix its permissions or use another path"),
-    errno.EISDIR: ("is a folder, not a file", "give a file path"),
-    errno.ENOTDIR: ("a part of the path is a file, not a folder", "check the path"),
-    errno.ENOENT: ("no such file or folder", "check the path"),
-    errno.EEXIST: ("already exists", "remove it or use another path"),
-    errno.ENAMETOOLONG: ("file name too long", "use a shorter path"),
-    errno.ENOTEMPTY: ("folder is not empty", "empty it or use another path"),
-    errno.EMFILE: ("too many open files", "raise the limit (ulimit -n) or use fewer loader workers"),
-}
 
 
 def add_debug_flag(parser):
@@ -112,29 +98,6 @@ def debug_requested(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     env = os.environ.get(DEBUG_ENV, "").strip().lower()
     return DEBUG_FLAG in argv or env not in ("", "0", "false", "no", "off")
-
-
-def os_error_reason(err):
-    """``(what happened, what to do)`` for an ``OSError``, e.g. ``("read-only file system", "write to a
-    writable folder instead")``; unknown errnos give their ``strerror`` and a generic advice."""
-    if isinstance(err, OSError) and err.errno in _OS_ERRORS:
-        return _OS_ERRORS[err.errno]
-    return (getattr(err, "strerror", None) or str(err) or type(err).__name__), "check the path and the disk"
-
-
-def os_error_message(err):
-    """One line for an ``OSError``: ``'<path>': <what>; <what to do>``, or ``None`` for an errno this
-    module does not explain (such an error is then treated as a bug)."""
-    if not isinstance(err, OSError) or err.errno not in _OS_ERRORS:
-        return None
-    what, advice = _OS_ERRORS[err.errno]
-    paths = [p for p in (err.filename, getattr(err, "filename2", None)) if p is not None]
-    if err.errno == errno.EEXIST and paths and os.path.isfile(paths[0]):  # os.makedirs on a file's path
-        what, advice = "is a file, where a folder is needed", "remove the file or give another folder"
-    if not paths:
-        return f"{what}; {advice}"
-    where = " -> ".join(f"'{os.fsdecode(p)}'" for p in paths)
-    return f"{where}: {what}; {advice}"
 
 
 def error_message(err):
@@ -165,66 +128,6 @@ def _lost_peer_message(err):
         return None
     return (f"another process of this distributed run stopped, so a collective operation failed here "
             f"({_one_line(text, first_only=True)[:300]}); the reason is in the first failing worker's log")
-
-
-_CONTROL_CHARACTERS = str.maketrans({c: "_" for c in [*map(chr, range(32)), "\x7f"]})
-
-
-def output_name(input_path):
-    """The name a tool gives what it writes for ``input_path`` inside its output folder: the input's base name
-    only (``../../x.mp4`` -> ``x.mp4``), newlines and other control characters as ``_``, and ``.`` / ``..``
-    (the stem of ``...mp4``) prefixed with ``_`` so the name can never point at the folder or its parent."""
-    name = os.path.basename(os.fspath(input_path).rstrip("/" + os.sep)).translate(_CONTROL_CHARACTERS)
-    return "_" + name if name in ("", ".", "..") else name
-
-
-def prepare_output_dir(path, flag="--output", error=OutputError):
-    """Create the output folder ``path`` (named by ``flag``: the command-line flag or config key the user set)
-    and check that a file can be written in it, before any work starts; raises ``error`` (a :class:`UserError`,
-    default :class:`OutputError`) naming the path and the reason otherwise."""
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise error(f"{flag} '{path}' is a file, not a folder; give a folder path")
-    try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):  # permissions, read-only mounts, quotas: try for real
-            pass
-    except OSError as err:
-        what, advice = os_error_reason(err)
-        raise error(f"{flag} '{path}' cannot be created or written ({what}); {advice}") from err
-    return path
-
-
-def write_atomically(path, write):
-    """Call ``write(tmp_path)``, then rename the temporary file onto ``path``: a reader never sees a
-    half-written file under the final name (a tool stopped by an error, a full disk or Ctrl-C leaves the
-    previous file, or none). Returns ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = None
-    try:
-        handle, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
-        os.close(handle)
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would surprise: give the usual mode
-        os.replace(tmp, path)
-    except BaseException as err:
-        if tmp is not None:
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
-        if isinstance(err, OSError) and not isinstance(err, UserError):
-            # a write error carries no file name (ENOSPC, EFBIG, EDQUOT): name the file meant
-            what, advice = os_error_reason(err)
-            raise OutputError(f"cannot write '{path}' ({what}); {advice}; any earlier file of that name is "
-                              "left as it was") from err
-        raise
-    return path
-
-
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _one_line(text, first_only=False):
@@ -310,9 +213,7 @@ def _report(prog, err, guard, debug, message=None):
         return 128 + signum
     if isinstance(err, BrokenPipeError) and err.filename is None:
         # stdout was closed by the reader (``| head``): stop quietly, as shell tools do.
-        from ..runtime import discard_stdout
-
-        discard_stdout()
+        runtime.discard_stdout()
         return EXIT_BROKEN_PIPE
     message = message or error_message(err) or _lost_peer_message(err)
     if debug:
