@@ -1,12 +1,6 @@
-"""How a config file becomes the config the engine reads (docs/config.md): :func:`get_config` for files,
-:func:`validate_config` for configs built in code; ``python -m paddlevideo.config CONFIG`` prints one.
-
-- :mod:`.loading`: read, ``-o`` overrides, resolve, save, log; :func:`require` for the sections a task needs;
-- :mod:`.inherit`: a YAML file and its ``_BASE_`` files, merged by PaddleDetection's rule;
-- :mod:`.schema`: every engine key with its rule and default; component keys from the constructors' signatures;
-- :mod:`.validate`: check a config against the schema; :mod:`.derive`: the keys filled in, the values that agree.
-
-Importing this package imports nothing heavy; paddle is imported when a config is first checked.
+"""How a config file becomes the config the engine reads (docs/config.md; the modules: docs/design.md):
+:func:`get_config` for files, :func:`validate_config` for configs built in code; ``python -m paddlevideo.config
+CONFIG`` prints one. Importing this package imports nothing heavy; paddle is imported when a config is first checked.
 """
 
 from ..utils.errors import ConfigError

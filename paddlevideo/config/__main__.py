@@ -8,10 +8,10 @@ A bad config ends with one line ``paddlevideo.config: error: ...`` and exit code
 """
 
 import argparse
-import logging
 import sys
 
 from ..runtime import quiet_third_party_warnings
+from ..utils.logger import log_to_stderr
 from . import schema as s
 from .inherit import origin_of
 from .validate import dotted
@@ -36,11 +36,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     quiet_third_party_warnings()  # an entry point: paddle is imported with the registries
-    logger = logging.getLogger("paddlevideo")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.propagate = False
+    log_to_stderr()  # stdout carries the config
     from .loading import ConfigError, read_config, to_plain
 
     try:
@@ -60,20 +56,14 @@ def main(argv=None):
     return 0
 
 
-def with_origins(cfg, origins):
-    """``path: value  # where it was set`` for every value of ``cfg`` (lists shown whole)."""
-    lines = []
-
-    def walk(node, path):
-        if isinstance(node, dict) and node:
-            for key, value in node.items():
-                walk(value, path + (key,))
-            return
-        where = origin_of(origins, tuple(str(p) for p in path))
-        lines.append(f"{dotted(path)}: {node!r}" + (f"  # {where}" if where else ""))
-
-    walk(cfg, ())
-    return lines
+def with_origins(node, origins, path=()):
+    """``path: value  # where it was set`` for every value of the config ``node`` (lists shown whole)."""
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            yield from with_origins(value, origins, path + (key,))
+        return
+    where = origin_of(origins, path)
+    yield f"{dotted(path)}: {node!r}" + (f"  # {where}" if where else "")
 
 
 # --- --keys: the schema as text ----------------------------------------------------------------------------

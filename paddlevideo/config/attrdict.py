@@ -51,3 +51,10 @@ def to_plain(obj):
     if isinstance(obj, list):
         return [to_plain(v) for v in obj]
     return obj
+
+
+def lookup(cfg, path):
+    """The value at the dotted ``path`` of ``cfg``, or None where a part of the path is absent."""
+    for part in path.split("."):
+        cfg = cfg.get(part) if isinstance(cfg, dict) else None
+    return cfg

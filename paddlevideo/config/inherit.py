@@ -1,10 +1,5 @@
-"""Config files that inherit from base files: PaddleDetection's ``_BASE_`` convention (docs/config.md).
-
-``_BASE_: [../_base_/a.yaml, b.yaml]`` (or one path as a string), relative to the file that names them; later
-bases override earlier ones, the including file overrides its bases; a mapping merged over a mapping merges key
-by key, anything else replaces whole. A missing base and a file that includes itself are one-line errors naming
-the chain of files.
-"""
+"""Config files that inherit from base files: PaddleDetection's ``_BASE_`` convention (docs/config.md,
+"Inheritance"). A missing base and a file that includes itself are one-line errors naming the chain of files."""
 
 import os
 
@@ -28,7 +23,8 @@ def read_config_file(path):
 
 
 def merge(base, child):
-    """``child`` merged over ``base`` by the rule above; neither argument is modified."""
+    """``child`` merged over ``base``: a mapping over a mapping key by key, anything else replaces whole; neither
+    argument is modified."""
     if not (isinstance(base, dict) and isinstance(child, dict)):
         return child
     merged = dict(base)
@@ -60,23 +56,21 @@ def _load(path, chain, origins):
 
 
 def _read_mapping(path, chain):
-    where = f" (a _BASE_ of {_chain(chain)})" if chain else ""
+    name = f"config file '{show_path(path)}'" + (f" (a _BASE_ of {_chain(chain)})" if chain else "")
     try:
         with open(path, encoding="utf-8") as f:
             data = load_yaml(f)
     except yaml.YAMLError as err:
-        problem = " ".join(str(err).split())
-        raise ConfigError(f"config file '{show_path(path)}'{where} is not valid YAML: {problem}") from None
+        raise ConfigError(f"{name} is not valid YAML: {' '.join(str(err).split())}") from None
     except UnicodeDecodeError as err:
-        raise ConfigError(f"config file '{show_path(path)}'{where} is not UTF-8 text ({err.reason} at byte "
-                          f"{err.start}); a config is a YAML text file") from None
+        raise ConfigError(f"{name} is not UTF-8 text ({err.reason} at byte {err.start}); a config is a YAML text "
+                          "file") from None
     except OSError as err:
-        raise ConfigError(f"config file '{show_path(path)}'{where} cannot be read: {err.strerror}") from None
+        raise ConfigError(f"{name} cannot be read: {err.strerror}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file '{show_path(path)}'{where} must hold a mapping of sections "
-                          "(MODEL, DATASET, ...)")
+        raise ConfigError(f"{name} must hold a mapping of sections (MODEL, DATASET, ...)")
     return data
 
 
@@ -108,7 +102,9 @@ def _record_origins(node, prefix, source, origins):
 
 
 def origin_of(origins, path):
-    """Where the value at ``path`` (a tuple of keys) was set, from the longest recorded prefix, or None."""
+    """Where the value at ``path`` (a tuple of keys; list indices too) was set, from the longest recorded prefix, or
+    None."""
+    path = tuple(str(p) for p in path)
     for end in range(len(path), 0, -1):
         if path[:end] in origins:
             return origins[path[:end]]

@@ -1,12 +1,6 @@
-"""Read a config the way every entry point does, and write it back (docs/config.md has the rules).
+"""Read a config the way every entry point does (its files, ``-o`` overrides, resolution), and write it back;
+docs/config.md has the rules."""
 
-:func:`get_config`: the file and its ``_BASE_`` files (:mod:`.inherit`), then ``-o`` overrides (values parsed as
-YAML; list items by index), then resolution: the schema check (:mod:`.validate`), the engine keys' defaults and
-the derived keys filled in (:mod:`.derive`), the checks that need them. Every problem is a one-line
-:class:`ConfigError` naming the file, key and value.
-"""
-
-import copy
 import os
 
 import yaml
@@ -14,8 +8,8 @@ import yaml
 from ..utils.errors import ConfigError
 from ..utils.logger import get_logger
 from ..utils.safe_yaml import load_yaml
-from . import derive, validate
-from .attrdict import DEFAULTS, DERIVED, AttrDict, to_attr, to_plain
+from . import derive, schema as s, validate
+from .attrdict import DEFAULTS, DERIVED, AttrDict, lookup, to_attr, to_plain
 from .inherit import read_config_file
 
 
@@ -46,7 +40,7 @@ def validate_config(cfg):
     """A resolved copy (:class:`AttrDict`) of ``cfg``, a config built in code, checked as :func:`get_config` checks
     a file (``cfg`` itself is not modified). Raises ConfigError: unknown key, wrong type or value, keys that disagree.
     """
-    return _resolve(to_attr(copy.deepcopy(to_plain(cfg))), {})
+    return _resolve(to_attr(cfg), {})  # to_attr copies every mapping and list
 
 
 def _resolve(cfg, origins):
@@ -63,10 +57,7 @@ def require(cfg, paths, purpose):
     """Raise a :class:`ConfigError` naming the first of ``paths`` (dotted) that ``cfg`` lacks and the ``purpose``
     that needs it (``"training"``, ``"--test"``)."""
     for path in paths:
-        node = cfg
-        for part in path.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if node is None:
+        if lookup(cfg, path) is None:
             raise ConfigError(f"the config has no {path}, which {purpose} needs; add it to the config "
                               "(see configs/recognition/timesformer/ for complete ones)")
 
@@ -88,12 +79,8 @@ def parse_overrides(overrides):
 
 
 def override_config(cfg, overrides, origins=None):
-    """Apply ``-o`` style overrides in place and return ``cfg`` (not checked: :func:`get_config` checks).
-
-    Every part of the path but the last must exist (a list is indexed by a number; an operator written
-    without keys, ``- RandomCrop:``, takes keys); the last may be new, so optional keys can be switched on
-    from the command line. ``origins`` (a dict) records each overridden path as set by ``-o``.
-    """
+    """Apply ``-o`` style overrides in place (docs/config.md, "Overrides") and return ``cfg``, not checked
+    (:func:`get_config` checks). ``origins`` (a dict) records each overridden path as set by ``-o``."""
     for path, value in parse_overrides(overrides):
         if origins is not None:
             origins[tuple(path)] = "-o"
@@ -119,9 +106,9 @@ def _child(node, key, path_so_far):
     if isinstance(node, list):
         return node[_list_index(node, key, path_so_far)]
     if not isinstance(node, dict) or key not in node:
-        close = validate.closest_key(key, node) if isinstance(node, dict) else None
-        hint = f"; did you mean `{'.'.join(path_so_far[:-1] + [close])}`?" if close else "; check the key spelling"
-        raise ConfigError(f"override path '{'.'.join(path_so_far)}' does not exist in the config{hint}")
+        hint = validate.suggest(key, node if isinstance(node, dict) else (), tuple(path_so_far[:-1]))
+        raise ConfigError(f"override path '{'.'.join(path_so_far)}' does not exist in the config"
+                          + (hint or "; check the key spelling"))
     if node[key] is None:  # an operator written without keys ('- RandomCrop:') takes keys from -o
         node[key] = AttrDict()
     return node[key]
@@ -130,12 +117,11 @@ def _child(node, key, path_so_far):
 # --- writing and logging -----------------------------------------------------------------------------------
 
 def save_config(cfg, path):
-    """Write ``cfg`` as YAML that :func:`get_config` reads back unchanged; returns ``str(path)``. The keys resolution
-    filled in (defaults, derived keys) that still hold that value are left out, so after ``cfg.MODEL.backbone.num_seg
-    = 16`` the saved file reads back as a consistent 16-frame config, not one whose pipelines still say 8."""
+    """Write ``cfg`` as YAML that :func:`get_config` reads back unchanged, without the keys resolution filled in
+    that still hold that value (docs/config.md, "Configs built in code"); returns ``str(path)``."""
     plain = _without_filled(cfg, (DERIVED, DEFAULTS))
-    for mode in ("train", "valid", "test"):  # a crop left with no keys is written '- RandomCrop:' again
-        for item in ((plain.get("PIPELINE") or {}).get(mode) or {}).get("transform") or []:
+    for mode in s.PIPELINE_MODES:  # a crop left with no keys is written '- RandomCrop:' again
+        for item in derive.transform_items(plain, mode):
             item.update({name: None for name, params in item.items() if params == {}})
     os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:

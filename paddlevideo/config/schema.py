@@ -1,13 +1,9 @@
-"""The config schema: every key the engine reads, what it may hold, and the PaddleVideo keys we ignore.
+"""The config schema (docs/config.md, "The schema"): every key the engine reads, what it may hold, and the
+PaddleVideo keys we ignore.
 
-**Engine keys** (top level, ``DATASET`` loader settings, ``GRADIENT_ACCUMULATION``, ``INFERENCE``, the
-``OPTIMIZER`` keys the solver pops) are declared here with their rule and default; resolution fills the
-defaults in. **Constructor keys**: a *component* is a mapping that names a class (``name: VisionTransformer``,
-``framework: ...``, ``format: VideoDataset``, a transform item ``- RandomCrop: {...}``); its keys are the
-arguments of the class's constructor, each with the rule its annotation states (:mod:`paddlevideo.utils.rules`)
-and the default its signature gives, minus the ones the engine passes itself. Only the arguments that hold a
-nested section are described here (:func:`key_rules`).
-
+Engine keys are declared here with their rule and default (:func:`top_level`). A *component* is a mapping that names
+a class (``name: VisionTransformer``, a transform item ``- RandomCrop: {...}``); its keys are the class's constructor
+arguments, each with the rule its annotation states and the default its signature gives (:func:`component_keys`).
 Importing this module is cheap; the registries (and paddle) are imported when a component is first looked up.
 """
 
@@ -15,6 +11,8 @@ import functools
 import inspect
 
 from ..utils import rules as r
+from ..utils.errors import ConfigError
+from .attrdict import lookup
 
 MISSING = inspect.Parameter.empty
 PIPELINE_MODES = ("train", "valid", "test")
@@ -169,27 +167,19 @@ KIND_NAMES = {"framework": "framework", "backbone": "backbone", "head": "head", 
 @functools.lru_cache(maxsize=None)
 def registry(kind):
     """``{name: class}`` of the classes a config can name for ``kind`` (importing them registers them)."""
-    if kind in ("framework", "backbone", "head", "loss"):
-        from .. import modeling
-
-        reg = getattr(modeling, {"framework": "RECOGNIZERS", "backbone": "BACKBONES", "head": "HEADS",
-                                 "loss": "LOSSES"}[kind])
-    elif kind in ("operator", "dataset", "mix"):
-        from ..loader import dataset, mix, pipelines  # noqa: F401  (registration)
-        from ..loader.registry import BATCH_MIXES, DATASETS, PIPELINES
-
-        reg = {"operator": PIPELINES, "dataset": DATASETS, "mix": BATCH_MIXES}[kind]
-    elif kind == "metric":
-        from ..metrics import METRIC as reg
-    elif kind == "lr":
+    if kind == "optimizer":  # built by solver.optimizer from the keys above, not a class
+        return dict.fromkeys(_optimizer_keys())
+    if kind == "lr":
         from ..solver import lr
 
-        return {"MultiStepDecay": lr.MultiStepDecay, "WarmupCosine": lr.WarmupCosine,
-                "CustomWarmupCosineDecay": lr.CustomWarmupCosineDecay}
-    elif kind == "optimizer":
-        return {name: None for name in _optimizer_keys()}
-    else:
-        raise KeyError(kind)
+        return {name: getattr(lr, name) for name in ("MultiStepDecay", "WarmupCosine", "CustomWarmupCosineDecay")}
+    # every registry at once: the first lookup imports paddle (with modeling) anyway, the others add little
+    from .. import metrics, modeling
+    from ..loader import dataset, mix, pipelines, registry as loader  # noqa: F401  (registration)
+
+    reg = {"framework": modeling.RECOGNIZERS, "backbone": modeling.BACKBONES, "head": modeling.HEADS,
+           "loss": modeling.LOSSES, "operator": loader.PIPELINES, "dataset": loader.DATASETS,
+           "mix": loader.BATCH_MIXES, "metric": metrics.METRIC}[kind]
     return {name: reg.get(name) for name in reg.names()}
 
 
@@ -234,8 +224,7 @@ def constructor_parameters(cls):
 def unruled_keys():
     """``[(kind, name, key)]`` of constructor keys whose argument states no rule (no annotation, not a nested
     section): their rule is guessed from the default. A test keeps this empty."""
-    return [(kind, name, key) for kind in ("framework", "backbone", "head", "loss", "operator", "dataset", "metric",
-                                           "lr", "mix")
+    return [(kind, name, key) for kind in KIND_NAMES if kind != "optimizer"
             for name in registry(kind) for key, item in component_keys(kind, name).items() if item.guessed]
 
 
@@ -247,12 +236,8 @@ def component_value(cfg, path):
     Raises:
         ConfigError: the component has no known ``name``, or the key is absent and has no default.
     """
-    from ..utils.errors import ConfigError
-
     section_path, key = path.rsplit(".", 1)
-    section = cfg
-    for part in section_path.split("."):
-        section = section.get(part) if isinstance(section, dict) else None
+    section = lookup(cfg, section_path)
     section = section if isinstance(section, dict) else {}
     if key in section:
         return section[key]

@@ -26,22 +26,15 @@ def dotted(path):
     return ".".join(str(p) for p in path)
 
 
-def closest_key(key, known):
-    """The key of ``known`` closest to ``key``, ignoring case: difflib's best match, else the one key that
-    starts with it (``avg`` -> ``avg_type``); None if none is close."""
+def suggest(key, known, prefix=()):
+    """``"; did you mean `A.b`?"`` for the key of ``known`` closest to ``key``, ignoring case: difflib's best match,
+    else the one key that starts with it (``avg`` -> ``avg_type``); ``""`` if none is close."""
     lowered = {str(k).lower(): str(k) for k in known}
     wanted = str(key).lower()
     close = difflib.get_close_matches(wanted, list(lowered), n=1, cutoff=0.6)
-    if close:
-        return lowered[close[0]]
     extended = [k for k in lowered if k.startswith(wanted) and len(wanted) >= 3]
-    return lowered[extended[0]] if len(extended) == 1 else None
-
-
-def suggest(key, known, prefix=()):
-    """``"; did you mean `A.b`?"`` for the known key closest to ``key`` (case-insensitive), else ``""``."""
-    close = closest_key(key, known)
-    return f"; did you mean `{dotted(prefix + (close,))}`?" if close else ""
+    close = close[0] if close else extended[0] if len(extended) == 1 else None
+    return f"; did you mean `{dotted(prefix + (lowered[close],))}`?" if close else ""
 
 
 class _Walker:
@@ -50,12 +43,12 @@ class _Walker:
         self.required = required
 
     def fail(self, path, message):
-        where = origin_of(self.origins, tuple(str(p) for p in path))
+        where = origin_of(self.origins, path)
         suffix = "" if where is None else " (set by -o)" if where == "-o" else f" (set in {where})"
         raise ConfigError(message + suffix)
 
     def warn(self, path, message):
-        where = origin_of(self.origins, tuple(str(p) for p in path))
+        where = origin_of(self.origins, path)
         get_logger().warning("config: %s%s", message, "" if where is None else f" (set in {where})")
 
     # -- mappings ---------------------------------------------------------------------------------
@@ -81,31 +74,27 @@ class _Walker:
         return node
 
     def component(self, spec, node, path, name=None):
-        """A mapping naming its class in ``spec.name_key`` (or, for a transform item, given ``name``)."""
-        if node is None and name is not None:
-            node = AttrDict()
+        """A mapping naming its class in ``spec.name_key``, or a transform item's keys (its operator ``name`` given:
+        ``path`` is ``PIPELINE.train.transform.3.RandomCrop``; ``node`` is None for ``- RandomFlip:``)."""
+        given = name is not None
+        node = AttrDict() if node is None else node
         self._mapping(node, path)
         classes = s.registry(spec.kind)
         kind = s.KIND_NAMES[spec.kind]
-        if name is None:
+        if not given:
             if spec.name_key not in node:
                 self.fail(path, f"{dotted(path)} needs `{spec.name_key}` naming the {kind} "
                                 f"(one of {', '.join(classes)})")
             name = node[spec.name_key]
-            name_path = path + (spec.name_key,)
-            where = dotted(name_path)
-        else:
-            name_path = path
-            where = dotted(path[:-1])  # a transform item: PIPELINE.train.transform.3
+        name_path = path if given else path + (spec.name_key,)
         if not isinstance(name, str) or name not in classes:
-            close = closest_key(name, classes)
-            self.fail(name_path, f"{where}: unknown {kind} {name!r}" +
-                      (f"; did you mean `{close}`?" if close else f"; known: {', '.join(classes)}"))
+            self.fail(name_path, f"{dotted(path[:-1] if given else name_path)}: unknown {kind} {name!r}" +
+                      (suggest(name, classes) or f"; known: {', '.join(classes)}"))
         keys = s.component_keys(spec.kind, name)
         self._drop_ignored(node, path, {k: v for k, v in s.IGNORED.get(spec.kind, {}).items() if k not in keys})
         self._rename(node, path, keys, s.RENAMED.get(spec.kind, {}))
         for key in list(node):
-            if key == spec.name_key and path != name_path:
+            if key == spec.name_key and not given:
                 continue
             key_path = path + (key,)
             if key in spec.engine_args:
@@ -131,8 +120,6 @@ class _Walker:
             node[new] = node.pop(old)
 
     def transforms(self, node, path):
-        if node is None:
-            return node
         if not isinstance(node, list):
             self.fail(path, f"{dotted(path)} must be a list of operators like '- RandomFlip:', got {node!r}")
         for index, item in enumerate(node):
