@@ -78,7 +78,7 @@ def test_timeline_job_equals_predict_timeline(timeline_service, long_video):
 
 def test_timeline_bad_requests(timeline_service, long_video):
     service, _ = timeline_service
-    for query in ("?window_s=-1", "?smooth=0", "?top_k=abc"):
+    for query in ("?window_s=-1", "?smooth=0", "?top_k=abc", "?cuts=sometimes"):
         reply = post_video(service.url, long_video.read_bytes(), long_video.name, route="/timeline", query=query)
         assert reply.status == 400 and set(reply.json) == {"error"}, (query, reply.json)
     reply = post_video(service.url, b"not a video at all\n" * 40, "notes.avi", route="/timeline")

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -104,6 +105,13 @@ def test_windows_score_as_their_own_clips_through_the_predict_path(tiny, predict
         np.testing.assert_allclose([ours[c] for c in range(NUM_CLASSES)], [theirs[c] for c in range(NUM_CLASSES)],
                                    rtol=1e-5, atol=1e-7)
         assert window["class_id"] == result["class_ids"][0]
+
+    # cut detection (on by default) only reads the frames: without it every window scores the same
+    off = predict_timeline(str(long_video), tiny.cfg, predictor, replace(settings, cuts="off"))
+    assert off.cuts is None and timeline.cuts is not None
+    assert [w["class_ids"] for w in off.windows] == [w["class_ids"] for w in timeline.windows]
+    np.testing.assert_allclose([w["scores"] for w in off.windows], [w["scores"] for w in timeline.windows],
+                               rtol=1e-6, atol=1e-8)
 
 
 # ------------------------------------------------------------------ the command line
@@ -312,7 +320,7 @@ def test_a_folder_with_visualize_writes_each_timeline_and_its_annotated_video(ti
     assert [s["windows"] for s in summaries] == [5, 2]  # 30-frame windows every 15 frames
     header = (tmp_path / "out" / "a.timeline.csv").read_text().splitlines()[0]
     assert header.startswith("start_s,end_s,class_id,class_name,score,top2_class_id") and header.endswith(
-        "raw_class_id,raw_score")
+        "raw_class_id,raw_score,crosses_cut")
     assert sorted(os.listdir(tmp_path / "vis")) == ["a.avi.mp4", "b.avi.mp4"]
     with open_video(str(tmp_path / "vis" / "a.avi.mp4")) as reader:
         assert reader.num_frames == 90
@@ -321,6 +329,7 @@ def test_a_folder_with_visualize_writes_each_timeline_and_its_annotated_video(ti
 @pytest.mark.parametrize("args, code, message", [
     (["--smooth", "0"], 1, "--smooth must be a whole number >= 1, got 0"),
     (["--window_s", "-2"], 1, "--window_s must be a number > 0, got -2.0"),
+    (["--cuts", "sideways"], 2, "argument --cuts: invalid choice: 'sideways' (choose from 'auto', 'off')"),
 ])
 def test_bad_timeline_flags_are_one_line(tiny, tmp_path, args, code, message, predict_tool, capsys):
     write_avi(tmp_path / "v.avi", frames_of(10), fps=30)
@@ -330,6 +339,7 @@ def test_bad_timeline_flags_are_one_line(tiny, tmp_path, args, code, message, pr
 
 
 def test_live_sources_and_timeline_flags_need_timeline(tiny, predict_tool, capsys):
-    for args in (["-i", "0"], ["-i", "rtsp://camera/live"], ["-i", "x.avi", "--smooth", "3"]):
+    for args in (["-i", "0"], ["-i", "rtsp://camera/live"], ["-i", "x.avi", "--smooth", "3"],
+                 ["-i", "x.avi", "--cuts", "off"]):
         done = predict_in_process(predict_tool, capsys, tiny, *args)
         assert done.returncode == 2 and "--timeline" in error_lines(done.stderr)[-1], done.stderr

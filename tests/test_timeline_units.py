@@ -1,5 +1,6 @@
 """Timeline building blocks (issue 22), without a model: the window plan against numpy, smoothing, segments,
-the producer thread's endings (a source that raises, stalls or is stopped), bounded frame memory, the files."""
+the producer thread's endings (a source that raises, stalls or is stopped), bounded frame memory, the files;
+hard cuts: the detector on synthetic shots, windows across cuts left out of the smoothing, boundaries on cuts."""
 
 import os
 import threading
@@ -12,6 +13,7 @@ from conftest import K400_CONFIG, REPO, TINY_OVERRIDES
 from paddlevideo.deploy.timeline import (CSV_HEADER, Smoother, TimelineSettings, WindowPlan, WindowStream,
                                          merge_segments, predict_timeline, read_timeline_csv, source_kind,
                                          source_stem, write_timeline)
+from paddlevideo.deploy.timeline.cuts import CutDetector, crosses_cut, thumbnail
 from paddlevideo.deploy.timeline.draw import read_timeline_png
 from paddlevideo.deploy.timeline.sources import FrameSource, SourceInfo
 from paddlevideo.deploy.timeline.stream import WindowAssembler
@@ -74,7 +76,7 @@ def test_window_count_matches_counting_by_hand(demo_cfg):
 
 
 @pytest.mark.parametrize("bad", [{"smooth": 0}, {"batch_size": True}, {"window_s": -1.0}, {"stride_s": 0},
-                                 {"timeout_s": float("nan")}, {"top_k": 1.5}])
+                                 {"timeout_s": float("nan")}, {"top_k": 1.5}, {"cuts": "on"}])
 def test_impossible_settings_are_config_errors(bad):
     with pytest.raises(ConfigError, match=next(iter(bad))):
         TimelineSettings(**bad)
@@ -138,6 +140,8 @@ def test_min_segment_defaults_to_one_window_in_strides():
     settings = TimelineSettings(window_s=8 / 30, stride_s=4 / 30, fps=30.0)
     assert settings.min_segment_windows() == 1  # unresolved: every run kept
     assert TimelineSettings.resolve(None, 30.0, window_s=8 / 30, stride_s=4 / 30).min_segment_windows() == 2
+    # typed to six decimals (as on a command line): 8 frames over 4, snapped as the window plan snaps them
+    assert TimelineSettings.resolve(None, 30.0, window_s=0.266667, stride_s=0.133333).min_segment_windows() == 2
     assert TimelineSettings.resolve(None, 30.0, window_s=1, stride_s=1).min_segment_windows() == 1
     assert TimelineSettings.resolve(None, 30.0, window_s=1, stride_s=0.25, min_segment_s=0).min_segment_windows() == 1
     with pytest.raises(ConfigError, match="--min_segment_s"):
@@ -284,6 +288,201 @@ def test_smoothing_in_predict_timeline_reports_smoothed_top1_and_keeps_the_raw_o
     assert timeline.windows[0]["class_name"] == ["right", "left", "down", "up"][smooth[0].argmax()]
 
 
+# ------------------------------------------------------------------ hard cuts
+
+def synthetic_shot(rng, length, size=(48, 64), noise=6.0, pan=0):
+    """uint8 RGB ``[length, H, W, 3]``: one shot. A smooth random background (moving ``pan`` pixels per frame
+    to the left), a rectangle of its own colour moving steadily (bouncing off the edges), fresh Gaussian pixel
+    noise (std ``noise``) in every frame."""
+    import cv2
+
+    height, width = size
+    coarse = rng.uniform(30, 220, size=(3, 4 + pan * length // 16, 3)).astype(np.float32)
+    background = cv2.resize(coarse, (width + pan * length, height), interpolation=cv2.INTER_CUBIC)
+    side = int(rng.integers(8, 16))
+    colour = rng.uniform(0, 255, size=3)
+    position, velocity = rng.uniform(0, [width - side, height - side]), rng.uniform(-2, 2, size=2)
+    frames = []
+    for t in range(length):
+        frame = background[:, pan * t:pan * t + width].copy()
+        x, y = (int(round(v)) for v in position)
+        frame[y:y + side, x:x + side] = colour
+        frames.append(np.clip(frame + rng.normal(0, noise, frame.shape), 0, 255).astype(np.uint8))
+        position = position + velocity
+        for axis, limit in enumerate((width - side, height - side)):
+            if not 0 <= position[axis] <= limit:  # bounce: a change of direction is not a cut
+                velocity[axis] = -velocity[axis]
+                position[axis] = np.clip(position[axis], 0, limit)
+    return np.stack(frames)
+
+
+def synthetic_cuts(lengths, seed=0, **shot):
+    """Shots of ``lengths`` frames one after the other (every other one panning): ``(frames, cut indices)``."""
+    rng = np.random.default_rng(seed)
+    frames = [synthetic_shot(rng, n, pan=i % 2, **shot) for i, n in enumerate(lengths)]
+    return np.concatenate(frames), list(np.cumsum(lengths)[:-1])
+
+
+def detected_cuts(frames):
+    detector = CutDetector()
+    for index, frame in enumerate(frames):
+        detector.push(index, frame)
+        assert detector.decided in (index - 1, index)  # a verdict waits for one frame at most
+    detector.finish()
+    assert detector.decided == len(frames) - 1
+    return detector.cuts
+
+
+def test_the_cut_detector_finds_every_cut_of_synthetic_shots_and_nothing_else():
+    lengths = [20, 7, 31, 12, 45, 9, 25, 16, 6, 30]
+    frames, cuts = synthetic_cuts(lengths)
+    assert detected_cuts(frames) == cuts
+    assert detected_cuts([thumbnail(f).astype(np.uint8) for f in frames]) == cuts  # grey frames (a luma plane)
+    big = np.stack([np.repeat(np.repeat(f, 8, axis=0), 8, axis=1) for f in frames[:160]])  # 384 x 512
+    assert detected_cuts(big) == [c for c in cuts if c < 160]
+    noisy, cuts = synthetic_cuts(lengths, seed=1, noise=20.0)
+    assert detected_cuts(noisy) == cuts
+
+
+def _coming_into_view(num_frames=80, size=(48, 64)):
+    """A static textured picture into which a big rectangle slides from the left edge, 2 pixels a frame."""
+    rng = np.random.default_rng(3)
+    frames = np.repeat(synthetic_shot(rng, 1, size=size, noise=0.0), num_frames, axis=0).astype(np.float32)
+    for t in range(num_frames):
+        frames[t, 10:40, :max(0, 2 * t - 20)] = (250, 240, 20)
+    return np.clip(frames + rng.normal(0, 4.0, frames.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("kind", ["noise", "motion", "pan", "coming_into_view", "lighting_ramp", "flat"])
+def test_the_cut_detector_finds_no_cut_in_noise_motion_pans_or_gradual_changes(kind):
+    rng = np.random.default_rng(7)
+    if kind == "noise":  # a grey picture, noise redrawn every frame
+        frames = np.clip(100 + rng.normal(0, 12.0, (300, 32, 32, 3)), 0, 255).astype(np.uint8)
+    elif kind == "motion":
+        frames = synthetic_shot(rng, 300)
+    elif kind == "pan":
+        frames = synthetic_shot(rng, 300, pan=2)
+    elif kind == "coming_into_view":
+        frames = _coming_into_view()
+    elif kind == "lighting_ramp":  # one grey level brighter every frame for 60 frames, then steady
+        base = synthetic_shot(rng, 150).astype(np.float32)
+        frames = np.clip(base + np.minimum(np.arange(150), 60)[:, None, None, None], 0, 255).astype(np.uint8)
+    else:  # nothing changes at all: the typical change is zero, the floor still holds
+        frames = np.full((50, 32, 32, 3), 90, np.uint8)
+    assert detected_cuts(frames) == []
+
+
+def test_a_window_crosses_a_cut_when_its_sampled_frames_lie_on_both_sides():
+    cuts = [10, 30]
+    assert [crosses_cut(cuts, first, first + 7) for first in (0, 2, 3, 9, 10, 11, 23, 29, 30)] == \
+        [False, False, True, True, False, False, True, True, False]
+    assert not crosses_cut([], 0, 100)
+
+
+@pytest.mark.parametrize("k", [3, 5, 6])
+def test_smoothing_leaves_out_windows_across_cuts_unless_all_in_reach_cross_one(k):
+    rng = np.random.default_rng(k)
+    probs = rng.dirichlet(np.ones(5), size=40)
+    crossing = rng.random(40) < 0.4
+    crossing[12:12 + k + 2] = True  # windows whose K neighbours all cross a cut: all of them count
+    smoother, out = Smoother(k), []
+    for i, (row, across) in enumerate(zip(probs, crossing)):
+        out += smoother.add(i, row, across)
+    out += smoother.flush()
+    before, after = (k - 1) // 2, k // 2
+    expected = []
+    for i in range(len(probs)):
+        near = np.arange(max(0, i - before), min(len(probs), i + after + 1))
+        clean = near[~crossing[near]]
+        expected.append(probs[clean if len(clean) else near].mean(axis=0))
+    assert [item for item, _ in out] == list(range(len(probs)))
+    np.testing.assert_allclose(np.stack([p for _, p in out]), np.stack(expected), rtol=1e-12)
+
+
+def test_a_segment_boundary_moves_onto_a_cut_only_where_the_shots_around_it_say_so():
+    """Windows of 2 s every second (centres 1..8), classes 1 1 1 1 | 2 2 2 2: the labels put the change halfway
+    between centres 4 and 5; a cut moves it when within half a window (1 s) and the shots on its two sides are
+    labelled 1 and 2 by their windows that cross no cut."""
+    def windows(crossing):
+        return [dict(_window(i, i + 2, c), crosses_cut=x == "1") for i, (c, x) in
+                enumerate(zip([1, 1, 1, 1, 2, 2, 2, 2], crossing))]
+
+    def boundary(cuts, crossing):
+        segments = merge_segments(windows(crossing), cuts=cuts)
+        assert len(segments) == 2 and segments[0]["end_s"] == segments[1]["start_s"]
+        return segments[1]["start_s"]
+
+    assert boundary([], "00000000") == 4.5
+    assert boundary([4.2], "00011000") == 4.2  # shot before: windows 0-2 say 1; after: windows 5-7 say 2
+    assert boundary([3.2], "00110000") == 4.5  # 1.3 s away: further than half a window
+    assert boundary([4.1, 4.6], "00011000") == 4.5  # the shot between the two cuts has no window of its own
+    assert boundary([3.6, 7.5], "00001110") == 4.5  # both shots around 3.6 are labelled 1 (window 3 is clean)
+
+
+class ShotsSource(FakeSource):
+    """:class:`FakeSource` whose frames are :func:`synthetic_cuts` shots."""
+
+    def __init__(self, lengths, **kwargs):
+        self.shots, self.expected_cuts = synthetic_cuts(lengths)
+        super().__init__(len(self.shots), **kwargs)
+
+    def frames(self, wanted):
+        for index in range(self.num_frames):
+            if index == self.fail_at:
+                raise RuntimeError("corrupt packet")
+            yield index, (self.shots[index] if wanted(index) else None)
+
+
+def test_windows_across_cuts_are_marked_and_left_out_of_the_smoothing(demo_cfg, tmp_path):
+    source = ShotsSource([22, 13, 40, 9, 30])  # cuts at 22, 35, 75, 84 (only the window at 80 crosses the last)
+    logits = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32) * 3
+    calls = iter(range(1000))
+    timeline = predict_timeline(source, demo_cfg, lambda imgs: np.stack([logits[next(calls)] for _ in imgs]),
+                                TimelineSettings(smooth=5, top_k=4, batch_size=3))
+    cuts = source.expected_cuts
+    assert timeline.cuts == pytest.approx([c / 30 for c in cuts])
+    starts = [round(w["start_s"] * 30) for w in timeline.windows]
+    crossing = np.array([any(s < c <= s + 7 for c in cuts) for s in starts])  # 8-frame windows every 4 frames
+    assert [w["crosses_cut"] for w in timeline.windows] == list(crossing) and crossing.sum() == 7
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    probs = probs[:len(starts)]
+    expected = []
+    for i in range(len(starts)):
+        near = np.arange(max(0, i - 2), min(len(starts), i + 3))
+        clean = near[~crossing[near]]
+        expected.append(probs[clean if len(clean) else near].mean(axis=0))
+    np.testing.assert_allclose([w["score"] for w in timeline.windows], np.max(expected, axis=1), rtol=1e-6)
+    assert [w["class_id"] for w in timeline.windows] == list(np.argmax(expected, axis=1))
+    assert [w["raw_class_id"] for w in timeline.windows] == list(probs.argmax(1))
+    rows = read_timeline_csv(write_timeline(timeline, tmp_path, "shots")["csv"])
+    assert [r["crosses_cut"] for r in rows] == list(crossing.astype(int))
+    off = predict_timeline(ShotsSource([22, 13, 40, 9, 30]), demo_cfg, lambda imgs: np.zeros((len(imgs), 4)),
+                           TimelineSettings(cuts="off"))
+    assert off.cuts is None and not any(w["crosses_cut"] for w in off.windows)
+
+
+def test_a_break_right_after_a_cut_keeps_the_window_waiting_for_its_verdict(demo_cfg):
+    source = ShotsSource([23, 20], fail_at=24)  # frame 23 starts a shot; the window 16..23 waits for frame 24
+    with WindowStream(source, demo_cfg) as stream:
+        windows = [w for batch in stream.batches() for w in batch]
+    assert stream.error.endswith("corrupt packet") and stream.cuts == [23]
+    assert [(w.start_frame, w.crosses_cut) for w in windows] == [(0, False), (4, False), (8, False), (12, False),
+                                                                (16, True)]
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav", "cv2"])
+def test_every_decoder_gives_the_detector_the_same_cuts(tmp_path, backend):
+    from paddlevideo.loader.demo_data import write_avi
+
+    frames, cuts = synthetic_cuts([20, 7, 31, 12, 45], seed=2)
+    write_avi(tmp_path / "shots.avi", frames, fps=30)  # MJPG: every frame a JPEG of its own
+    cfg = get_config(str(DEMO_CONFIG), [f"PIPELINE.test.decode.backend={backend}"], show=False)
+    with WindowStream(str(tmp_path / "shots.avi"), cfg) as stream:
+        assert sum(len(batch) for batch in stream.batches()) == stream.total
+    assert stream.cuts == cuts and stream.frames_read == len(frames)
+
+
 # ------------------------------------------------------------------ files
 
 def test_files_are_written_whole_with_the_exact_header(demo_cfg, tmp_path):
@@ -292,10 +491,11 @@ def test_files_are_written_whole_with_the_exact_header(demo_cfg, tmp_path):
     paths = write_timeline(timeline, tmp_path, "../../escape")
     assert sorted(os.listdir(tmp_path)) == ["escape.segments.json", "escape.timeline.csv", "escape.timeline.png"]
     lines = (tmp_path / "escape.timeline.csv").read_text().splitlines()
-    assert lines[0] == ",".join(CSV_HEADER) + ",top2_class_id,top2_class_name,top2_score"
+    assert lines[0] == ",".join(CSV_HEADER) + ",top2_class_id,top2_class_name,top2_score,crosses_cut"
     rows = read_timeline_csv(paths["csv"])
     assert len(rows) == len(timeline.windows) == 24 and all(r["class_name"] == "" for r in rows)
     assert {r["class_id"] for r in rows} == {1} and {r["top2_class_id"] for r in rows} == {2}
+    assert {r["crosses_cut"] for r in rows} == {0} and timeline.cuts == []  # frames that brighten evenly: no cut
     assert rows[3]["start_s"] == pytest.approx(12 / 30) and rows[3]["end_s"] == pytest.approx(20 / 30)
     drawn = read_timeline_png(paths["png"])
     assert len(drawn["bars"]) == 24 and {bar[2] for bar in drawn["bars"]} == {1}
@@ -303,6 +503,12 @@ def test_files_are_written_whole_with_the_exact_header(demo_cfg, tmp_path):
 
     summary = json.loads((tmp_path / "escape.segments.json").read_text())
     assert summary["complete"] and len(summary["segments"]) == 1 and summary["settings"]["stride_s"] == pytest.approx(4 / 30)
+    assert summary["cuts"] == [] and summary["settings"]["cuts"] == "auto"
+    off = predict_timeline(FakeSource(100), demo_cfg, lambda imgs: np.zeros((len(imgs), 4), np.float32),
+                           TimelineSettings(cuts="off", top_k=1))
+    write_timeline(off, tmp_path / "off", "v")
+    assert (tmp_path / "off" / "v.timeline.csv").read_text().splitlines()[0] == ",".join(CSV_HEADER)
+    assert json.loads((tmp_path / "off" / "v.segments.json").read_text())["cuts"] is None
 
 
 def test_an_output_folder_that_is_a_file_is_one_output_error(demo_cfg, tmp_path):

@@ -213,7 +213,9 @@ def main(argv=None):
     if args.windowed:
         from paddlevideo.deploy.timeline import TimelineSettings
 
-        settings = TimelineSettings(window_s=args.window_s, stride_s=args.stride_s, batch_size=args.batch_size)
+        # features are per window whatever it holds: no cut detection (it would convert every frame for nothing)
+        settings = TimelineSettings(window_s=args.window_s, stride_s=args.stride_s, batch_size=args.batch_size,
+                                    cuts="off")
         written, failed = extract_window_features(cfg, args.weights, videos, args.output_dir, settings,
                                                   args.trust_pickle)
     else:

@@ -113,6 +113,11 @@ def parse_args(argv=None):
                           help="in <stem>.segments.json, a run of windows shorter than this between two segments "
                                "joins its neighbours instead of being a segment (default: one window; 0: keep "
                                "every run); the CSV keeps each window's label")
+    timeline.add_argument("--cuts", choices=("auto", "off"), default=None,
+                          help="auto (default): detect hard cuts as the frames stream by; windows that straddle "
+                               "one are marked (CSV column crosses_cut) and left out of --smooth's averages, and a "
+                               "segment boundary moves onto a nearby cut whose two shots carry the labels of the "
+                               "two segments (docs/timeline.md); off: none of it")
     timeline.add_argument("--timeout_s", type=float, default=30.0,
                           help="end with an error when the source delivers no frame for this long (live "
                                "sources: also the longest wait for the first frame)")
@@ -166,7 +171,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.top_k is not None and args.top_k < 1:
         parser.error("--top_k must be >= 1")
-    timeline_only = [f"--{name}" for name in ("window_s", "stride_s", "fps", "timeline_truth", "min_segment_s")
+    timeline_only = [f"--{name}" for name in ("window_s", "stride_s", "fps", "timeline_truth", "min_segment_s", "cuts")
                      if getattr(args, name) is not None]
     timeline_only += ["--smooth"] if args.smooth != 1 else []
     if args.timeline is None and timeline_only:
@@ -298,7 +303,8 @@ def timeline_settings(args):
 
     return TimelineSettings(window_s=args.window_s, stride_s=args.stride_s, smooth=args.smooth,
                             batch_size=args.batch_size, top_k=args.top_k or TimelineSettings.top_k,
-                            timeout_s=args.timeout_s, fps=args.fps, min_segment_s=args.min_segment_s)
+                            timeout_s=args.timeout_s, fps=args.fps, min_segment_s=args.min_segment_s,
+                            cuts=args.cuts or "auto")
 
 
 def timeline_stems(files):

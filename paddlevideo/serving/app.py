@@ -4,7 +4,7 @@ Routes (every one but ``/health`` needs the API key when one is set):
 
 - ``GET /``: the page (``static/index.html``; its script and style under ``/static/``);
 - ``POST /predict?top_k=K&attention=1``: a video upload (multipart, field ``file``) -> the top-k answer;
-- ``POST /timeline?window_s=&stride_s=&smooth=&top_k=``: a long video -> 202 and a job;
+- ``POST /timeline?window_s=&stride_s=&smooth=&top_k=&cuts=``: a long video -> 202 and a job;
 - ``GET /jobs/<id>?since=N``: the job's state, progress and windows (from N on); ``DELETE`` cancels it;
 - ``GET /results/<token>/<file>``: an attention picture of an answer;
 - ``GET /health``: 200 ``{"status": "ready"}`` once the model is loaded and warmed up, else 503;
@@ -264,7 +264,9 @@ def create_app(service):
                              window_s: float = Query(None, gt=0, description="window length, seconds"),
                              stride_s: float = Query(None, gt=0, description="seconds between window starts"),
                              smooth: int = Query(None, ge=1, description="windows averaged before the top-1"),
-                             top_k: int = Query(None, ge=1, le=1000, description="classes kept per window")):
+                             top_k: int = Query(None, ge=1, le=1000, description="classes kept per window"),
+                             cuts: str = Query(None, description="auto (default): detect hard cuts and leave the "
+                                                                 "windows across them out of the smoothing; off")):
         if not service.timeline:
             await drain_body(request.receive, request.headers)
             raise ClientError(f"this service has no timeline support ({timeline.REASON})", 501)
@@ -272,7 +274,8 @@ def create_app(service):
             service.clips.check_ready()
             service.jobs.check_room()
             tl_settings = timeline.settings_from_request(
-                {"window_s": window_s, "stride_s": stride_s, "smooth": smooth, "top_k": top_k}, settings.max_batch)
+                {"window_s": window_s, "stride_s": stride_s, "smooth": smooth, "top_k": top_k, "cuts": cuts},
+                settings.max_batch)
         except (Unavailable, ClientError):
             await drain_body(request.receive, request.headers)
             raise

@@ -11,7 +11,7 @@ import importlib.util
 
 MODULE = "paddlevideo.deploy.timeline"
 REASON = "needs paddlevideo.deploy.timeline (issue 22)"
-FIELDS = ("window_s", "stride_s", "smooth", "top_k")  # the settings a request may choose
+FIELDS = ("window_s", "stride_s", "smooth", "top_k", "cuts")  # the settings a request may choose
 
 
 def available():

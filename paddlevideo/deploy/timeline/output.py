@@ -17,15 +17,26 @@ CSV_HEADER = ("start_s", "end_s", "class_id", "class_name", "score")
 TIME_DECIMALS = 6  # microseconds: exact enough to tell which frames a window holds at any frame rate
 
 
-def csv_header(top_k, smoothed):
+def csv_header(top_k, smoothed, cuts=False):
     """The CSV columns: :data:`CSV_HEADER`, then ``topN_class_id, topN_class_name, topN_score`` for ranks
-    2..top_k, then ``raw_class_id, raw_score`` (the window's own top-1) when the scores are smoothed."""
+    2..top_k, then ``raw_class_id, raw_score`` (the window's own top-1) when the scores are smoothed, then
+    ``crosses_cut`` (1 when the window's frames straddle a detected hard cut, else 0) when cuts are detected."""
     columns = list(CSV_HEADER)
     for rank in range(2, top_k + 1):
         columns += [f"top{rank}_class_id", f"top{rank}_class_name", f"top{rank}_score"]
     if smoothed:
         columns += ["raw_class_id", "raw_score"]
+    if cuts:
+        columns += ["crosses_cut"]
     return columns
+
+
+def _layout(timeline):
+    """``(top_k, smoothed, cuts)``: the CSV's optional columns for ``timeline`` (see :func:`csv_header`)."""
+    settings = timeline.settings
+    if settings is None:
+        return 1, False, False
+    return settings.top_k, settings.smooth > 1, settings.cuts == "auto"
 
 
 def _name(name):
@@ -34,8 +45,7 @@ def _name(name):
 
 def csv_rows(timeline):
     """One list per window, in :func:`csv_header` order."""
-    top_k = timeline.settings.top_k if timeline.settings else 1
-    smoothed = bool(timeline.settings and timeline.settings.smooth > 1)
+    top_k, smoothed, cuts = _layout(timeline)
     rows = []
     for w in timeline.windows:
         row = [round(w["start_s"], TIME_DECIMALS), round(w["end_s"], TIME_DECIMALS), w["class_id"],
@@ -48,6 +58,8 @@ def csv_rows(timeline):
                 row += ["", "", ""]
         if smoothed:
             row += [w["raw_class_id"], f"{w['raw_score']:.6f}"]
+        if cuts:
+            row.append(int(bool(w.get("crosses_cut"))))
         rows.append(row)
     return rows
 
@@ -69,8 +81,6 @@ def write_timeline(timeline, out_dir, stem, truth=None):
     from .draw import draw_timeline
 
     paths = timeline_paths(out_dir, stem)
-    smoothed = bool(timeline.settings and timeline.settings.smooth > 1)
-    top_k = timeline.settings.top_k if timeline.settings else 1
     try:
         os.makedirs(out_dir, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=".timeline-", dir=out_dir)
@@ -80,7 +90,7 @@ def write_timeline(timeline, out_dir, stem, truth=None):
         staged = {key: os.path.join(staging, os.path.basename(path)) for key, path in paths.items()}
         with open(staged["csv"], "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(csv_header(top_k, smoothed))
+            writer.writerow(csv_header(*_layout(timeline)))
             writer.writerows(csv_rows(timeline))
         with open(staged["json"], "w", encoding="utf-8") as handle:
             json.dump(timeline.summary(), handle, indent=1, ensure_ascii=False)
@@ -104,7 +114,7 @@ def read_timeline_csv(path):
         for key, value in row.items():
             if key.endswith("_s") or key.endswith("score"):
                 row[key] = float(value) if value != "" else None
-            elif key.endswith("class_id"):
+            elif key.endswith("class_id") or key == "crosses_cut":
                 row[key] = int(value) if value != "" else None
     return rows
 

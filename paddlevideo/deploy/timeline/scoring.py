@@ -2,10 +2,12 @@
 
 Each window's outputs become class probabilities (:func:`..predict.class_probabilities`); with ``smooth = K``
 the probabilities of K neighbouring windows (centred on the window; fewer at the ends) are averaged before the
-top-k is taken, so a window is reported once the K // 2 windows after it are scored. Consecutive windows with the same top-1 merge into
-segments (:func:`merge_segments`).
+top-k is taken, so a window is reported once the K // 2 windows after it are scored. A window that straddles a
+detected hard cut (``crosses_cut``, :mod:`.cuts`) mixes two shots: it is left out of those averages (unless all K
+windows cross one). Consecutive windows with the same top-1 merge into segments (:func:`merge_segments`).
 """
 
+import bisect
 import collections
 from dataclasses import dataclass, field
 
@@ -26,8 +28,10 @@ class Timeline:
         windows: one dict per window, in order: ``index``, ``start_s``, ``end_s``, ``class_id``, ``class_name``
             (None without a label list), ``score`` (the top-1, smoothed when ``smooth`` > 1), ``class_ids``,
             ``class_names``, ``scores`` (top-k lists, best first), ``raw_class_id``, ``raw_score`` (the
-            window's own top-1 before smoothing).
+            window's own top-1 before smoothing), ``crosses_cut`` (its frames straddle a detected cut).
         segments: :func:`merge_segments` of the windows.
+        cuts: times in seconds (frame / fps) of the frames that start a new shot, as detected (None with
+            ``cuts`` ``off``).
         settings: the resolved :class:`TimelineSettings`.
         plan: the window numbers actually used (frames per window and stride, fps), a dict.
         error: None, or one line: the source broke off, stalled or failed (the windows before are kept).
@@ -45,13 +49,14 @@ class Timeline:
     stopped: bool = False
     frames_read: int = 0
     kind: str = "file"
+    cuts: list = None
 
     def summary(self):
         """Everything but the windows, as a JSON-ready dict (``segments.json``)."""
         settings = self.settings.to_dict() if self.settings else None
         return {"source": str(self.source), "kind": self.kind, "settings": settings, "plan": self.plan,
                 "num_windows": len(self.windows), "frames_read": self.frames_read, "complete": self.complete,
-                "error": self.error, "stopped": self.stopped, "segments": self.segments}
+                "error": self.error, "stopped": self.stopped, "cuts": self.cuts, "segments": self.segments}
 
     @property
     def complete(self):
@@ -62,19 +67,24 @@ class Timeline:
 class Smoother:
     """Centred moving average of class probabilities over ``k`` windows (``k`` = 1: none).
 
-    ``add(item, probs)`` returns the ``(item, smoothed probs)`` pairs that are final now (window i is final
-    once window ``i + k // 2`` has arrived); ``flush()`` the rest at the end of the stream.
+    ``add(item, probs, crosses_cut)`` returns the ``(item, smoothed probs)`` pairs that are final now (window i
+    is final once window ``i + k // 2`` has arrived); ``flush()`` the rest at the end of the stream. Windows
+    added with ``crosses_cut`` True are left out of every average that has another window to use.
     """
 
     def __init__(self, k):
         self.before, self.after = (k - 1) // 2, k // 2
-        self.items = collections.deque()  # (position, item, probs), kept while a later window still needs it
+        # (position, item, probs, crosses_cut), kept while a later window still needs it
+        self.items = collections.deque()
         self.count = 0  # windows added
         self.emitted = 0  # windows returned
 
     def _average(self, position):
-        rows = [probs for p, _, probs in self.items if position - self.before <= p <= position + self.after]
-        return np.mean(rows, axis=0)
+        rows = [(probs, crossing) for p, _, probs, crossing in self.items
+                if position - self.before <= p <= position + self.after]
+        # a window across a cut scores a mix of two shots: evidence about neither, unless nothing else is near
+        clean = [probs for probs, crossing in rows if not crossing]
+        return np.mean(clean or [probs for probs, _ in rows], axis=0)
 
     def _emit(self, upto):
         out = []
@@ -86,8 +96,8 @@ class Smoother:
             self.items.popleft()
         return out
 
-    def add(self, item, probs):
-        self.items.append((self.count, item, np.asarray(probs, np.float64)))
+    def add(self, item, probs, crosses_cut=False):
+        self.items.append((self.count, item, np.asarray(probs, np.float64), bool(crosses_cut)))
         self.count += 1
         return self._emit(max(0, self.count - self.after))
 
@@ -107,7 +117,7 @@ def window_record(meta, raw_probs, probs, k, label_names):
     return record
 
 
-def merge_segments(windows, min_windows=1):
+def merge_segments(windows, min_windows=1, cuts=None):
     """Consecutive windows with the same ``class_id`` -> segments ``{start_s, end_s, class_id, class_name,
     score (mean top-1 score of its windows), num_windows}``.
 
@@ -120,15 +130,22 @@ def merge_segments(windows, min_windows=1):
     window of one and the first window of the next (with half-window strides, within half a stride of a
     change that the windows see); the first segment starts where the first window starts, the last ends
     where the last window ends: the segments tile the scored span without overlapping.
+
+    ``cuts``: times (seconds, ascending) of detected hard cuts. In edited footage a change of action comes with
+    a cut, and the windows place it only to within about half a window; so a boundary moves onto a cut within
+    half a window of it when the shot before that cut is labelled as the segment before and the shot after it as
+    the segment after (:func:`_shot_label`: by their windows that cross no cut), the one nearest the halfway
+    point if several qualify. A cut between two shots of one label is never taken, nor one next to a shot that
+    no window sees whole.
     """
     groups = _absorb_short_runs(_runs(windows), min_windows)
+    shots = _Shots(windows, cuts) if cuts else None
     segments = []
     for position, group in enumerate(groups):
         if position == 0:
             start = group[0]["start_s"]
         else:
-            previous = groups[position - 1][-1]
-            start = (_centre(previous) + _centre(group[0])) / 2.0
+            start = _boundary(groups[position - 1], group, shots)
         label = _majority(group)
         segments.append({"start_s": start, "end_s": group[-1]["end_s"], "class_id": label["class_id"],
                          "class_name": label.get("class_name"),
@@ -179,6 +196,53 @@ def _centre(window):
     return (window["start_s"] + window["end_s"]) / 2.0
 
 
+def _boundary(before, after, shots):
+    """Where the segment of windows ``after`` begins after the one of windows ``before`` (seconds): halfway
+    between the centres of the last window of one and the first of the other, or a cut of ``shots`` (a
+    :class:`_Shots`, or None) as :func:`merge_segments` says."""
+    last, first = before[-1], after[0]
+    halfway = (_centre(last) + _centre(first)) / 2.0
+    if shots is None:
+        return halfway
+    labels = (_majority(before)["class_id"], _majority(after)["class_id"])
+    reach = (last["end_s"] - last["start_s"]) / 2.0  # half a window
+    fitting = [cut for cut in shots.near(halfway, reach) if shots.labels_around(cut) == labels]
+    return shots.times[min(fitting, key=lambda cut: abs(shots.times[cut] - halfway))] if fitting else halfway
+
+
+class _Shots:
+    """The shots between detected cuts and what the windows that cross no cut say about each.
+
+    ``times``: the cut times (seconds, ascending); ``near(t, reach)``: the indices of the cuts within ``reach``
+    of ``t``; ``labels_around(i)``: ``(label of the shot before cut i, label of the shot after it)``."""
+
+    def __init__(self, windows, cuts):
+        self.times = list(cuts)
+        clean = sorted((_centre(w), w["class_id"]) for w in windows if not w.get("crosses_cut"))
+        self._centres = [centre for centre, _ in clean]
+        self._labels = [label for _, label in clean]
+
+    def near(self, time, reach):
+        return range(bisect.bisect_left(self.times, time - reach - 1e-9),
+                     bisect.bisect_right(self.times, time + reach + 1e-9))
+
+    def labels_around(self, index):
+        start = self.times[index - 1] if index else float("-inf")
+        end = self.times[index + 1] if index + 1 < len(self.times) else float("inf")
+        return (_shot_label(self._centres, self._labels, start, self.times[index]),
+                _shot_label(self._centres, self._labels, self.times[index], end))
+
+
+def _shot_label(centres, labels, start, end):
+    """The class most windows centred in ``[start, end)`` have (``centres`` ascending, seconds; ``labels`` their
+    classes), None without such windows or when two classes tie."""
+    counts = collections.Counter(labels[bisect.bisect_left(centres, start):bisect.bisect_left(centres, end)])
+    ranked = counts.most_common(2)
+    if not ranked or (len(ranked) == 2 and ranked[0][1] == ranked[1][1]):
+        return None
+    return ranked[0][0]
+
+
 def _logits(predictor, imgs):
     """Call a deploy Predictor or any callable ``imgs [N, 3, V*T, H, W] -> logits [N, C]``."""
     out = predictor(imgs)
@@ -208,7 +272,7 @@ class _Builder:
         self.total = stream.total
 
     def add(self, meta, probs):
-        self._emit(self.smoother.add((meta, probs), probs))
+        self._emit(self.smoother.add((meta, probs), probs, meta.get("crosses_cut", False)))
 
     def _emit(self, pairs):
         k = self.timeline.settings.top_k
@@ -222,7 +286,10 @@ class _Builder:
         self._emit(self.smoother.flush())
         timeline = self.timeline
         settings = timeline.settings
-        timeline.segments = merge_segments(timeline.windows, settings.min_segment_windows() if settings else 1)
+        if stream is not None and stream.cuts is not None:
+            timeline.cuts = [frame / stream.plan.fps for frame in stream.cuts]
+        timeline.segments = merge_segments(timeline.windows, settings.min_segment_windows() if settings else 1,
+                                           timeline.cuts)
         if stream is not None:
             timeline.frames_read = stream.frames_read
             timeline.error = error or stream.error

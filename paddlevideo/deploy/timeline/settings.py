@@ -20,6 +20,7 @@ from ...utils.errors import ConfigError
 SNAP_FRAMES = 0.02
 DEFAULT_TOP_K = 3
 DEFAULT_TIMEOUT_S = 30.0
+CUTS_MODES = ("auto", "off")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class TimelineSettings:
         min_segment_s: a run of windows shorter than this, between two segments, is not a segment of its own
             (:func:`~.scoring.merge_segments`; default: one window, the shortest span a window can see whole;
             0 keeps every run). The CSV keeps every window's own label.
+        cuts: ``auto``: hard cuts are detected as the frames stream by (:mod:`.cuts`); a window whose frames
+            straddle one is marked ``crosses_cut`` and left out of its neighbours' smoothing, and a segment
+            boundary moves onto a nearby cut whose two shots carry the labels of the two segments
+            (:func:`~.scoring.merge_segments`). ``off``: none of it (and every frame no window samples stays
+            unconverted).
     """
 
     window_s: float = None
@@ -52,6 +58,7 @@ class TimelineSettings:
     timeout_s: float = DEFAULT_TIMEOUT_S
     fps: float = None
     min_segment_s: float = None
+    cuts: str = "auto"
 
     def __post_init__(self):
         self.check()
@@ -66,6 +73,8 @@ class TimelineSettings:
         value = self.min_segment_s
         if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
             raise ConfigError(f"--min_segment_s must be a number >= 0, got {value!r}")
+        if self.cuts not in CUTS_MODES:
+            raise ConfigError(f"--cuts must be one of {', '.join(CUTS_MODES)}, got {self.cuts!r}")
         for name in ("smooth", "batch_size", "top_k"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -93,10 +102,16 @@ class TimelineSettings:
                        min_segment_s=float(min_segment_s))
 
     def min_segment_windows(self):
-        """Windows a segment needs at least (:attr:`min_segment_s` in strides, rounded up; at least 1)."""
+        """Windows a segment needs at least (:attr:`min_segment_s` in strides, rounded up; at least 1). With the
+        frame rate known both are counted in frames snapped as :class:`WindowPlan` snaps them, so a window typed
+        as 0.266667 s over a stride of 0.133333 s is 8 frames over 4 at 30 fps: 2 strides, not 2.00001."""
         if not self.min_segment_s or not self.stride_s:
             return 1
-        return max(1, math.ceil(self.min_segment_s / self.stride_s - 1e-9))
+        if self.fps:
+            strides = _snap(self.min_segment_s * self.fps) / _snap(self.stride_s * self.fps)
+        else:
+            strides = self.min_segment_s / self.stride_s
+        return max(1, math.ceil(strides - 1e-9))
 
     def to_dict(self):
         return asdict(self)

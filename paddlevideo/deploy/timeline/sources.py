@@ -110,6 +110,14 @@ class FrameSource:
     def frames(self, wanted):
         raise NotImplementedError
 
+    def frames_for_cuts(self, wanted):
+        """Like :meth:`frames`, for cut detection, which looks at every frame: yields ``(index, frame, look)``,
+        ``frame`` as :meth:`frames` gives it and ``look`` the pixels the detector sees, uint8 RGB ``[H, W, 3]``
+        or grey ``[H, W]``, taken the same way for every frame. This default converts every frame to RGB; a
+        source that decodes to YUV hands over its luma plane instead, which costs nothing."""
+        for index, frame in self.frames(_every_frame):
+            yield index, (frame if wanted(index) else None), frame
+
     def close(self):
         pass
 
@@ -163,6 +171,11 @@ class _PyAVSource(FrameSource):
         for index, frame in enumerate(self._container.decode(self._stream)):
             yield index, (frame.to_ndarray(format="rgb24") if wanted(index) else None)
 
+    def frames_for_cuts(self, wanted):
+        # PyAV's RGB conversion costs milliseconds per frame; the luma plane is already there
+        for index, frame in enumerate(self._container.decode(self._stream)):
+            yield index, (frame.to_ndarray(format="rgb24") if wanted(index) else None), _luma(frame)
+
     def close(self):
         container, self._container = getattr(self, "_container", None), None
         if container is not None:
@@ -199,6 +212,27 @@ class _Cv2Source(FrameSource):
         capture, self._capture = getattr(self, "_capture", None), None
         if capture is not None:
             capture.release()
+
+
+def _every_frame(index):
+    return True
+
+
+# 8-bit pixel formats whose first plane is the luma (or grey) picture, one byte a pixel
+LUMA_FIRST_FORMATS = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p",
+                                "yuvj440p", "yuv411p", "yuv410p", "nv12", "nv21", "gray"})
+
+
+def _luma(frame):
+    """The grey image of a PyAV frame, uint8 ``[H, W]``: a view of its Y plane for 8-bit YUV formats (no
+    conversion), else the converted grey picture."""
+    import numpy as np
+
+    if frame.format.name in LUMA_FIRST_FORMATS:
+        plane, height = frame.planes[0], frame.height
+        pixels = np.frombuffer(plane, np.uint8)[:plane.line_size * height]  # rows padded to line_size bytes
+        return pixels.reshape(height, plane.line_size)[:, :frame.width]
+    return frame.to_ndarray(format="gray")
 
 
 def _stream_frame_count(stream, container, fps):

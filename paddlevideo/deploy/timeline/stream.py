@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...utils.errors import InputError, first_line
+from .cuts import CutDetector, crosses_cut
 from .settings import TimelineSettings, WindowPlan
 from .sources import FrameSource, open_source, source_kind
 
@@ -36,6 +37,8 @@ class Window:
         start_frame, num_frames: the frames it covers, ``[start_frame, start_frame + num_frames)``.
         start_s, end_s: the same in seconds.
         imgs: float32 ``[3, V*T, H, W]``, the test pipeline's model input for this window.
+        crosses_cut: its sampled frames lie on both sides of a detected hard cut (always False with ``cuts``
+            ``off``).
     """
 
     index: int
@@ -44,10 +47,12 @@ class Window:
     start_s: float
     end_s: float
     imgs: np.ndarray = None
+    crosses_cut: bool = False
 
     def meta(self):
         """Everything but the pixels, as a dict."""
-        return {"index": self.index, "start_frame": self.start_frame, "start_s": self.start_s, "end_s": self.end_s}
+        return {"index": self.index, "start_frame": self.start_frame, "start_s": self.start_s, "end_s": self.end_s,
+                "crosses_cut": self.crosses_cut}
 
 
 class WindowAssembler:
@@ -138,7 +143,12 @@ class WindowStream:
 
     Attributes (after opening): ``info`` (:class:`~.sources.SourceInfo`), ``settings`` (resolved),
     ``plan`` (:class:`~.settings.WindowPlan`), ``total`` (windows expected, None for live sources),
-    ``frames_read``, ``error``, ``stopped`` (``should_stop`` ended it).
+    ``frames_read``, ``error``, ``stopped`` (``should_stop`` ended it), ``cuts`` (frame indices that start a new
+    shot, found so far; None with ``cuts`` ``off``).
+
+    With ``cuts`` ``auto`` every frame is converted and fed to a :class:`~.cuts.CutDetector`, and a finished
+    window waits until the detector has judged its last sampled frame (one frame later) to be marked
+    ``crosses_cut``.
 
     ``should_stop``: a callable polled while waiting for frames and between batches (a
     ``threading.Event``'s ``is_set``); when it returns True the stream ends cleanly. A given
@@ -158,6 +168,7 @@ class WindowStream:
         self._queue = queue.Queue(maxsize=max(2, 2 * self.settings.batch_size))
         self._ended = False
         self._stalled = False  # the producer is stuck in a read: do not wait for it when closing
+        self._detector = None
 
     # ------------------------------------------------------------------ producer thread
 
@@ -178,31 +189,59 @@ class WindowStream:
         except BaseException as err:  # noqa: BLE001 - handed to the caller, who raises it
             self._put(_End("open_error", err))
             return
+        plan, detector, pending = None, None, []  # pending: finished windows waiting for a cut verdict
         try:
             settings = self.settings.resolved(self.cfg, reader.info.fps)
             plan = WindowPlan(self.cfg, settings)
             if not self._put(_End("opened", (reader.info, settings, plan))):
                 return
             assembler = WindowAssembler(plan)
-            for index, frame in reader.frames(assembler.wanted):
+            detector = self._detector = CutDetector() if settings.cuts == "auto" else None
+            for index, frame in _read(reader, assembler.wanted, detector):
                 self.frames_read = index + 1
-                for k, start, frames in assembler.push(index, frame):
-                    if not self._put(self._window(plan, k, start, plan.clip_frames, frames)):
-                        return
-                if self._stop.is_set():
+                pending += [(k, start, plan.clip_frames, frames, plan.offsets)
+                            for k, start, frames in assembler.push(index, frame)]
+                if not self._release(plan, pending, detector) or self._stop.is_set():
                     return
-            for k, start, frames in assembler.finish():
-                if not self._put(self._window(plan, k, start, assembler.frames_seen, frames)):
-                    return
-            self._put(_End("end"))
+            if detector is not None:
+                detector.finish()
+            pending += [(k, start, assembler.frames_seen, frames, plan.clip_offsets(assembler.frames_seen))
+                        for k, start, frames in assembler.finish()]
+            if self._release(plan, pending, detector):
+                self._put(_End("end"))
         except BaseException as err:  # noqa: BLE001 - the source broke: the caller ends the run with one line
+            if pending and isinstance(err, Exception):
+                self._release_before_break(plan, pending, detector)
             self._put(_End("error", err))
         finally:
             reader.close()
 
-    def _window(self, plan, k, start, length, frames):
+    def _release_before_break(self, plan, pending, detector):
+        """The source broke while windows waited for the verdict on their last frame (which no later frame will
+        contradict now): hand them over. A second failure meanwhile drops them: the break is what to report."""
+        try:
+            detector.finish()
+            self._release(plan, pending, detector)
+        except Exception:  # noqa: BLE001 - see the docstring
+            pass
+
+    def _release(self, plan, pending, detector):
+        """Preprocess and hand over the ``pending`` windows ``(k, start, length, frames, offsets)`` whose sampled
+        frames the detector has judged (all of them without a detector); False when the stream was closed."""
+        while pending:
+            k, start, length, frames, offsets = pending[0]
+            first, last = start + int(np.min(offsets)), start + int(np.max(offsets))
+            if detector is not None and last > detector.decided:
+                return True
+            pending.pop(0)
+            crossing = detector is not None and crosses_cut(detector.cuts, first, last)
+            if not self._put(self._window(plan, k, start, length, frames, crossing)):
+                return False
+        return True
+
+    def _window(self, plan, k, start, length, frames, crossing):
         start_s, end_s = plan.times(start, length)
-        return Window(k, start, length, start_s, end_s, preprocess(plan, frames, self.backend))
+        return Window(k, start, length, start_s, end_s, preprocess(plan, frames, self.backend), crossing)
 
     # ------------------------------------------------------------------ caller side
 
@@ -289,6 +328,11 @@ class WindowStream:
                 self._finish(_STOP)
 
     @property
+    def cuts(self):
+        """Frame indices where a new shot starts, detected so far (None with ``cuts`` ``off``)."""
+        return None if self._detector is None else list(self._detector.cuts)
+
+    @property
     def name(self):
         """The source as the user gave it (for messages)."""
         return self.info.name if self.info is not None else str(self.source)
@@ -326,6 +370,17 @@ class WindowStream:
             if missing > max(3, round(0.5 * fps)):  # container counts may be off by a frame or two
                 self.error = (f"{self.name}: the video breaks off at {at}; its header announces "
                               f"{info.announced_frames} frames ({info.announced_frames / fps:.3f} s)")
+
+
+def _read(reader, wanted, detector):
+    """``(index, frame)`` of ``reader.frames(wanted)``; with a cut ``detector``, every frame is also pushed to
+    it (before its index is yielded)."""
+    if detector is None:
+        yield from reader.frames(wanted)
+        return
+    for index, frame, look in reader.frames_for_cuts(wanted):
+        detector.push(index, look)
+        yield index, frame
 
 
 _STOP = object()
