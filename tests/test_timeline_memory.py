@@ -3,7 +3,7 @@
 How it is measured: ``tools/predict.py --timeline`` runs in a subprocess on a 1-minute and on a 10-minute
 video (96 x 96 px MJPG at 10 fps: 600 and 6000 frames; one 1 s window per second, so 60 and 600 windows)
 with the tiny exported model, and the child's peak resident memory is its own ``VmHWM`` (read at its exit by
-a small wrapper: ``ru_maxrss`` would not do, Linux carries it over from the forking test process across exec). The 10-minute run must peak within 10 % of the 1-minute one. Small frames keep this fast,
+a small wrapper: ``ru_maxrss`` would not do, Linux carries it over from the forking test process across exec). The 10-minute run must peak within 10 % of the 1-minute one (each the lower of two runs, see ``RUNS``). Small frames keep this fast,
 and the bar can still fail: holding the 10-minute video's decoded frames (166 MB) would add far more than
 10 % of a run's peak (checked below).
 """
@@ -17,6 +17,10 @@ import pytest
 from conftest import K400_CONFIG, REPO, TINY_OVERRIDES
 
 FPS, SIZE = 10, 96
+# Each length runs twice and keeps its lower peak. On a loaded machine the start-up peak of one run (the
+# predictor's first batches, before the stream settles; RSS is flat after it, sampled every 0.5 s) varies
+# by up to ~25 % between runs of the same video; growth with the length would show in both runs.
+RUNS = 2
 
 
 def write_video(path, seconds):
@@ -85,12 +89,17 @@ def test_peak_memory_of_a_10_minute_timeline_is_that_of_a_1_minute_one(exported,
     for minutes in (1, 10):
         video = tmp_path / f"{minutes}min.avi"
         frames = write_video(video, 60 * minutes)
-        code, peaks[minutes], stderr = peak_rss_mb("tools/predict.py", [
-            "-c", config, "--model_file", model, "--params_file", params, "-i", str(video),
-            "--timeline", str(tmp_path / "out"), "--window_s", "1", "--stride_s", "1", "--batch_size", "8"], tmp_path)
-        assert code == 0, stderr[-2000:]
-        rows = (tmp_path / "out" / f"{minutes}min.timeline.csv").read_text().splitlines()
-        assert len(rows) == 1 + 60 * minutes  # every window scored
+        runs = []
+        for _ in range(RUNS):
+            code, peak, stderr = peak_rss_mb("tools/predict.py", [
+                "-c", config, "--model_file", model, "--params_file", params, "-i", str(video),
+                "--timeline", str(tmp_path / "out"), "--window_s", "1", "--stride_s", "1", "--batch_size", "8"],
+                tmp_path)
+            assert code == 0, stderr[-2000:]
+            rows = (tmp_path / "out" / f"{minutes}min.timeline.csv").read_text().splitlines()
+            assert len(rows) == 1 + 60 * minutes  # every window scored
+            runs.append(peak)
+        peaks[minutes] = min(runs)
     print(f"peak RSS: 1 min {peaks[1]:.0f} MB, 10 min {peaks[10]:.0f} MB")
     assert peaks[10] <= 1.10 * peaks[1], peaks
     # the bar has teeth: the 10-minute video's frames alone would exceed it
