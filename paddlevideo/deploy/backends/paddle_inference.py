@@ -4,7 +4,6 @@ oneDNN on the CPU, TensorRT on a GPU. Paddle 3.3's predictor-creation bugs: :mod
 
 import os
 
-import numpy as np
 
 from ...compat import onednn_reshape_fuse
 from ...runtime import native_stdout_to_stderr
