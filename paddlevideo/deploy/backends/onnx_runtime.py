@@ -1,6 +1,5 @@
 """ONNX Runtime on an exported ``.onnx`` (``--backend onnxruntime``)."""
 
-
 from ...utils.cpu_features import available_cores
 from ...utils.errors import first_line
 from ...utils.logger import get_logger
