@@ -172,7 +172,7 @@ class _Timed:
         self.setup_rss = self.peak_rss = 1.0
 
 
-def test_a_row_above_the_fp32_peak_is_refused_but_not_a_low_precision_one():
+def test_a_row_above_the_fp32_peak_is_refused_but_not_a_low_precision_one(benchmark_module):
     from benchmarks.report import build_report
 
     work = {"clips": 1, "frames": 8, "size": 224, "train": False}
@@ -188,6 +188,22 @@ def test_a_row_above_the_fp32_peak_is_refused_but_not_a_low_precision_one():
     assert "refused" not in rows["openvino_int8"]  # int8 arithmetic may pass the fp32 peak
     assert rows["dygraph"]["speedup_vs_ref"] == 1.0
 
+
+
+def test_without_the_reference_row_the_speed_ups_are_blank_not_nan(benchmark_module, capsys):
+    from benchmarks.report import build_report, print_model_report
+
+    work = {"clips": 1, "frames": 8, "size": 224, "train": True}
+    sgemm = _Timed("sgemm", 0.1, None)
+    sgemm.values = [100.0]
+    report = build_report(sgemm, [_Timed("dygraph", 2.0, work), _Timed("hf_torch", 4.0, work)],
+                          "dygraph_default_env", flops=80e9, expected=work, diffs={}, mode="train")
+    assert report["reference"] is None and report["rows"][0]["speedup_vs_ref"] is None
+    print_model_report(report)
+    out = capsys.readouterr().out
+    assert "nan" not in out and "vs None" not in out and "no reference row among the contenders" in out
+    assert [line.split()[:3] for line in out.splitlines() if line.startswith(("dygraph ", "hf_torch "))] == [
+        ["dygraph", "2000", "2000"], ["hf_torch", "4000", "4000"]]
 
 def test_hf_torch_runs_every_view(benchmark_module):
     pytest.importorskip("torch")

@@ -119,13 +119,19 @@ def low_precision_ratios(rows):
     return {"fp32": best, "speedup": {name: fp32[best] / ms for name, ms in low.items()}}
 
 
+def _ratio(value):
+    """A speed-up column: blank without a reference row."""
+    return f"{'':>6}" if value is None else f"{value:>6.2f}"
+
+
 def print_model_report(report):
     mode = report["mode"]
     print(f"\n== {mode}: {report['flops_per_iter'] / 1e9:.1f} GFLOP per iteration "
           f"({describe_work(report['work_per_iter'])}, checked for every row); "
           f"sgemm peak {report['sgemm_peak_gflops']:.1f} GFLOP/s (per round: "
           f"{', '.join(f'{v:.0f}' for v in report['sgemm_gflops_per_round'])}); "
-          f"speed-up vs {report['reference']}: 'x ref' of medians, 'x(min)' of minimums")
+          + (f"speed-up vs {report['reference']}: 'x ref' of medians, 'x(min)' of minimums" if report["reference"]
+             else "no reference row among the contenders: 'x ref' and 'x(min)' left blank"))
     executed = report.get("executed_flops_per_iter") or {}
     if executed:
         print("   GFLOP/s and %peak count the model's nominal FLOPs; the project's code executes "
@@ -145,7 +151,7 @@ def print_model_report(report):
         diff = row["max_abs_diff_vs_ref"]
         low = "*" if row["precision"] != "fp32" else " "
         print(f"{row['name']:<22} {row['median_ms']:>10.0f} {row['min_ms']:>10.0f} "
-              f"{row['speedup_vs_ref'] or float('nan'):>6.2f} {row['speedup_vs_ref_min'] or float('nan'):>6.2f} "
+              f"{_ratio(row['speedup_vs_ref'])} {_ratio(row['speedup_vs_ref_min'])} "
               f"{row['gflops']:>8.1f} {row['pct_peak']:>5.0f}%{low}"
               f"{row['pct_peak_best']:>9.0f}% {row['setup_rss_mb'] or 0:>7.0f}MB {row['peak_rss_mb'] or 0:>7.0f}MB "
               f"{'' if diff is None else f'{diff:.1e}':>9}")
