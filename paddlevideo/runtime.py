@@ -322,6 +322,7 @@ def configure_measuring_process(threads, cpu_setup="entry point", extra_env=None
     os.environ.update(extra_env or {})
     os.environ.setdefault("GLOG_minloglevel", "2")
 
+
 def _set_paddle_threads(threads):
     # OMP_NUM_THREADS only counts if it is set before the OpenMP runtime starts; if Paddle is
     # already imported, tell its math library directly.

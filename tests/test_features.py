@@ -16,6 +16,7 @@ from paddlevideo.utils.errors import UserError
 from helpers import load_tool
 from test_multiclip import multiclip_cfg, write_index_video
 
+
 def _setup(tmp_path, cfg):
     paddle.seed(1)
     cfg.MODEL.backbone.time_embed_std = 1.0

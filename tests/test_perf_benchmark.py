@@ -189,7 +189,6 @@ def test_a_row_above_the_fp32_peak_is_refused_but_not_a_low_precision_one(benchm
     assert rows["dygraph"]["speedup_vs_ref"] == 1.0
 
 
-
 def test_without_the_reference_row_the_speed_ups_are_blank_not_nan(benchmark_module, capsys):
     from benchmarks.report import build_report, print_model_report
 
@@ -204,6 +203,7 @@ def test_without_the_reference_row_the_speed_ups_are_blank_not_nan(benchmark_mod
     assert "nan" not in out and "vs None" not in out and "no reference row among the contenders" in out
     assert [line.split()[:3] for line in out.splitlines() if line.startswith(("dygraph ", "hf_torch "))] == [
         ["dygraph", "2000", "2000"], ["hf_torch", "4000", "4000"]]
+
 
 def test_hf_torch_runs_every_view(benchmark_module):
     pytest.importorskip("torch")

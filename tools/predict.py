@@ -199,8 +199,6 @@ def parse_args(argv=None):
     return args
 
 
-
-
 def _resolve_device(args, logger):
     """Downgrade GPU-only requests on a machine without one, with a warning each."""
     for flag, device in (("use_xpu", "Kunlun XPU"), ("use_npu", "Ascend NPU")):

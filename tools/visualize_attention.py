@@ -62,8 +62,6 @@ def parse_args(argv=None):
     return args
 
 
-
-
 def output_folders(files, output):
     """One sub-folder per video, named after the file's stem (``name.ext`` when two videos share a stem)."""
     stems = [output_name(os.path.splitext(os.path.basename(path))[0]) for path in files]

@@ -25,7 +25,6 @@ from .errors import Unavailable
 from .pool import STOP, take_waiting
 
 
-
 class BatchResult:
     """What one clip gets back: ``logits [C]`` (float32), the ``batch_size`` it ran in, seconds spent
     ``queued`` (arrival to batch start) and in ``inference`` (the whole batch's model call)."""

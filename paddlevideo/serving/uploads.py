@@ -43,6 +43,7 @@ def _remove_file(path):
             pass
     return None
 
+
 def _content_type(headers):
     from python_multipart.multipart import parse_options_header
 

@@ -174,7 +174,6 @@ def _is_named_array(value):
     return type(value) is tuple and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], np.ndarray)
 
 
-
 def _contains(obj, test):
     if test(obj):
         return True

@@ -13,6 +13,7 @@ from ..errors import PredictError
 from ..model_files import check_file, check_program_file
 from .base import Predictor
 
+
 def cuda_available():
     """Whether this Paddle build can use a GPU."""
     import paddle
