@@ -120,7 +120,7 @@ def main(argv=None):
     args = parse_args(argv)
     for flag, why in UNSUPPORTED.items():
         if getattr(args, flag):
-            from paddlevideo.utils.errors import ConfigError
+            from paddlevideo.common.errors import ConfigError
 
             raise ConfigError(why)
     if args.profiler_options:
@@ -131,7 +131,7 @@ def main(argv=None):
 
     configure_cpu()  # before the first matmul: MKL code path on AMD, malloc reuse (docs/benchmarks.md)
     from paddlevideo.config import get_config, log_config
-    from paddlevideo.utils import setup_logger
+    from paddlevideo.common.logger import setup_logger
 
     cfg = get_config(args.config, args.override, show=False)
     from paddlevideo.tasks.run_files import output_dir_of
@@ -155,8 +155,8 @@ def main(argv=None):
                    trust_pickle=args.trust_pickle)
     else:
         from paddlevideo.tasks.train import train_model
-        from paddlevideo.utils.dist import get_world_size as world_size
-        from paddlevideo.utils.logger import get_logger
+        from paddlevideo.common.dist import get_world_size as world_size
+        from paddlevideo.common.logger import get_logger
 
         if args.fleet:
             get_logger().info("--fleet: data-parallel over the processes paddle.distributed.launch started (%d here), "
@@ -172,7 +172,7 @@ def _exported_model(args, cfg):
     """The exported model of ``--model_file`` as the test loop's model (one log line says what runs)."""
     from paddlevideo.deploy.predictor import ExportedModel, build_predictor, checked_model_file, default_backend
     from paddlevideo.deploy.predictor import resolve_cpu_precision
-    from paddlevideo.utils.logger import get_logger
+    from paddlevideo.common.logger import get_logger
 
     backend = args.backend or default_backend(args.model_file, args.precision)
     precision, note = resolve_cpu_precision(backend, args.precision)

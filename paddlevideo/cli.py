@@ -22,7 +22,7 @@ and at the bottom::
 What the user sees, whatever the tool (exit code in brackets):
 
 - success: the tool's own output [0];
-- a :class:`~paddlevideo.utils.errors.UserError` (bad config, list, file, flag value):
+- a :class:`~paddlevideo.common.errors.UserError` (bad config, list, file, flag value):
   ``<prog>: error: <message>``, one line [1];
 - a bad flag: argparse's usage line and ``<prog>: error: ...`` [2];
 - a file-system error (disk full, read-only, no permission, a file where a folder belongs, ...):
@@ -50,7 +50,7 @@ even a forced stop leaves every checkpoint loadable. (The Python interpreter's o
 tool's first line runs, is the one moment not covered.)
 
 The file helpers a tool also needs (``prepare_output_dir``, ``write_atomically``, ``output_name``,
-``os_error_reason``) live in :mod:`paddlevideo.utils.files`, because the library below the tools uses them too;
+``os_error_reason``) live in :mod:`paddlevideo.common.files`, because the library below the tools uses them too;
 this module keeps what is about starting and ending a tool.
 """
 
@@ -64,9 +64,9 @@ import traceback
 
 from . import runtime
 from .runtime import FORCE_AFTER_S, Interrupted, print_line as _print_line  # noqa: F401 - the tools' names
-from .utils import dist
-from .utils.errors import UserError
-from .utils.files import os_error_message
+from .common import dist
+from .common.errors import UserError
+from .common.files import os_error_message
 
 DEBUG_ENV = "PADDLEVIDEO_DEBUG"
 DEBUG_FLAG = "--debug"

@@ -81,8 +81,8 @@ import threading
 import time
 import warnings
 
-from .utils.cpu_features import AMD_VENDOR, cpu_vendor
-from .utils.logger import get_logger
+from .common.cpu_features import AMD_VENDOR, cpu_vendor
+from .common.logger import get_logger
 
 CONFIGURE_CPU_SWITCH = "PADDLEVIDEO_CONFIGURE_CPU"  # "0": building a model leaves the CPU set-up alone
 MKL_CPU_TYPE_VAR = "MKL_DEBUG_CPU_TYPE"

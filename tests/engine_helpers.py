@@ -37,7 +37,7 @@ def demo_cfg(data_dir, out_dir, *extra):
 
 
 def load_params(path):
-    from paddlevideo.utils.save_load import load
+    from paddlevideo.common.save_load import load
 
     return {k: np.asarray(v) for k, v in load(str(path)).items()}
 

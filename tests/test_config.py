@@ -3,8 +3,8 @@
 import pytest
 
 from paddlevideo.config import AttrDict, ConfigError, get_config, override_config
-from paddlevideo.utils import Registry, build_from_config
-from paddlevideo.utils.safe_yaml import load_yaml
+from paddlevideo.common.registry import Registry, build_from_config
+from paddlevideo.common.safe_yaml import load_yaml
 
 
 @pytest.fixture
@@ -108,10 +108,11 @@ def test_library_import_has_no_side_effects():
     import sys
 
     code = (
-        "import logging, os, sys; before = dict(os.environ); import paddlevideo, paddlevideo.utils; "
+        "import logging, os, sys; before = dict(os.environ); import paddlevideo, paddlevideo.common, paddlevideo.utils; "
         "assert dict(os.environ) == before; assert not logging.getLogger('paddlevideo').handlers; "
         "assert 'paddle' not in sys.modules, 'paddle imported at package import'; "
-        "assert 'paddlevideo.config' not in sys.modules, 'utils imported the config package'"
+        "import paddlevideo.common.files, paddlevideo.common.save_load; "
+        "assert dict(os.environ) == before and 'paddle' not in sys.modules, 'a helper changed the process'"
     )
     repo = __import__("pathlib").Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo)
@@ -373,12 +374,12 @@ def test_resolution_fills_the_engine_defaults_and_saving_leaves_them_out(tmp_pat
 
 
 def test_constructor_annotations_are_the_rules():
-    """A constructor argument's annotation is its rule: the words of utils/rules.py, plain types, Optional."""
+    """A constructor argument's annotation is its rule: the words of common/rules.py, plain types, Optional."""
     import inspect
     from typing import Optional
 
     from paddlevideo.config import schema
-    from paddlevideo.utils import rules
+    from paddlevideo.common import rules
 
     assert rules.rule_of(bool)(1) == "must be true or false, got 1" and rules.rule_of(str)(3) == "must be a string, got 3"
     assert rules.rule_of(int)(2.0) is None and rules.rule_of(int).convert(2.0) == 2 and rules.rule_of(int)(2.5)
@@ -396,32 +397,49 @@ def test_constructor_annotations_are_the_rules():
 
 
 def test_paddlevideo_import_path_gives_the_config_objects():
-    """``from paddlevideo.utils import get_config`` (PaddleVideo's path) keeps working, forwarded to the config
-    package, while no module of utils imports the config package."""
+    """``from paddlevideo.utils import get_config`` (PaddleVideo's path) keeps working and gives the config package's
+    own objects; ``paddlevideo.utils`` stands above the library: no library module imports it, and no module of
+    ``paddlevideo.common`` (the helpers every floor uses) imports the config package."""
     import ast
 
+    import paddlevideo.common.logger as logger
+    import paddlevideo.common.save_load as save_load
     import paddlevideo.config as config
     import paddlevideo.utils as utils
     from conftest import REPO
-    from paddlevideo.utils import (AttrDict, ConfigError, get_config, override_config, parse_overrides,
-                                   validate_config)
+    from paddlevideo.utils import (AttrDict, ConfigError, get_config, get_logger, load, override_config,
+                                   parse_overrides, save, setup_logger, validate_config)
 
     assert (AttrDict, ConfigError, get_config, override_config, parse_overrides, validate_config) == (
         config.AttrDict, config.ConfigError, config.get_config, config.override_config, config.parse_overrides,
         config.validate_config)
     assert get_config is config.loading.get_config and AttrDict is config.attrdict.AttrDict
+    assert (get_logger, setup_logger, load, save) == (logger.get_logger, logger.setup_logger, save_load.load,
+                                                     save_load.save)
     with pytest.raises(AttributeError, match="no_such_name"):
         utils.no_such_name  # noqa: B018
-    for path in sorted((REPO / "paddlevideo" / "utils").glob("*.py")):
+
+    def imported(path):
+        """The absolute module names ``path`` imports."""
+        package = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        if path.name != "__init__.py":
+            package = package.rsplit(".", 1)[0]
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
-                names = [f"{'.' * node.level}{node.module or ''}"] + [alias.name for alias in node.names]
+                base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+                module = ".".join(part for part in (base, node.module) if part)
+                yield module
+                yield from (f"{module}.{alias.name}" for alias in node.names)
             elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            else:
-                continue
-            bad = [n for n in names if n.lstrip(".").split(".")[0] == "config" or n.startswith("paddlevideo.config")]
-            assert not bad, (path, bad)
+                yield from (alias.name for alias in node.names)
+
+    library = [p for p in (REPO / "paddlevideo").rglob("*.py") if "utils" not in p.relative_to(REPO).parts]
+    for path in library:
+        bad = [m for m in imported(path) if m == "paddlevideo.utils" or m.startswith("paddlevideo.utils.")]
+        assert not bad, (path, bad)
+    for path in sorted((REPO / "paddlevideo" / "common").glob("*.py")):
+        bad = [m for m in imported(path) if m.startswith("paddlevideo.config")]
+        assert not bad, (path, bad)
 
 
 TINY_BACKBONE = {"img_size": 16, "patch_size": 8, "embed_dim": 16, "depth": 1, "num_heads": 2, "num_seg": 2}

@@ -62,7 +62,7 @@ def test_a_garbage_pdopt_is_named_as_an_optimizer_state_before_it_is_read(tmp_pa
 
 
 def test_a_log_file_that_cannot_be_written_warns_once_and_the_console_keeps_logging(tmp_path, capsys):
-    from paddlevideo.utils.logger import setup_logger
+    from paddlevideo.common.logger import setup_logger
 
     logger = setup_logger(str(tmp_path / "run.log"), "INFO", rank=0)
     file_handler = [h for h in logger.handlers if isinstance(h, logging.FileHandler)][0]

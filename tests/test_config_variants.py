@@ -9,7 +9,7 @@ import pytest
 from conftest import K400_CONFIG, REPO, TINY_OVERRIDES
 from paddlevideo.config.inherit import read_config_file
 from paddlevideo.config import get_config, read_config, to_plain
-from paddlevideo.utils.safe_yaml import load_yaml
+from paddlevideo.common.safe_yaml import load_yaml
 
 CONFIG_DIR = REPO / "configs" / "recognition" / "timesformer"
 VARIANTS = sorted(p.name for p in CONFIG_DIR.glob("*.yaml"))

@@ -26,7 +26,7 @@ from paddlevideo.modeling.convert import (
     to_paddle,
 )
 from paddlevideo.config import get_config, save_config
-from paddlevideo.utils import save_load
+from paddlevideo.common import save_load
 
 REPO = Path(__file__).resolve().parents[1]
 TOOL = REPO / "tools" / "convert_checkpoint.py"

@@ -24,7 +24,7 @@ from paddlevideo.deploy.export import export_model
 from paddlevideo.deploy.errors import PredictError
 from paddlevideo.deploy.predictor import resolve_cpu_precision
 from paddlevideo.config import get_config, save_config
-from paddlevideo.utils.cpu_features import cpu_flags, has_bf16, isa_level, isa_summary
+from paddlevideo.common.cpu_features import cpu_flags, has_bf16, isa_level, isa_summary
 
 from conftest import K400_CONFIG, REPO, TINY_OVERRIDES
 from engine_helpers import make_data

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine_helpers import DEMO_CONFIG, REPO, data_overrides, demo_cfg, make_data
-from paddlevideo.utils import save_load
+from paddlevideo.common import save_load
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Every error class a user can meet belongs to exactly one of the four groups of ``paddlevideo.utils.errors``
+"""Every error class a user can meet belongs to exactly one of the four groups of ``paddlevideo.common.errors``
 (what the user must fix: the config, an input, an output, or the run), and the names callers catch stay
 importable with the group they had. Imports every module of the library, so a class added anywhere is checked."""
 
@@ -8,7 +8,7 @@ import pkgutil
 import pytest
 
 import paddlevideo
-from paddlevideo.utils.errors import ConfigError, InputError, OutputError, RunError, UserError
+from paddlevideo.common.errors import ConfigError, InputError, OutputError, RunError, UserError
 
 GROUPS = (ConfigError, InputError, OutputError, RunError)
 # Modules that need an optional package to import at all (none today: each imports it where it is used).
@@ -48,10 +48,10 @@ def test_every_user_error_is_in_exactly_one_group():
     ("paddlevideo.loader.pipelines.compose", "PipelineError", ConfigError, ValueError),
     ("paddlevideo.loader.pipelines.compose", "PipelineKeyError", ConfigError, KeyError),
     ("paddlevideo.loader.failures", "LoaderError", RunError, RuntimeError),
-    ("paddlevideo.utils.save_load", "CheckpointWriteError", OutputError, OSError),
-    ("paddlevideo.utils.save_load", "CheckpointReadError", InputError, ValueError),
-    ("paddlevideo.utils.save_load", "CheckpointNotFoundError", InputError, FileNotFoundError),
-    ("paddlevideo.utils.logger", "LogFileError", OutputError, Exception),
+    ("paddlevideo.common.save_load", "CheckpointWriteError", OutputError, OSError),
+    ("paddlevideo.common.save_load", "CheckpointReadError", InputError, ValueError),
+    ("paddlevideo.common.save_load", "CheckpointNotFoundError", InputError, FileNotFoundError),
+    ("paddlevideo.common.logger", "LogFileError", OutputError, Exception),
     ("paddlevideo.modeling.weights", "CheckpointError", InputError, ValueError),
     ("paddlevideo.modeling.convert", "ConversionError", InputError, ValueError),
     ("paddlevideo.deploy.export", "ExportError", ConfigError, ValueError),

@@ -11,7 +11,7 @@ from paddlevideo.loader.builder import build_pipeline
 from paddlevideo.modeling import build_model
 from paddlevideo.cli import run
 from paddlevideo.config import save_config
-from paddlevideo.utils.errors import UserError
+from paddlevideo.common.errors import UserError
 
 from helpers import load_tool
 from test_multiclip import multiclip_cfg, write_index_video

@@ -10,7 +10,7 @@ from paddlevideo.loader.builder import build_dataloader, build_dataset, build_pi
 from paddlevideo.loader.dataset.video import BrokenVideosError
 from paddlevideo.loader.demo_data import make_demo_dataset
 from paddlevideo.loader.failures import LoaderError
-from paddlevideo.utils import ConfigError
+from paddlevideo.common.errors import ConfigError
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from engine_helpers import demo_cfg, make_data
 from paddlevideo.loader.mix import VideoMix, build_mix, cutmix, cutmix_box, mixup
 from paddlevideo.modeling.heads import ppTimeSformerHead
-from paddlevideo.utils import ConfigError
+from paddlevideo.common.errors import ConfigError
 
 K = 5
 

@@ -9,7 +9,7 @@ import pytest
 import numpy_timesformer as ref
 from paddlevideo.modeling import build_model
 from paddlevideo.config import override_config
-from paddlevideo.utils import save_load
+from paddlevideo.common import save_load
 
 EPS = 1e-6
 

@@ -15,7 +15,7 @@ from paddlevideo.runtime import (
     STRIDE_FLAG,
     configure_cpu,
 )
-from paddlevideo.utils.cpu_features import cpu_model_name, cpu_vendor
+from paddlevideo.common.cpu_features import cpu_model_name, cpu_vendor
 
 
 def test_amd_gets_the_mkl_code_path_variable():
@@ -61,7 +61,7 @@ before = dict(os.environ)
 flag_before = paddle.get_flags(["FLAGS_use_stride_kernel"])["FLAGS_use_stride_kernel"]
 import paddlevideo, paddlevideo.modeling, paddlevideo.runtime, paddlevideo.deploy.export
 from paddlevideo.config import get_config
-from paddlevideo.utils import setup_logger
+from paddlevideo.common.logger import setup_logger
 setup_logger()
 imported = dict(os.environ)
 if sys.argv[2] == "entry_point":  # main.py and tools/ set the CPU up themselves, early

@@ -88,7 +88,7 @@ def test_switch_off_and_build_failure_fall_back(tmp_path, caplog):
 
 NO_COMPILER = """
 import paddle
-from paddlevideo.utils import setup_logger
+from paddlevideo.common.logger import setup_logger
 setup_logger()
 from paddlevideo.modeling.layers import cpu_kernels, fast_ops
 layer = fast_ops.LayerNorm(8)

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from paddlevideo.loader.demo_data import make_demo_dataset, write_avi
-from paddlevideo.utils import save_load
+from paddlevideo.common import save_load
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_demo_videos.yaml"
@@ -506,7 +506,7 @@ from paddlevideo.cli import run
 
 def main(argv):
     if "--log" in argv:
-        from paddlevideo.utils import setup_logger
+        from paddlevideo.common.logger import setup_logger
         setup_logger(argv[argv.index("--log") + 1])
     kind = argv[0]
     if kind == "bug":
@@ -514,7 +514,7 @@ def main(argv):
     if kind == "exit-message":
         sys.exit("the input is wrong; fix it")
     if kind == "registry":
-        from paddlevideo.utils.registry import Registry
+        from paddlevideo.common.registry import Registry
         Registry("widget").get("Dial")
     if kind == "enospc":
         import errno

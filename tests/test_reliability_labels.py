@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from paddlevideo.loader.labels import load_label_names, read_label_names
-from paddlevideo.utils.errors import InputError
+from paddlevideo.common.errors import InputError
 
 from conftest import REPO
 

@@ -1,8 +1,8 @@
 """Issue 26: what the tools write.
 
-- class 2 / 7: a tool never writes over its input (utils/overwrite.py, one check used by every tool that writes);
+- class 2 / 7: a tool never writes over its input (common/overwrite.py, one check used by every tool that writes);
 - class 4: the output location is checked before any work;
-- class 6: multi-file outputs are staged and moved into place whole (utils/staging.py);
+- class 6: multi-file outputs are staged and moved into place whole (common/staging.py);
 - class 8: the smaller ones (compare_precisions.py on a folder, the converter's --trust-pickle advice, one list of
   video extensions with skipped entries reported, videos shorter than a clip).
 
@@ -19,9 +19,9 @@ import sys
 import paddle
 import pytest
 
-from paddlevideo.utils.errors import OutputError
-from paddlevideo.utils.overwrite import overwritten_input, refuse_overwriting_inputs
-from paddlevideo.utils.staging import remove_leftovers, staged_files, staged_folder
+from paddlevideo.common.errors import OutputError
+from paddlevideo.common.overwrite import overwritten_input, refuse_overwriting_inputs
+from paddlevideo.common.staging import remove_leftovers, staged_files, staged_folder
 
 from conftest import K400_CONFIG, REPO, TINY_OVERRIDES
 from engine_helpers import write_video

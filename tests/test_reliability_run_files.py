@@ -20,7 +20,7 @@ from engine_helpers import (DEMO_CONFIG, REPO, data_overrides, demo_cfg, error_l
 from paddlevideo.tasks import run_files
 from paddlevideo.tasks.run_files import ResumeError, RunDirError, RunLock
 from paddlevideo.tasks.train import train_model
-from paddlevideo.utils.save_load import CheckpointWriteError, save
+from paddlevideo.common.save_load import CheckpointWriteError, save
 
 ONE_UPDATE_EPOCHS = ["save_interval=1", "DATASET.batch_size=4", "GRADIENT_ACCUMULATION.global_batch_size=4"]
 NAME = "TimeSformer_demo"
@@ -155,7 +155,7 @@ def test_checkpoints_get_the_users_file_mode(tmp_path, mask):
 
 _FILL = textwrap.dedent("""
     import resource, sys, numpy as np
-    from paddlevideo.utils.save_load import save
+    from paddlevideo.common.save_load import save
     resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
     save({"w": np.zeros(1_000_000, np.float32)}, sys.argv[1])
 """)
@@ -169,7 +169,7 @@ def test_disk_full_while_saving_is_one_error_and_keeps_the_old_file(tmp_path):
                           timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("paddlevideo.utils.save_load.CheckpointWriteError: cannot write")
+    assert last.startswith("paddlevideo.common.save_load.CheckpointWriteError: cannot write")
     assert str(target) in last and "File too large" in last
     assert digest(target) == before and os.listdir(tmp_path) == ["m.pdparams"]
 

@@ -19,8 +19,8 @@ import paddle
 import pytest
 
 import hostile_files as hf
-from paddlevideo.utils import safe_pickle
-from paddlevideo.utils.save_load import CheckpointReadError, UnsafePickleError, load
+from paddlevideo.common import safe_pickle
+from paddlevideo.common.save_load import CheckpointReadError, UnsafePickleError, load
 
 TESTS = Path(__file__).resolve().parent
 
@@ -195,7 +195,7 @@ def trained(tmp_path_factory):
     from paddlevideo.solver import build_optimizer
     from paddlevideo.tasks.run_files import portable_optimizer_state
     from paddlevideo.config import get_config
-    from paddlevideo.utils.save_load import save
+    from paddlevideo.common.save_load import save
 
     cfg = get_config(str(K400_CONFIG), TINY_OVERRIDES, show=False)
     paddle.seed(0)

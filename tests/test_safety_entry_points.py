@@ -161,7 +161,7 @@ def test_trust_pickle_is_the_way_out_and_a_config_cannot_take_it(files):
 def test_build_model_with_weights_refuses_and_trusts_on_request(files, tmp_path):
     from paddlevideo.modeling.builder import build_model_with_weights
     from paddlevideo.config import get_config
-    from paddlevideo.utils.save_load import UnsafePickleError
+    from paddlevideo.common.save_load import UnsafePickleError
 
     cfg = get_config(str(files["config"]), [], show=False)
     marker = tmp_path / "marker"

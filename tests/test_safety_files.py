@@ -327,7 +327,7 @@ def test_hugging_face_folder_never_runs_its_code_or_an_untrusted_pickle(tmp_path
     (folder / "modeling_evil.py").write_text(f"import os\nos.system(\"touch '{marker}'\")\n")
     from helpers import load_tool
     from paddlevideo.modeling.convert import read_hf_folder
-    from paddlevideo.utils.save_load import UnsafePickleError
+    from paddlevideo.common.save_load import UnsafePickleError
 
     out = tmp_path / "out.pdparams"
     assert load_tool("tools/convert_checkpoint.py").main(["--from", "hf", str(folder), "-o", str(out)]) == 0
@@ -350,7 +350,7 @@ NAMES = ["../../escape.avi", "...avi", "new\nline.avi", ".avi", "tab\there.avi"]
 
 
 def test_output_names_stay_inside_the_output_folder(tmp_path):
-    from paddlevideo.utils.files import output_name
+    from paddlevideo.common.files import output_name
     from paddlevideo.visualization.annotate import annotated_path
     from helpers import load_tool
 

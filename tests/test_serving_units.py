@@ -12,7 +12,7 @@ import pytest
 
 from paddlevideo.serving.batching import ModelWorker, QueuedPredictor
 from paddlevideo.serving.errors import Unavailable
-from paddlevideo.utils.errors import InputError
+from paddlevideo.common.errors import InputError
 
 CLIP = (3, 4, 2, 2)
 WEIGHTS = np.random.RandomState(0).normal(size=(int(np.prod(CLIP)), 5)).astype(np.float32)
@@ -374,7 +374,7 @@ def test_an_address_in_use_is_one_line_naming_it():
     import socket
 
     from paddlevideo.serving.server import bind
-    from paddlevideo.utils.errors import ConfigError
+    from paddlevideo.common.errors import ConfigError
 
     taken = bind("127.0.0.1", 0)
     try:

@@ -18,7 +18,7 @@ from paddlevideo.deploy.timeline.draw import read_timeline_png
 from paddlevideo.deploy.timeline.sources import FrameSource, SourceInfo
 from paddlevideo.deploy.timeline.stream import WindowAssembler
 from paddlevideo.config import get_config
-from paddlevideo.utils.errors import ConfigError, InputError, OutputError
+from paddlevideo.common.errors import ConfigError, InputError, OutputError
 
 DEMO_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_demo_videos.yaml"
 

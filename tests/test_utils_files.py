@@ -1,4 +1,4 @@
-"""``paddlevideo.utils.files``: the one temp + rename primitive behind every whole-or-nothing write (tools,
+"""``paddlevideo.common.files``: the one temp + rename primitive behind every whole-or-nothing write (tools,
 checkpoints, pictures), its temporary names and modes, and the wording of a failed write."""
 
 import errno
@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from paddlevideo.utils.errors import OutputError
-from paddlevideo.utils.files import atomic_file, current_umask, is_leftover_tmp, write_atomically
+from paddlevideo.common.errors import OutputError
+from paddlevideo.common.files import atomic_file, current_umask, is_leftover_tmp, write_atomically
 
 
 @pytest.mark.parametrize("keep_extension", [False, True])

@@ -118,7 +118,7 @@ def test_without_visualdl_nothing_imports_it_and_the_curves_are_still_drawn(data
 
 def test_config_key_turns_visualdl_on_and_a_missing_visualdl_is_one_line(data_dir, tmp_path, monkeypatch):
     from paddlevideo.tasks.train import train_model
-    from paddlevideo.utils.errors import UserError
+    from paddlevideo.common.errors import UserError
 
     train_model(demo_cfg(data_dir, tmp_path / "on", "epochs=1", "use_visualdl=True", *SMALL), seed=1)
     scalars = visualdl_scalars(tmp_path / "on" / "vdl")

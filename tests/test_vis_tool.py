@@ -34,7 +34,7 @@ def random_weights(folder, attention_type="divided_space_time", seed=0):
 
     from paddlevideo.modeling.builder import build_model
     from paddlevideo.config import get_config
-    from paddlevideo.utils.save_load import save
+    from paddlevideo.common.save_load import save
 
     overrides = [f"MODEL.backbone.attention_type={attention_type}"]
     cfg = get_config(str(DEMO_CONFIG), overrides, show=False)

@@ -29,7 +29,7 @@ from paddlevideo.loader.demo_data import write_avi  # noqa: E402
 from paddlevideo.loader.pipelines.decode import VideoDecoder  # noqa: E402
 from paddlevideo.config import get_config  # noqa: E402
 from paddlevideo.cli import add_debug_flag, run  # noqa: E402
-from paddlevideo.utils.errors import ConfigError  # noqa: E402
+from paddlevideo.common.errors import ConfigError  # noqa: E402
 
 PROG = "bench_loader.py"
 

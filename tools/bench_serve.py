@@ -42,7 +42,7 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 
 from paddlevideo.cli import add_debug_flag, run  # noqa: E402
-from paddlevideo.utils.errors import InputError, RunError  # noqa: E402
+from paddlevideo.common.errors import InputError, RunError  # noqa: E402
 
 PROG = "bench_serve.py"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # serve.py is started from the clone
@@ -112,7 +112,7 @@ def _model_worker(spec, conn):
                                                    for _ in range(size)])))
         conn.send({"model_only": model_only, "offline": offline, "backend": backend, "precision": precision})
     except BaseException as err:  # noqa: BLE001 - reported by the parent as one line
-        from paddlevideo.utils.errors import first_line
+        from paddlevideo.common.errors import first_line
 
         conn.send({"error": f"{type(err).__name__}: {first_line(err)}"})
     finally:

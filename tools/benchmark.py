@@ -54,10 +54,10 @@ from benchmarks.report import low_precision_ratios, print_model_report  # noqa: 
 from benchmarks.timeline import run_timeline_benchmark  # noqa: E402
 
 from paddlevideo.config import ConfigError, get_config  # noqa: E402
-from paddlevideo.utils import get_logger, setup_logger  # noqa: E402
+from paddlevideo.common.logger import get_logger, setup_logger  # noqa: E402
 from paddlevideo.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.runtime import configure_cpu  # noqa: E402
-from paddlevideo.utils.cpu_features import cpu_model_name, cpu_vendor, isa_summary  # noqa: E402
+from paddlevideo.common.cpu_features import cpu_model_name, cpu_vendor, isa_summary  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "configs" / "recognition" / "timesformer" / "timesformer_k400_videos.yaml"
 MODES = ("infer", "train", "loader", "timeline", "checkpoint")

@@ -114,11 +114,11 @@ def main(argv=None):
     from paddlevideo.deploy.quantize import quantize_ov_model, save_int8
     from paddlevideo.loader.video_files import list_videos
     from paddlevideo.config import get_config
-    from paddlevideo.utils import setup_logger
-    from paddlevideo.utils.files import prepare_output_dir
+    from paddlevideo.common.logger import setup_logger
+    from paddlevideo.common.files import prepare_output_dir
     from paddlevideo.runtime import configure_cpu
-    from paddlevideo.utils.overwrite import refuse_overwriting_inputs
-    from paddlevideo.utils.cpu_features import has_bf16, isa_summary
+    from paddlevideo.common.overwrite import refuse_overwriting_inputs
+    from paddlevideo.common.cpu_features import has_bf16, isa_summary
 
     configure_cpu()
     setup_logger(level="WARNING")

@@ -47,10 +47,10 @@ from paddlevideo.modeling.convert import (  # noqa: E402
     verify_in_model,
 )
 from paddlevideo.config import get_config  # noqa: E402
-from paddlevideo.utils import setup_logger  # noqa: E402
+from paddlevideo.common.logger import setup_logger  # noqa: E402
 from paddlevideo.cli import add_debug_flag, run  # noqa: E402
-from paddlevideo.utils.files import os_error_reason, prepare_output_dir  # noqa: E402
-from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402
+from paddlevideo.common.files import os_error_reason, prepare_output_dir  # noqa: E402
+from paddlevideo.common.overwrite import refuse_overwriting_inputs  # noqa: E402
 
 PROG = "convert_checkpoint.py"
 BASE_CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "recognition", "timesformer",
@@ -135,8 +135,8 @@ def check_parity(state, settings, cfg, args, logger):
 def save_state(state, output):
     import paddle
 
-    from paddlevideo.utils.errors import UserError
-    from paddlevideo.utils.save_load import save
+    from paddlevideo.common.errors import UserError
+    from paddlevideo.common.save_load import save
 
     try:
         save({k: paddle.to_tensor(v) for k, v in state.items()}, output)

@@ -32,7 +32,7 @@ import time  # noqa: E402
 
 from paddlevideo.loader.demo_data import demo_dataset_is_current  # noqa: E402  (numpy only, no paddle)
 from paddlevideo.cli import Interrupted, add_debug_flag, run  # noqa: E402
-from paddlevideo.utils.errors import RunError  # noqa: E402
+from paddlevideo.common.errors import RunError  # noqa: E402
 
 PROG = "demo.py"
 # After an interrupt, how long a step may take to stop cleanly (it saves nothing half-written) before it is killed.

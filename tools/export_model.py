@@ -28,9 +28,9 @@ import logging  # noqa: E402
 
 from paddlevideo.deploy.export import DEFAULT_OPSET, FORMATS# noqa: E402
 from paddlevideo.config import ConfigError, get_config  # noqa: E402
-from paddlevideo.utils import setup_logger  # noqa: E402
+from paddlevideo.common.logger import setup_logger  # noqa: E402
 from paddlevideo.cli import add_debug_flag, add_trust_pickle_flag, run  # noqa: E402
-from paddlevideo.utils.errors import UserError  # noqa: E402
+from paddlevideo.common.errors import UserError  # noqa: E402
 
 
 def parse_args(argv=None):

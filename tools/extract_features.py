@@ -29,9 +29,9 @@ guard_start_up("extract_features.py", __name__)
 import argparse  # noqa: E402
 
 from paddlevideo.cli import add_debug_flag, add_trust_pickle_flag, run  # noqa: E402
-from paddlevideo.utils.files import output_name, prepare_output_dir, write_atomically  # noqa: E402
-from paddlevideo.utils.errors import InputError, UserError  # noqa: E402
-from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402
+from paddlevideo.common.files import output_name, prepare_output_dir, write_atomically  # noqa: E402
+from paddlevideo.common.errors import InputError, UserError  # noqa: E402
+from paddlevideo.common.overwrite import refuse_overwriting_inputs  # noqa: E402
 
 PROG = "extract_features.py"
 
@@ -108,7 +108,7 @@ def extract_features(cfg, weights, videos, output_dir, trust_pickle=False):
     from paddlevideo.loader.builder import build_pipeline
     from paddlevideo.loader.pipelines.sample import repeated_frames_note
     from paddlevideo.modeling.builder import build_model_with_weights
-    from paddlevideo.utils import get_logger
+    from paddlevideo.common.logger import get_logger
 
     logger = get_logger()
     model = build_model_with_weights(cfg.MODEL, weights, trust_pickle=trust_pickle)
@@ -152,9 +152,9 @@ def extract_window_features(cfg, weights, videos, output_dir, settings, trust_pi
     from paddlevideo.deploy.timeline import WindowStream
     from paddlevideo.loader.decoders import VideoOpenError
     from paddlevideo.modeling.builder import build_model_with_weights
-    from paddlevideo.utils import get_logger
+    from paddlevideo.common.logger import get_logger
     from paddlevideo.cli import interrupt_requested
-    from paddlevideo.utils.errors import InputError
+    from paddlevideo.common.errors import InputError
 
     logger = get_logger()
     model = build_model_with_weights(cfg.MODEL, weights, trust_pickle=trust_pickle)
@@ -197,7 +197,7 @@ def extract_window_features(cfg, weights, videos, output_dir, settings, trust_pi
 def main(argv=None):
     args = parse_args(argv)
     from paddlevideo.config import get_config
-    from paddlevideo.utils import setup_logger
+    from paddlevideo.common.logger import setup_logger
 
     logger = setup_logger()
     overrides = list(args.override)

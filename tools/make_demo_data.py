@@ -19,8 +19,8 @@ import time  # noqa: E402
 
 from paddlevideo.loader.demo_data import CLASS_NAMES, MANIFEST, make_demo_dataset  # noqa: E402
 from paddlevideo.cli import add_debug_flag, run  # noqa: E402
-from paddlevideo.utils.files import prepare_output_dir, write_atomically  # noqa: E402
-from paddlevideo.utils.errors import OutputError, UserError  # noqa: E402
+from paddlevideo.common.files import prepare_output_dir, write_atomically  # noqa: E402
+from paddlevideo.common.errors import OutputError, UserError  # noqa: E402
 
 PROG = "make_demo_data.py"
 # What make_demo_dataset writes besides its manifest: these lists, and train/ and val/ with clips 000000.avi, ...

@@ -23,7 +23,7 @@ guard_start_up("make_demo_long_video.py", __name__)
 import argparse  # noqa: E402
 
 from paddlevideo.cli import add_debug_flag, run  # noqa: E402
-from paddlevideo.utils.files import prepare_output_dir, write_atomically  # noqa: E402
+from paddlevideo.common.files import prepare_output_dir, write_atomically  # noqa: E402
 
 PROG = "make_demo_long_video.py"
 

@@ -48,8 +48,8 @@ import argparse  # noqa: E402
 from paddlevideo.deploy.predictor import BACKENDS, PRECISIONS# noqa: E402
 from paddlevideo.loader.video_files import VIDEO_EXTENSIONS# noqa: E402
 from paddlevideo.cli import add_debug_flag, interrupt_requested, print_error, run  # noqa: E402
-from paddlevideo.utils.logger import log_to_stderr  # noqa: E402
-from paddlevideo.utils.errors import UserError  # noqa: E402
+from paddlevideo.common.logger import log_to_stderr  # noqa: E402
+from paddlevideo.common.errors import UserError  # noqa: E402
 
 PROG = "predict.py"
 
@@ -245,8 +245,8 @@ def read_video_list(path):
 def _check_visualize_outputs(args, files):
     """--visualize: the folder is created and written to, and no annotated video may be one of the inputs (an
     earlier run's annotated video in the input folder is an input too), before any work."""
-    from paddlevideo.utils.files import prepare_output_dir
-    from paddlevideo.utils.overwrite import refuse_overwriting_inputs
+    from paddlevideo.common.files import prepare_output_dir
+    from paddlevideo.common.overwrite import refuse_overwriting_inputs
     from paddlevideo.visualization.annotate import annotated_path
 
     prepare_output_dir(args.visualize, "--visualize")
@@ -331,7 +331,7 @@ def predict_timelines(args, cfg, predictor, sources, settings, label_names, trut
 
     from paddlevideo.deploy.timeline import is_live, predict_timeline, write_timeline
     from paddlevideo.loader.decoders import VideoOpenError
-    from paddlevideo.utils.errors import InputError
+    from paddlevideo.common.errors import InputError
 
     failed = 0
     for source, stem in zip(sources, timeline_stems(sources)):
@@ -417,7 +417,7 @@ def main(argv=None):
     from paddlevideo.loader.labels import read_label_names
 
     from paddlevideo.deploy.timeline.sources import is_live
-    from paddlevideo.utils.files import prepare_output_dir
+    from paddlevideo.common.files import prepare_output_dir
 
     if args.hubserving:
         raise UserError("--hubserving=True: serving the model through PaddleHub is not part of this project; "

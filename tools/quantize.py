@@ -26,9 +26,9 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 
 from paddlevideo.config import ConfigError, get_config  # noqa: E402
-from paddlevideo.utils import setup_logger  # noqa: E402
+from paddlevideo.common.logger import setup_logger  # noqa: E402
 from paddlevideo.cli import add_debug_flag, run  # noqa: E402
-from paddlevideo.utils.errors import UserError  # noqa: E402
+from paddlevideo.common.errors import UserError  # noqa: E402
 
 PROG = "quantize.py"
 DEFAULT_NUM_CLIPS = 300  # the same as paddlevideo.deploy.quantize.DEFAULT_NUM_CLIPS (not imported: --help stays fast)

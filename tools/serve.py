@@ -29,7 +29,7 @@ import tempfile  # noqa: E402
 from paddlevideo.deploy.predictor import BACKENDS, PRECISIONS  # noqa: E402
 from paddlevideo.serving.settings import API_KEY_ENV, LOCALHOST, ServeSettings  # noqa: E402
 from paddlevideo.cli import add_debug_flag, run  # noqa: E402
-from paddlevideo.utils.logger import log_to_stderr  # noqa: E402
+from paddlevideo.common.logger import log_to_stderr  # noqa: E402
 
 PROG = "serve.py"
 DEFAULTS = ServeSettings(config="", model_file="")
@@ -109,7 +109,7 @@ def _resolve_backend(settings, logger):
     if settings.backend is None:
         settings.backend = default_backend(settings.model_file, settings.precision)
     if settings.backend == "onnxruntime" and not settings.model_file.endswith(".onnx"):
-        from paddlevideo.utils.errors import ConfigError
+        from paddlevideo.common.errors import ConfigError
 
         raise ConfigError(f"--backend onnxruntime needs an .onnx --model_file, got '{settings.model_file}' "
                           "(tools/export_model.py --onnx writes one)")

@@ -44,8 +44,8 @@ import subprocess  # noqa: E402
 import time  # noqa: E402
 
 from paddlevideo.cli import add_debug_flag, print_error, run  # noqa: E402
-from paddlevideo.utils.files import prepare_output_dir  # noqa: E402
-from paddlevideo.utils.errors import RunError  # noqa: E402
+from paddlevideo.common.files import prepare_output_dir  # noqa: E402
+from paddlevideo.common.errors import RunError  # noqa: E402
 
 PROG = "stress_interrupts.py"
 CONFIG = os.path.join(REPO, "configs", "recognition", "timesformer", "timesformer_demo_videos.yaml")

@@ -29,8 +29,8 @@ guard_start_up("visualize_attention.py", __name__)
 import argparse  # noqa: E402
 
 from paddlevideo.cli import add_debug_flag, add_trust_pickle_flag, print_error, run  # noqa: E402
-from paddlevideo.utils.files import output_name  # noqa: E402
-from paddlevideo.utils.logger import log_to_stderr  # noqa: E402
+from paddlevideo.common.files import output_name  # noqa: E402
+from paddlevideo.common.logger import log_to_stderr  # noqa: E402
 
 PROG = "visualize_attention.py"
 VIEWS = ("left", "centre", "right")  # paddlevideo.visualization.views.VIEWS (imported late: paddle is slow)
@@ -78,9 +78,9 @@ def visualize_video(path, folder, model, pipeline, args, label_names, warn):
     """
     from paddlevideo.deploy.predict import softmax, top_k
     from paddlevideo.loader.pipelines.sample import repeated_frames_note
-    from paddlevideo.utils.files import os_error_reason
-    from paddlevideo.utils.errors import OutputError
-    from paddlevideo.utils.staging import staged_folder
+    from paddlevideo.common.files import os_error_reason
+    from paddlevideo.common.errors import OutputError
+    from paddlevideo.common.staging import staged_folder
     from paddlevideo.visualization.attention import explain_clip
     from paddlevideo.visualization.heatmap import FIGURE_FILES, save_attention_figures
     from paddlevideo.visualization.views import display_frames, select_view
@@ -113,9 +113,9 @@ def visualize_video(path, folder, model, pipeline, args, label_names, warn):
 def check_outputs(args, files, folders):
     """Before any work: ``-o`` is created and written to, no video's folder replaces one that holds other files,
     and none holds (or is) an input."""
-    from paddlevideo.utils.files import prepare_output_dir
-    from paddlevideo.utils.overwrite import refuse_overwriting_inputs
-    from paddlevideo.utils.staging import check_replaceable
+    from paddlevideo.common.files import prepare_output_dir
+    from paddlevideo.common.overwrite import refuse_overwriting_inputs
+    from paddlevideo.common.staging import check_replaceable
     from paddlevideo.visualization.heatmap import FIGURE_FILES
 
     prepare_output_dir(args.output, "-o")
@@ -135,7 +135,7 @@ def main(argv=None):
     from paddlevideo.loader.builder import build_pipeline
     from paddlevideo.modeling.builder import build_model_with_weights
     from paddlevideo.deploy.errors import PredictError
-    from paddlevideo.utils.errors import OutputError, first_line
+    from paddlevideo.common.errors import OutputError, first_line
     from paddlevideo.loader.video_files import list_videos
     from paddlevideo.loader.labels import read_label_names
     from paddlevideo.config import get_config

@@ -3,7 +3,7 @@
 CONFIG`` prints one. Importing this package imports nothing heavy; paddle is imported when a config is first checked.
 """
 
-from ..utils.errors import ConfigError
+from ..common.errors import ConfigError
 from .attrdict import AttrDict, to_plain
 from .loading import (get_config, log_config, override_config, parse_overrides, read_config, require, save_config,
                       validate_config)

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from ..runtime import quiet_third_party_warnings
-from ..utils.logger import log_to_stderr
+from ..common.logger import log_to_stderr
 from . import schema as s
 from .inherit import origin_of
 from .validate import dotted

@@ -2,7 +2,7 @@
 
 import copy
 
-from ..utils.errors import ConfigError
+from ..common.errors import ConfigError
 
 # Attributes (not keys) of a resolved config: ``{key path: value}`` of the keys resolution filled in, derived keys
 # and engine defaults, so that save_config can leave out the ones that still hold that value (and log_config the

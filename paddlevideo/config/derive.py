@@ -1,8 +1,8 @@
 """Keys filled in when absent, and the values that must agree (docs/config.md, "Facts stated once" and "Where
 defaults live"): :func:`fill_defaults`, :func:`derive`, :func:`check_agreement`."""
 
-from ..utils.errors import ConfigError
-from ..utils.logger import get_logger
+from ..common.errors import ConfigError
+from ..common.logger import get_logger
 from . import schema as s
 from .attrdict import AttrDict
 from .validate import dotted

@@ -5,8 +5,8 @@ import os
 
 import yaml
 
-from ..utils.errors import ConfigError
-from ..utils.safe_yaml import load_yaml
+from ..common.errors import ConfigError
+from ..common.safe_yaml import load_yaml
 
 BASE_KEY = "_BASE_"
 

@@ -5,9 +5,9 @@ import os
 
 import yaml
 
-from ..utils.errors import ConfigError
-from ..utils.logger import get_logger
-from ..utils.safe_yaml import load_yaml
+from ..common.errors import ConfigError
+from ..common.logger import get_logger
+from ..common.safe_yaml import load_yaml
 from . import derive, schema as s, validate
 from .attrdict import DEFAULTS, DERIVED, AttrDict, lookup, to_attr, to_plain
 from .inherit import read_config_file

@@ -10,8 +10,8 @@ Importing this module is cheap; the registries (and paddle) are imported when a 
 import functools
 import inspect
 
-from ..utils import rules as r
-from ..utils.errors import ConfigError
+from ..common import rules as r
+from ..common.errors import ConfigError
 from .attrdict import lookup
 
 MISSING = inspect.Parameter.empty

@@ -4,8 +4,8 @@ the ``-o`` spelling), the value, what is allowed, and where it was set."""
 
 import difflib
 
-from ..utils.errors import ConfigError
-from ..utils.logger import get_logger
+from ..common.errors import ConfigError
+from ..common.logger import get_logger
 from . import schema as s
 from .attrdict import AttrDict
 from .inherit import origin_of

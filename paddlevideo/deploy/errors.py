@@ -1,6 +1,6 @@
-"""The deployment side's name for :class:`~paddlevideo.utils.errors.InputError`: a model file or video that cannot
+"""The deployment side's name for :class:`~paddlevideo.common.errors.InputError`: a model file or video that cannot
 be predicted (missing, not a video, unreadable model); one line naming the file."""
 
-from ..utils.errors import InputError
+from ..common.errors import InputError
 
 PredictError = InputError

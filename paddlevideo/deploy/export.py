@@ -30,11 +30,11 @@ import numpy as np
 import paddle
 
 from ..compat.old_ir_ops import old_ir_ops
-from ..utils.errors import ConfigError, first_line
-from ..utils.files import describe_os_error, prepare_output_dir
-from ..utils.logger import get_logger
-from ..utils.overwrite import refuse_overwriting_inputs
-from ..utils.staging import staged_files
+from ..common.errors import ConfigError, first_line
+from ..common.files import describe_os_error, prepare_output_dir
+from ..common.logger import get_logger
+from ..common.overwrite import refuse_overwriting_inputs
+from ..common.staging import staged_files
 from . import provenance
 
 FORMATS = ("pdmodel", "pir")

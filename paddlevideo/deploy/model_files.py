@@ -16,7 +16,7 @@ import json
 import os
 import xml.parsers.expat
 
-from ..utils.errors import InputError, first_line
+from ..common.errors import InputError, first_line
 from .errors import PredictError
 
 

@@ -10,7 +10,7 @@ import json
 import numpy as np
 
 from ..loader.pipelines.sample import repeated_frames_note
-from ..utils.errors import first_line
+from ..common.errors import first_line
 
 
 def softmax(logits):

@@ -46,13 +46,13 @@ def resolve_cpu_precision(backend, precision, flags=None):
     """The precision a CPU run computes for ``--backend``/``--precision``, and a note for the user (or None).
 
     ``fp16`` on a CPU means bf16, as in PaddleVideo's predictor. bf16 needs bf16 hardware
-    (:func:`~paddlevideo.utils.cpu_features.has_bf16`); without it the run is fp32 and the note says so
+    (:func:`~paddlevideo.common.cpu_features.has_bf16`); without it the run is fp32 and the note says so
     (an emulated bf16 would be slower than fp32). Only OpenVINO has CPU bf16 and int8 here.
 
     Raises:
         PredictError: ``paddle`` or ``onnxruntime`` asked for bf16 / int8 (one line saying what works).
     """
-    from ..utils.cpu_features import cpu_flags, has_bf16
+    from ..common.cpu_features import cpu_flags, has_bf16
 
     note = None
     if precision == "fp16":
@@ -107,7 +107,7 @@ def checked_model_file(model_file, cfg, backend, precision, params_file=None):
     check_model_files(run_file, cfg, params_file)
     if precision != "int8" and is_int8(run_file):
         if precision != "fp32":
-            from ..utils.logger import get_logger
+            from ..common.logger import get_logger
 
             get_logger().warning("'%s' is an int8 model: it computes int8, not %s", run_file, precision)
         precision = "int8"

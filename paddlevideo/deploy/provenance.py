@@ -33,8 +33,8 @@ import hashlib
 import json
 import os
 
-from ..utils.errors import InputError
-from ..utils.logger import get_logger
+from ..common.errors import InputError
+from ..common.logger import get_logger
 from .errors import PredictError
 
 VERSION = 1

@@ -18,11 +18,11 @@ import contextlib
 import os
 import sys
 
-from ..utils.files import os_error_reason, prepare_output_dir
-from ..utils.errors import InputError, OutputError
-from ..utils.logger import get_logger
-from ..utils.overwrite import refuse_overwriting_inputs
-from ..utils.staging import staged_files
+from ..common.files import os_error_reason, prepare_output_dir
+from ..common.errors import InputError, OutputError
+from ..common.logger import get_logger
+from ..common.overwrite import refuse_overwriting_inputs
+from ..common.staging import staged_files
 from .backends.openvino_runtime import import_openvino, int8_model_path, read_model
 from .model_files import check_file
 from .provenance import check_model_files, companion_files, derived_record, is_int8, sidecar_path, write_record
@@ -200,7 +200,7 @@ def quantize_ov_model(ov_model, clips, num_clips):
 
 def save_int8(ov, model, path, source_files, source_record=None, **extra):
     """Write the int8 ``model`` to ``path`` (``.xml`` + ``.bin``) with its provenance record, whole: all three are
-    written into a hidden staging folder (``utils/staging.py``), then moved in: the record first, the ``.xml``
+    written into a hidden staging folder (``common/staging.py``), then moved in: the record first, the ``.xml``
     last (a reader never finds an ``.xml`` without its weights, and a set cut short while moving in does not match
     its record). ``source_files`` are the model files quantized (their digests go into the record, so a model
     re-exported later is told from this one); ``extra`` goes into the record too. Float weights stay fp32."""

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from ..utils import dist
-from ..utils.errors import ConfigError
-from ..utils.logger import get_logger
+from ..common import dist
+from ..common.errors import ConfigError
+from ..common.logger import get_logger
 from .failures import GuardedDataset, GuardedLoader, guarded_collate
 from .pipelines import Compose
 from .registry import DATASETS

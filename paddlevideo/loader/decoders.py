@@ -12,7 +12,7 @@ frame counts and indexing can differ slightly: see docs/data.md.
 
 import numpy as np
 
-from ..utils.errors import InputError
+from ..common.errors import InputError
 from .video_header import VideoHeaderError, check_video_claims
 
 BACKENDS = ("decord", "pyav", "cv2")

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from ..utils.logger import get_logger
+from ..common.logger import get_logger
 from .list_files import write_label_list, write_list_file
 
 CLASS_NAMES = ("right", "left", "down", "up")
@@ -160,7 +160,7 @@ def write_truth_csv(path, truth):
     """The true segments as CSV (:data:`TRUTH_COLUMNS`), written whole."""
     import csv
 
-    from ..utils.files import write_atomically
+    from ..common.files import write_atomically
 
     def write(tmp):
         with open(tmp, "w", encoding="utf-8", newline="") as handle:

@@ -31,8 +31,8 @@ import numpy as np
 
 from ..compat import dataloader_thread
 from ..runtime import chain_thread_excepthook
-from ..utils.errors import RunError, UserError
-from ..utils.logger import get_logger
+from ..common.errors import RunError, UserError
+from ..common.logger import get_logger
 
 FAILURE_KEY = "paddlevideo_loader_failure"
 

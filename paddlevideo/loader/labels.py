@@ -23,8 +23,8 @@ ids never lie, a wrong name would.
 import os
 import re
 
-from ..utils.errors import InputError
-from ..utils.logger import get_logger
+from ..common.errors import InputError
+from ..common.logger import get_logger
 
 # Config keys that may name the class-name list (``id name`` per line), first found wins.
 LABEL_FILE_KEYS = (("INFERENCE", "label_file"), ("label_file",), ("DATASET", "label_file"))

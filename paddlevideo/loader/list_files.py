@@ -12,7 +12,7 @@ accepted, blank lines are skipped, and every error names ``file:line``.
 import os
 import re
 
-from ..utils.errors import InputError
+from ..common.errors import InputError
 
 _LABEL = re.compile(r"^[+-]?[0-9]+$")
 

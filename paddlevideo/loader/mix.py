@@ -25,7 +25,7 @@ replaced any broken video, so a failure here ends the run with one line like any
 
 import numpy as np
 
-from ..utils.rules import Positive, Probability
+from ..common.rules import Positive, Probability
 from .registry import BATCH_MIXES
 
 
@@ -87,6 +87,6 @@ def build_mix(cfg):
     """The ``MIX`` section (``{name: VideoMix, ...}``) -> its batch operator; None for no section."""
     if not cfg:
         return None
-    from ..utils.registry import build_from_config
+    from ..common.registry import build_from_config
 
     return build_from_config(cfg, BATCH_MIXES)

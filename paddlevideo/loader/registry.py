@@ -1,6 +1,6 @@
 """Registries for the data parts a config names."""
 
-from ..utils.registry import Registry
+from ..common.registry import Registry
 
 PIPELINES = Registry("pipeline operator")
 DATASETS = Registry("dataset")

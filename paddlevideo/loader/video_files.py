@@ -4,8 +4,8 @@ argument (``tools/predict.py``, ``tools/visualize_attention.py``, ``tools/extrac
 
 import os
 
-from ..utils.errors import InputError
-from ..utils.logger import get_logger
+from ..common.errors import InputError
+from ..common.logger import get_logger
 
 # Containers FFmpeg-based readers (decord, PyAV, OpenCV) open; compared case-insensitively.
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".ts",

@@ -1,6 +1,6 @@
 """Build the metric a config names (``METRIC.name``)."""
 
-from ..utils.registry import build_from_config
+from ..common.registry import build_from_config
 from .registry import METRIC
 
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ..utils import dist
-from ..utils.errors import RunError
+from ..common import dist
+from ..common.errors import RunError
 from .registry import METRIC
 
 
@@ -146,7 +146,7 @@ class CenterCropMetric:
 
     def save_scores(self, path):
         """Write the gathered ``indices``, ``labels``, ``scores`` as an ``.npz`` (after accumulate)."""
-        from ..utils.save_load import atomic_write
+        from ..common.save_load import atomic_write
 
         r = self.result
 

@@ -1,5 +1,5 @@
 """Registry for the metrics a config names (``METRIC.name``)."""
 
-from ..utils.registry import Registry
+from ..common.registry import Registry
 
 METRIC = Registry("metric")

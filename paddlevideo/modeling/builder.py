@@ -1,7 +1,7 @@
 """Build model parts from configs: each config names its class with ``name`` (``framework`` for the model)."""
 
 from ..runtime import configure_cpu_once
-from ..utils.registry import build_from_config
+from ..common.registry import build_from_config
 from .registry import BACKBONES, HEADS, LOSSES, RECOGNIZERS
 
 

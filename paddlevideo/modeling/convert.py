@@ -22,8 +22,8 @@ import re
 
 import numpy as np
 
-from ..utils.errors import InputError
-from ..utils.logger import get_logger
+from ..common.errors import InputError
+from ..common.logger import get_logger
 
 FORMATS = ("fb", "hf")
 # What the original release's code fixes rather than stores: 64-wide attention heads (ViT-B: 768 / 12) and
@@ -294,7 +294,7 @@ def settings_from_hf_config(hf_config, path="config.json"):
 
 
 def settings_as_overrides(settings):
-    """``{"A.b": 1}`` -> ``["A.b=1"]`` for :func:`paddlevideo.utils.get_config`.
+    """``{"A.b": 1}`` -> ``["A.b=1"]`` for :func:`paddlevideo.config.get_config`.
 
     ``num_seg`` and the image size are also applied to the test-time settings that must agree
     with the model (``runtime_cfg.test.num_seg``, ``INFERENCE``).
@@ -337,7 +337,7 @@ def _torch_load(path, trust_pickle):
     except Exception as err:  # torch raises pickle / runtime errors of several types
         refused = None if trust_pickle else _REFUSED_GLOBAL.search(str(err))
         if refused:  # torch's restricted unpickler stopped at a name: say so as save_load.load does
-            from ..utils.safe_pickle import UnsafePickleError, display_name, refusal_message
+            from ..common.safe_pickle import UnsafePickleError, display_name, refusal_message
 
             raise UnsafePickleError(refusal_message(path, f"call {display_name(refused.group(1))}")) from None
         # --trust-pickle only helps when the safe loader refused an object type; it lets the file run code

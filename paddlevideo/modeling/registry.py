@@ -1,6 +1,6 @@
 """Registries for the model parts a config names."""
 
-from ..utils.registry import Registry
+from ..common.registry import Registry
 
 BACKBONES = Registry("backbone")
 HEADS = Registry("head")

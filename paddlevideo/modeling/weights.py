@@ -11,9 +11,9 @@ import re
 
 import paddle
 
-from ..utils.errors import InputError
-from ..utils.logger import get_logger
-from ..utils.save_load import load
+from ..common.errors import InputError
+from ..common.logger import get_logger
+from ..common.save_load import load
 from .embed_resize import resize_pos_embed, resize_time_embed
 
 # Accumulator names Paddle's optimizers give their state (``linear_0.w_0_velocity_0``, ``..._moment1_0``).

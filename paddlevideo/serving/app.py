@@ -20,8 +20,8 @@ import hmac
 import os
 import time
 
-from ..utils.errors import first_line
-from ..utils.logger import get_logger
+from ..common.errors import first_line
+from ..common.logger import get_logger
 from . import timeline
 from .errors import ClientError, Unavailable
 from .metrics import CONTENT_TYPE

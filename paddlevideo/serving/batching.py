@@ -19,8 +19,8 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from ..utils.errors import first_line
-from ..utils.logger import get_logger
+from ..common.errors import first_line
+from ..common.logger import get_logger
 from .errors import Unavailable
 from .pool import STOP, take_waiting
 

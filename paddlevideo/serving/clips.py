@@ -19,8 +19,8 @@ import time
 import numpy as np
 
 from ..deploy.predict import class_probabilities, outputs_probabilities, top_k
-from ..utils.errors import first_line
-from ..utils.logger import get_logger
+from ..common.errors import first_line
+from ..common.logger import get_logger
 from .batching import ModelWorker
 from .errors import ClientError, Unavailable, decode_failure
 from .pool import DaemonPool

@@ -1,6 +1,6 @@
 """What a failed request gets: an HTTP status and one line of JSON, ``{"error": "..."}``.
 
-Two kinds, both members of the project's error groups (:mod:`paddlevideo.utils.errors`):
+Two kinds, both members of the project's error groups (:mod:`paddlevideo.common.errors`):
 
 - :class:`ClientError` (an :class:`InputError`): the request itself must change (4xx): no file, an empty,
   too large, non-video or broken upload, a wrong API key, an unknown job;
@@ -10,7 +10,7 @@ Two kinds, both members of the project's error groups (:mod:`paddlevideo.utils.e
 
 import math
 
-from ..utils.errors import InputError, RunError, first_line
+from ..common.errors import InputError, RunError, first_line
 
 
 class ClientError(InputError):

@@ -9,8 +9,8 @@ never shown next to this model's answer.
 
 import numpy as np
 
-from ..utils.errors import InputError
-from ..utils.logger import get_logger
+from ..common.errors import InputError
+from ..common.logger import get_logger
 
 HEADS = "mean"
 VIEW = "centre"

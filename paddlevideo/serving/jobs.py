@@ -13,8 +13,8 @@ import threading
 import time
 from concurrent.futures import wait
 
-from ..utils.errors import RunError, UserError, first_line
-from ..utils.logger import get_logger
+from ..common.errors import RunError, UserError, first_line
+from ..common.logger import get_logger
 from .errors import Unavailable
 from .pool import DaemonPool
 

@@ -12,7 +12,7 @@ not raised again: the tool ends with 0.
 import socket
 import time
 
-from ..utils.errors import ConfigError
+from ..common.errors import ConfigError
 
 GRACE_S = 5.0  # beyond the request timeout, for answers still being written
 

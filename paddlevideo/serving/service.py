@@ -9,7 +9,7 @@ runs, so ``/health`` can say "loading" meanwhile.
 
 import os
 
-from ..utils.logger import get_logger
+from ..common.logger import get_logger
 from . import timeline
 from .clips import ClipService
 from .jobs import JobManager

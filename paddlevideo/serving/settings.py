@@ -9,7 +9,7 @@ import ipaddress
 import os
 from typing import Optional
 
-from ..utils.errors import ConfigError, InputError
+from ..common.errors import ConfigError, InputError
 
 API_KEY_ENV = "PADDLEVIDEO_API_KEY"  # read by tools/serve.py when --api_key is not given
 LOCALHOST = "127.0.0.1"

@@ -47,7 +47,7 @@ def settings_from_request(values, batch_size):
     the upload is read."""
     from importlib import import_module
 
-    from ..utils.errors import ConfigError
+    from ..common.errors import ConfigError
     from .errors import ClientError
 
     settings_cls = import_module(MODULE).TimelineSettings
@@ -66,7 +66,7 @@ def timeline_work(path, filename, cfg, worker, label_names, settings):
     """
     from importlib import import_module
 
-    from ..utils.errors import UserError, first_line
+    from ..common.errors import UserError, first_line
     from .batching import QueuedPredictor
     from .errors import hide_path
     from .jobs import JobFailed

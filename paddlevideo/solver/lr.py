@@ -12,8 +12,8 @@ import math
 
 from paddle.optimizer import lr as paddle_lr
 
-from ..utils.errors import ConfigError
-from ..utils.rules import ListOf, NonNegative, NonNegativeInt, Positive, PositiveInt
+from ..common.errors import ConfigError
+from ..common.rules import ListOf, NonNegative, NonNegativeInt, Positive, PositiveInt
 
 
 class MultiStepDecay(paddle_lr.MultiStepDecay):

@@ -15,7 +15,7 @@ Both accept ``grad_clip: {name: ClipGradByGlobalNorm, value: 1.0}`` (or just a n
 
 import paddle
 
-from ..utils.errors import ConfigError
+from ..common.errors import ConfigError
 from .lr import build_lr
 
 

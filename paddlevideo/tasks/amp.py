@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ..utils.errors import ConfigError
+from ..common.errors import ConfigError
 
 AMP_LEVELS = ("O1", "O2")
 

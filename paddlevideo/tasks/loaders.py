@@ -1,7 +1,7 @@
 """Build the train / valid / test loaders of a config (the one place the engine meets the data package)."""
 
 from ..config import require
-from ..utils import dist
+from ..common import dist
 
 PURPOSE = {"train": "training", "valid": "--validate", "test": "--test"}
 BATCH_SIZE = {"train": "batch_size", "valid": "valid_batch_size", "test": "test_batch_size"}

@@ -16,8 +16,8 @@ Keys (``key=value`` pairs separated by ``;``, spaces ignored; PaddleVideo's defa
 
 import os
 
-from ..utils.errors import ConfigError
-from ..utils.logger import get_logger
+from ..common.errors import ConfigError
+from ..common.logger import get_logger
 
 DEFAULTS = {"batch_range": [10, 20], "state": "All", "sorted_key": "total", "tracer_option": "Default",
             "profile_path": "/tmp/profile", "exit_on_finished": True, "timer_only": True}

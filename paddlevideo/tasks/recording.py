@@ -7,7 +7,7 @@ the start of training, counted over all epochs, resumed runs included): ``epoch 
 step + 1`` with the 0-based ``epoch`` and ``step`` of the log line.
 """
 
-from ..utils.logger import get_logger
+from ..common.logger import get_logger
 
 
 def use_visualdl(cfg, switch=False):

@@ -22,10 +22,10 @@ import re
 import socket
 import sys
 
-from ..utils.errors import RunError
-from ..utils.logger import get_logger
-from ..utils.files import describe_os_error, is_leftover_tmp, prepare_output_dir as _prepare_output_dir
-from ..utils.save_load import load, save
+from ..common.errors import RunError
+from ..common.logger import get_logger
+from ..common.files import describe_os_error, is_leftover_tmp, prepare_output_dir as _prepare_output_dir
+from ..common.save_load import load, save
 
 LOCK_NAME = "run.lock"
 

@@ -9,8 +9,8 @@ from tqdm import tqdm
 from ..metrics import build_metric
 from ..metrics.center_crop import MetricError
 from ..config import require
-from ..utils import dist
-from ..utils.logger import get_logger
+from ..common import dist
+from ..common.logger import get_logger
 from .loaders import build_loader, clip_name
 from .run_files import output_dir_of
 
@@ -90,8 +90,8 @@ def write_report(folder, result, cfg, skipped, class_names=_NOT_READ):
     A report that cannot be written (read-only folder, full disk) is one warning line: the metrics above
     are right and already printed, so the test itself does not fail. Returns the folder, or None then.
     """
-    from ..utils.files import os_error_reason
-    from ..utils.errors import OutputError
+    from ..common.files import os_error_reason
+    from ..common.errors import OutputError
     from ..visualization.report import write_test_report
 
     logger = get_logger()
@@ -112,8 +112,8 @@ def write_report(folder, result, cfg, skipped, class_names=_NOT_READ):
 
 def _check_report_dir(folder, weights, model):
     """The report replaces ``folder`` whole: it must hold only an earlier report's files and no input."""
-    from ..utils.overwrite import refuse_overwriting_inputs
-    from ..utils.staging import check_replaceable
+    from ..common.overwrite import refuse_overwriting_inputs
+    from ..common.staging import check_replaceable
     from ..visualization.report import REPORT_FILES
 
     check_replaceable(folder, REPORT_FILES, "test report")

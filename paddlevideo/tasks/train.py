@@ -25,10 +25,10 @@ import numpy as np
 import paddle
 
 from ..config import log_config, require
-from ..utils import dist
-from ..utils.errors import ConfigError, RunError
-from ..utils.logger import get_logger
-from ..utils.save_load import save
+from ..common import dist
+from ..common.errors import ConfigError, RunError
+from ..common.logger import get_logger
+from ..common.save_load import save
 from . import recording, run_files
 from .amp import amp_settings
 from .loaders import build_loader

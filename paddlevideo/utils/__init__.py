@@ -1,22 +1,15 @@
-"""Generic helpers: errors, logging, registries, files written whole, checkpoint I/O, value rules, safe readers.
-Nothing here knows the config: that lives in :mod:`paddlevideo.config`."""
+"""PaddleVideo's import path, kept for its users' scripts and tools: ``from paddlevideo.utils import get_config``
+(and ``get_logger``, ``setup_logger``, ``Registry``, ``save``, ``load``) gives this project's objects.
 
-import importlib
+Nothing in the library imports this package: the helpers live in :mod:`paddlevideo.common` and the config in
+:mod:`paddlevideo.config`, and this package only names them again, from above both.
+"""
 
-from .errors import ConfigError
-from .logger import get_logger, setup_logger
-from .registry import Registry, build_from_config
+from ..common.errors import ConfigError
+from ..common.logger import get_logger, setup_logger
+from ..common.registry import Registry, build_from_config
+from ..common.save_load import load, save
+from ..config import AttrDict, get_config, override_config, parse_overrides, validate_config
 
-# PaddleVideo's import path, kept for users: ``from paddlevideo.utils import get_config`` (as PaddleVideo's tools
-# and this project's earlier README write it) gives paddlevideo.config's objects. Looked up on first use
-# (PEP 562), so that utils, which the config package imports, does not import it back.
-CONFIG_NAMES = ("AttrDict", "get_config", "override_config", "parse_overrides", "validate_config")
-
-
-def __getattr__(name):
-    if name in CONFIG_NAMES:
-        return getattr(importlib.import_module("paddlevideo.config"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["ConfigError", "Registry", "build_from_config", "get_logger", "setup_logger", *CONFIG_NAMES]
+__all__ = ["AttrDict", "ConfigError", "Registry", "build_from_config", "get_config", "get_logger", "load",
+           "override_config", "parse_overrides", "save", "setup_logger", "validate_config"]

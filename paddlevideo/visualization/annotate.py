@@ -195,7 +195,7 @@ def annotated_path(out_dir, video):
     """Where :func:`annotate_prediction` writes ``video``: ``<out_dir>/<video's file name>.mp4`` (the full
     name, so ``a.avi`` and ``a.mp4`` of one folder do not collide and an input is never overwritten), kept
     inside ``out_dir`` whatever the input's name (``utils.files.output_name``)."""
-    from ..utils.files import output_name
+    from ..common.files import output_name
 
     return os.path.join(os.fspath(out_dir), output_name(video) + ".mp4")
 

@@ -1,7 +1,7 @@
 """Output files of the visualisation package: written whole or not at all, and their one error type."""
 
-from ..utils.errors import InputError
-from ..utils.files import atomic_file
+from ..common.errors import InputError
+from ..common.files import atomic_file
 
 
 class VisualizationError(InputError):
@@ -12,7 +12,7 @@ def atomic_output(path):
     """Yield a temporary path in ``path``'s folder (created) with the same extension; on success it is
     renamed to ``path``, on any failure removed, so a reader never sees a half-written file. The file is
     created with the user's umask (a plain ``open``). The extension is kept because matplotlib and the video
-    writers choose the format by it (:func:`~paddlevideo.utils.files.atomic_file`, ``keep_extension``)."""
+    writers choose the format by it (:func:`~paddlevideo.common.files.atomic_file`, ``keep_extension``)."""
     return atomic_file(path, keep_extension=True, make_folder=True)
 
 

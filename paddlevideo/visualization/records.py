@@ -19,7 +19,7 @@ import math
 import os
 import time
 
-from ..utils.logger import get_logger
+from ..common.logger import get_logger
 from .curves import plot_training_curves
 from .files import VisualizationError, write_text
 

@@ -12,9 +12,9 @@ Files written into the report folder:
 - ``most_confused.csv``: (true, predicted) pairs with the most errors first.
 - ``skipped.txt``: one skipped clip per line (empty when none were).
 
-The folder is written whole (``utils/staging.py``): the six files are written in a hidden staging folder that
+The folder is written whole (``common/staging.py``): the six files are written in a hidden staging folder that
 then takes the report folder's place, so a report is never a mix of two runs' files. An existing report folder
-holding other files is not replaced (:class:`~paddlevideo.utils.errors.OutputError`).
+holding other files is not replaced (:class:`~paddlevideo.common.errors.OutputError`).
 """
 
 import csv
@@ -25,7 +25,7 @@ import os
 import numpy as np
 
 from ..metrics.center_crop import topk_accuracy
-from ..utils.staging import staged_folder
+from ..common.staging import staged_folder
 from .files import VisualizationError, atomic_output, write_text
 
 REPORT_FILES = ("summary.json", "per_class_accuracy.csv", "confusion_matrix.csv", "confusion_matrix.png",

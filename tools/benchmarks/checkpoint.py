@@ -15,7 +15,7 @@ def run_checkpoint(args, logger):
     import paddle
 
     from paddlevideo.modeling.builder import build_model
-    from paddlevideo.utils.save_load import load
+    from paddlevideo.common.save_load import load
 
     cfg = get_config(str(args.config), ["MODEL.backbone.pretrained="] + args.override, show=False)
     paddle.seed(0)

@@ -7,7 +7,7 @@ computes, then answers ``run`` / ``output`` / ``stop``. The parent never imports
 import time
 import traceback
 
-from paddlevideo.utils import get_logger
+from paddlevideo.common.logger import get_logger
 from paddlevideo.runtime import configure_measuring_process
 
 from .common import load_cfg, one_line, rss_mb

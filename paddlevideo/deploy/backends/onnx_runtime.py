@@ -1,8 +1,8 @@
 """ONNX Runtime on an exported ``.onnx`` (``--backend onnxruntime``)."""
 
-from ...utils.cpu_features import available_cores
-from ...utils.errors import first_line
-from ...utils.logger import get_logger
+from ...common.cpu_features import available_cores
+from ...common.errors import first_line
+from ...common.logger import get_logger
 from ..errors import PredictError
 from ..model_files import check_file
 from .base import Predictor

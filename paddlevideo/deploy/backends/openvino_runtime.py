@@ -20,8 +20,8 @@ import tempfile
 import numpy as np
 
 from ...runtime import native_stdout_to_stderr
-from ...utils.cpu_features import available_cores
-from ...utils.errors import first_line
+from ...common.cpu_features import available_cores
+from ...common.errors import first_line
 from ..errors import PredictError
 from ..model_files import check_program_file
 from .base import Predictor

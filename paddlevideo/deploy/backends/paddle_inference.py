@@ -7,8 +7,8 @@ import os
 
 from ...compat import onednn_reshape_fuse
 from ...runtime import native_stdout_to_stderr
-from ...utils.cpu_features import available_cores
-from ...utils.errors import first_line
+from ...common.cpu_features import available_cores
+from ...common.errors import first_line
 from ..errors import PredictError
 from ..model_files import check_file, check_program_file
 from .base import Predictor

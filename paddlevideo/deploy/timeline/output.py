@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 
-from ...utils.errors import InputError, OutputError
+from ...common.errors import InputError, OutputError
 from .sources import sanitize_stem
 
 CSV_HEADER = ("start_s", "end_s", "class_id", "class_name", "score")

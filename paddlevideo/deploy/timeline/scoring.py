@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...utils.errors import first_line
+from ...common.errors import first_line
 from ..predict import class_probabilities, outputs_probabilities, top_k
 from .settings import TimelineSettings
 from .stream import WindowStream

@@ -12,7 +12,7 @@ window over all of it, exactly as ``tools/predict.py`` scores a whole file).
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
-from ...utils.errors import ConfigError
+from ...common.errors import ConfigError
 
 # A window or stride given in seconds that lands within this many frames of a whole number of frames is
 # taken as that whole number: a typed 0.2667 s at 30 fps means 8 frames, not 8.001 (which would move the

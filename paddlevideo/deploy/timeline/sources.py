@@ -17,7 +17,7 @@ import stat
 from dataclasses import dataclass
 
 from ...loader.decoders import VideoOpenError
-from ...utils.errors import first_line
+from ...common.errors import first_line
 
 URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 STDIN_NAMES = ("-", "pipe:0", "pipe:")

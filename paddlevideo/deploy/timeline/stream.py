@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...utils.errors import InputError, first_line
+from ...common.errors import InputError, first_line
 from .cuts import CutDetector, crosses_cut
 from .settings import TimelineSettings, WindowPlan
 from .sources import FrameSource, open_source, source_kind

@@ -5,9 +5,9 @@ from typing import Optional
 import numpy as np
 import paddle
 
-from ...utils.errors import InputError
-from ...utils.logger import get_logger
-from ...utils.rules import NonEmptyStr, NonNegativeInt
+from ...common.errors import InputError
+from ...common.logger import get_logger
+from ...common.rules import NonEmptyStr, NonNegativeInt
 from ..failures import describe
 from ..list_files import ListFileError, check_labels, missing_files, read_list_file
 from ..registry import DATASETS

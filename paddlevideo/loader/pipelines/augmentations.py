@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ...utils.rules import ListOf, OneOf, Positive, PositiveInt, Probability
+from ...common.rules import ListOf, OneOf, Positive, PositiveInt, Probability
 from ..registry import PIPELINES
 from .base import Operator
 

@@ -7,7 +7,7 @@ its config position and the operator that would add the missing key.
 
 import inspect
 
-from ...utils.errors import ConfigError, UserError
+from ...common.errors import ConfigError, UserError
 from ..registry import PIPELINES
 from .base import ClipSpec
 

@@ -6,7 +6,7 @@ operator keeps PaddleVideo's name and config keys (``decode: {name: VideoDecoder
 sampling_rate, target_fps}``), so existing configs work unchanged.
 """
 
-from ...utils.rules import OneOf, Positive, PositiveInt
+from ...common.rules import OneOf, Positive, PositiveInt
 from ..decoders import BACKENDS, open_video
 from ..registry import PIPELINES
 from .base import Operator

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...utils.rules import PositiveInt
+from ...common.rules import PositiveInt
 from ..registry import PIPELINES
 from .base import Operator
 

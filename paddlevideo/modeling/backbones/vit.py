@@ -12,7 +12,7 @@ import paddle
 import paddle.nn as nn
 from paddle.nn.initializer import Constant, Normal, TruncatedNormal
 
-from ...utils.rules import Fraction, NonNegative, OneOf, Positive, PositiveInt
+from ...common.rules import Fraction, NonNegative, OneOf, Positive, PositiveInt
 from ..embed_resize import resize_time_embed
 from ..layers.fast_ops import (ATTENTION_IMPLS, KERNELS, LayerNorm, Linear, attend, attention, check_attention_impl,
                                gelu, linear, resolve_kernels)

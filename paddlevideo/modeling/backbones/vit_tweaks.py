@@ -7,8 +7,8 @@ them; here they are accepted, checked and likewise not applied, and a value that
 (``wd_bias: False``, a multiplier other than 1) says so in one warning instead of being dropped silently.
 """
 
-from ...utils.logger import get_logger
-from ...utils.rules import ListOf, Positive
+from ...common.logger import get_logger
+from ...common.rules import ListOf, Positive
 from ..registry import BACKBONES
 from ..weight_decay import mark_no_weight_decay
 from .vit import VisionTransformer

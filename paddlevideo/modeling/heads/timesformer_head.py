@@ -6,8 +6,8 @@ import paddle
 import paddle.nn as nn
 from paddle.nn.initializer import Constant, TruncatedNormal
 
-from ...utils.registry import build_from_config
-from ...utils.rules import Fraction, Positive, PositiveInt
+from ...common.registry import build_from_config
+from ...common.rules import Fraction, Positive, PositiveInt
 from ..registry import HEADS, LOSSES
 
 

@@ -23,7 +23,7 @@ import tempfile
 import threading
 
 from ...runtime import redirect_output
-from ...utils.logger import get_logger
+from ...common.logger import get_logger
 
 ENV_SWITCH = "PADDLEVIDEO_FAST_CPU_OPS"
 CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")

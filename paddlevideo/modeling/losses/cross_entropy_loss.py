@@ -4,7 +4,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from ...utils.rules import Positive
+from ...common.rules import Positive
 from ..registry import LOSSES
 
 

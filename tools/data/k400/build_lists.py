@@ -33,10 +33,10 @@ import math  # noqa: E402
 
 from paddlevideo.loader.list_files import write_label_list, write_list_file  # noqa: E402
 from paddlevideo.cli import add_debug_flag, run  # noqa: E402
-from paddlevideo.utils.files import prepare_output_dir  # noqa: E402
-from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402
-from paddlevideo.utils.staging import staged_files  # noqa: E402
-from paddlevideo.utils.errors import InputError  # noqa: E402
+from paddlevideo.common.files import prepare_output_dir  # noqa: E402
+from paddlevideo.common.overwrite import refuse_overwriting_inputs  # noqa: E402
+from paddlevideo.common.staging import staged_files  # noqa: E402
+from paddlevideo.common.errors import InputError  # noqa: E402
 
 PROG = "build_lists.py"
 OUTPUTS = ("train.list", "val.list", "Kinetics-400_label_list.txt", "problems.txt")
@@ -195,7 +195,7 @@ def build_lists(train_csv, val_csv, video_dir, output, check=False, backend="dec
     prepare_output_dir(output)
     clips = index_clips(video_dir)
     summary = {"classes": len(ids), "missing": [], "broken": []}
-    # the lists are one output: staged, and moved in together when all are written (utils/staging.py)
+    # the lists are one output: staged, and moved in together when all are written (common/staging.py)
     with staged_files(output, "k400-lists") as stage:
         for split, rows in splits.items():
             iterator = rows

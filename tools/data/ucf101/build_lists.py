@@ -25,10 +25,10 @@ import argparse  # noqa: E402
 
 from paddlevideo.loader.list_files import write_label_list, write_list_file  # noqa: E402
 from paddlevideo.cli import add_debug_flag, run  # noqa: E402
-from paddlevideo.utils.files import prepare_output_dir  # noqa: E402
-from paddlevideo.utils.overwrite import refuse_overwriting_inputs  # noqa: E402
-from paddlevideo.utils.staging import staged_files  # noqa: E402
-from paddlevideo.utils.errors import InputError  # noqa: E402
+from paddlevideo.common.files import prepare_output_dir  # noqa: E402
+from paddlevideo.common.overwrite import refuse_overwriting_inputs  # noqa: E402
+from paddlevideo.common.staging import staged_files  # noqa: E402
+from paddlevideo.common.errors import InputError  # noqa: E402
 
 PROG = "build_lists.py"
 
@@ -109,7 +109,7 @@ def build_lists(annotations, split, output, video_dir=None, progress=True):
                               [("--annotations", path) for path in read])
     prepare_output_dir(output)
     summary = {"classes": len(classes), "missing": []}
-    # the lists are one output: staged, and moved in together when all are written (utils/staging.py)
+    # the lists are one output: staged, and moved in together when all are written (common/staging.py)
     with staged_files(output, f"ucf101-split{split}-lists") as stage:
         for target, items in splits.items():
             if progress:

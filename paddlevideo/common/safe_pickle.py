@@ -23,7 +23,7 @@ placeholders are replaced by the real values after the pickle ends (:func:`load`
 refuses any object of another type that found its way into the result.
 
 Paddle's layouts on top of the pickle (split large parameters, tensor names) are handled by
-:func:`paddlevideo.utils.save_load.load`, the one public entry point.
+:func:`paddlevideo.common.save_load.load`, the one public entry point.
 """
 
 import collections
