@@ -485,6 +485,32 @@ def test_every_decoder_gives_the_detector_the_same_cuts(tmp_path, backend):
 
 # ------------------------------------------------------------------ files
 
+def test_detected_cuts_are_drawn_as_lines_through_the_picture(demo_cfg, tmp_path):
+    """The PNG marks each detected cut: the stored data lists the cut times, and the picture with cuts differs from
+    the one without exactly by lines of the cut colour, one per cut, at the cut's place on the time axis."""
+    from PIL import Image
+
+    timeline = predict_timeline(FakeSource(100), demo_cfg, lambda imgs: np.tile([[0.0, 2.0, 1.0, -1.0]], (len(imgs), 1)),
+                                TimelineSettings(top_k=1))
+    write_timeline(timeline, tmp_path / "plain", "v")
+    timeline.cuts = [1.0, 2.5]
+    write_timeline(timeline, tmp_path / "cut", "v")
+    assert read_timeline_png(tmp_path / "cut" / "v.timeline.png")["cuts"] == [1.0, 2.5]
+    assert read_timeline_png(tmp_path / "plain" / "v.timeline.png")["cuts"] == []
+    plain, cut = (np.asarray(Image.open(tmp_path / d / "v.timeline.png").convert("RGB")).astype(int)
+                  for d in ("plain", "cut"))
+    red = (np.abs(cut - [178, 34, 34]).sum(axis=2) < 60) & (np.abs(cut - plain).sum(axis=2) > 0)
+    columns = np.flatnonzero(red.sum(axis=0) > 20)  # tall runs: the two lines, not the legend's short sample
+    groups = np.split(columns, np.flatnonzero(np.diff(columns) > 3) + 1)
+    assert len(groups) == 2, columns
+    centres = [g.mean() for g in groups]
+    begin, end = timeline.windows[0]["start_s"], timeline.windows[-1]["end_s"]
+    expected_ratio = (2.5 - begin) / (end - begin) - (1.0 - begin) / (end - begin)
+    axis_width = cut.shape[1] * (0.86 - 0.07)  # subplots_adjust(left=0.07, right=0.86)
+    assert abs((centres[1] - centres[0]) - expected_ratio * axis_width) < 4
+
+
+
 def test_files_are_written_whole_with_the_exact_header(demo_cfg, tmp_path):
     timeline = predict_timeline(FakeSource(100), demo_cfg, lambda imgs: np.tile([[0.0, 2.0, 1.0, -1.0]], (len(imgs), 1)),
                                 TimelineSettings(top_k=2))

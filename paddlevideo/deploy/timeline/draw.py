@@ -3,7 +3,8 @@
 Top: a ribbon, one bar per window (centred on the window, one stride wide, so the bars tile the time
 axis), coloured by its top-1 class, more opaque the higher its score; the segments' class names are written
 on it where there is room; with ``truth`` a second ribbon above it holds the true segments. Bottom: the
-top-1 score of every window (and, with smoothing, the window's own unsmoothed score, thin grey). The PNG
+top-1 score of every window (and, with smoothing, the window's own unsmoothed score, thin grey). Detected hard
+cuts (``timeline.cuts``) are dashed vertical lines through both, so a boundary that snapped to a cut shows it. The PNG
 carries the bars it drew in a text chunk (:data:`PNG_DATA_KEY`, :func:`read_timeline_png`), so a test or a
 script can check the picture against the CSV.
 """
@@ -14,6 +15,7 @@ import numpy as np
 
 PNG_DATA_KEY = "paddlevideo:timeline"
 MAX_LEGEND = 12
+CUT_COLOUR = "firebrick"
 
 
 def _palette():
@@ -35,7 +37,8 @@ def _label(class_id, name):
 
 def draw_timeline(timeline, path, truth=None):
     """Draw ``timeline`` (:class:`~.scoring.Timeline`) into ``path`` (PNG); returns the drawn data
-    ``{"bars": [[start_s, end_s, class_id, score], ...], "truth": [[start_s, end_s, class_id], ...]}``."""
+    ``{"bars": [[start_s, end_s, class_id, score], ...], "truth": [[start_s, end_s, class_id], ...],
+    "cuts": [time_s, ...]}`` (seconds)."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
@@ -55,7 +58,7 @@ def draw_timeline(timeline, path, truth=None):
     fig = Figure(figsize=(12, 2.4 + 0.6 * rows), dpi=110)
     grid = fig.add_gridspec(2, 1, height_ratios=[0.9 * rows, 1.3], hspace=0.08)
     ribbon, curve = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
-    drawn = {"bars": [], "truth": []}
+    drawn = {"bars": [], "truth": [], "cuts": []}
 
     for i, w in enumerate(windows):
         half = (stride if stride else w["end_s"] - w["start_s"]) / 2.0
@@ -86,12 +89,18 @@ def draw_timeline(timeline, path, truth=None):
     if not windows:
         ribbon.text((begin + end) / 2.0, 0.5, "no window scored", ha="center", va="center", color="0.4")
 
+    for time_s in timeline.cuts or ():
+        for axes in (ribbon, curve):
+            axes.axvline(time_s, color=CUT_COLOUR, linestyle="--", linewidth=0.7)
+        drawn["cuts"].append(float(time_s))
     if windows:
         curve.plot(centres, [w["score"] for w in windows], color="black", linewidth=1.0, label="top-1 score")
         smoothed = timeline.settings is not None and timeline.settings.smooth > 1
         if smoothed:
             curve.plot(centres, [w["raw_score"] for w in windows], color="0.6", linewidth=0.6,
                        label="unsmoothed top-1 score")
+        if drawn["cuts"]:
+            curve.plot([], [], color=CUT_COLOUR, linestyle="--", linewidth=0.8, label="detected hard cut")
         curve.legend(fontsize=7, loc="lower left")
     curve.set_xlim(begin, end)
     curve.set_ylim(0, 1.02)
@@ -121,6 +130,8 @@ def _title(timeline):
         parts.append(f"of {settings.window_s:.3g} s every {settings.stride_s:.3g} s")
         if settings.smooth > 1:
             parts.append(f"(scores averaged over {settings.smooth} windows)")
+    if timeline.cuts:
+        parts.append(f"- {len(timeline.cuts)} hard cut{'s' if len(timeline.cuts) > 1 else ''} detected")
     title = " ".join(parts)
     if timeline.error:
         title += "\nincomplete: " + timeline.error
