@@ -27,20 +27,16 @@ Example::
     python tools/stress_interrupts.py --work_dir /tmp/stress --tools predict quantize --count 5 --seed 1
 """
 
-import os
-import sys
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
+import _bootstrap  # tools/_bootstrap.py: this clone on sys.path unless installed (its ROOT), quiet warnings
 from paddlevideo.runtime import guard_start_up  # noqa: E402  (first: a Ctrl-C in the imports below ends cleanly)
 
 guard_start_up("stress_interrupts.py", __name__)
 import argparse  # noqa: E402
+import os  # noqa: E402
 import random  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 
 from paddlevideo.cli import add_debug_flag, print_error, run  # noqa: E402
@@ -48,6 +44,7 @@ from paddlevideo.common.files import prepare_output_dir  # noqa: E402
 from paddlevideo.common.errors import RunError  # noqa: E402
 
 PROG = "stress_interrupts.py"
+REPO = _bootstrap.ROOT
 CONFIG = os.path.join(REPO, "configs", "recognition", "timesformer", "timesformer_demo_videos.yaml")
 TOOLS = ("visualize_attention", "predict", "quantize", "extract_features", "train", "test")
 NUM_CLIPS = 48  # generated val clips (default): enough work for each tool to be interrupted mid-way
