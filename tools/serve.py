@@ -26,80 +26,26 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import tempfile  # noqa: E402
 
-from paddlevideo.deploy.predictor import BACKENDS, PRECISIONS  # noqa: E402
-from paddlevideo.serving.settings import API_KEY_ENV, LOCALHOST, ServeSettings  # noqa: E402
+from paddlevideo.serving.settings import API_KEY_ENV, add_flags, from_flags  # noqa: E402
 from paddlevideo.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.common.logger import log_to_stderr  # noqa: E402
 
 PROG = "serve.py"
-DEFAULTS = ServeSettings(config="", model_file="")
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog=PROG, description="Serve an exported TimeSformer over HTTP (API and page).",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    model = parser.add_argument_group("model")
-    model.add_argument("-c", "--config", required=True,
-                       help="the model's config: its PIPELINE.test turns every upload into a clip (as tools/predict.py)")
-    model.add_argument("--model_file", required=True,
-                       help="the exported model: .pdmodel or PIR .json (paddle, openvino), .onnx (onnxruntime, "
-                            "openvino) or OpenVINO .xml")
-    model.add_argument("--params_file", default=None, help="its weights, .pdiparams (default: next to --model_file)")
-    model.add_argument("--backend", choices=BACKENDS, default=None,
-                       help="runtime (default: from the model file and --precision, as tools/predict.py)")
-    model.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                       help="CPU precision (bf16 / int8 with --backend openvino; see docs/deploy.md)")
-    model.add_argument("-w", "--weights", default=None,
-                       help="the dygraph .pdparams the model was exported from: answers can then carry the "
-                            "attention rollout pictures (?attention=1)")
-    model.add_argument("--label_file", default=None,
-                       help="class names, 'id name' per line (default: the list the config names, if any)")
-    model.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config value (repeatable)")
-    model.add_argument("--top_k", type=int, default=DEFAULTS.top_k, help="classes per answer unless ?top_k= says")
-    model.add_argument("--cpu_threads", type=int, default=None, help="CPU math threads (default: all cores)")
-
-    net = parser.add_argument_group("network")
-    net.add_argument("--host", default=LOCALHOST,
-                     help="address to listen on; 0.0.0.0 (or ::) makes the service reachable from other machines")
-    net.add_argument("--port", type=int, default=DEFAULTS.port, help="port (0: any free port, printed at start)")
-    net.add_argument("--api_key", default=None,
-                     help=f"require this key on every route but /health (default: ${API_KEY_ENV}, if set; the "
-                          "variable keeps the key out of the process list)")
-    net.add_argument("--no_access_log", action="store_true", help="do not log one line per request")
-
-    load = parser.add_argument_group("load")
-    load.add_argument("--max_batch", type=int, default=DEFAULTS.max_batch, help="clips per model call, at most")
-    load.add_argument("--max_wait_ms", type=float, default=DEFAULTS.max_wait_ms,
-                      help="how long the first clip of a batch waits for others to join it")
-    load.add_argument("--queue_size", type=int, default=DEFAULTS.queue_size,
-                      help="clip requests held at once (uploading, decoding, waiting, in the model); "
-                           "more get 503 with Retry-After")
-    load.add_argument("--timeout_s", type=float, default=DEFAULTS.timeout_s,
-                      help="a request without an answer after this many seconds gets 504")
-    load.add_argument("--upload_timeout_s", type=float, default=DEFAULTS.upload_timeout_s,
-                      help="a /timeline upload (a long video) not received after this many seconds gets 408; a "
-                           "/predict upload has --timeout_s in all")
-    load.add_argument("--max_upload_mb", type=float, default=DEFAULTS.max_upload_mb,
-                      help="largest upload in MB (larger: 413)")
-    load.add_argument("--decode_workers", type=int, default=DEFAULTS.decode_workers,
-                      help="threads decoding uploads")
-    load.add_argument("--max_jobs", type=int, default=DEFAULTS.max_jobs,
-                      help="timeline jobs running at once (as many more may wait)")
+    add_flags(parser)
     add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
 def settings_from_args(args):
-    api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV)
-    return ServeSettings(config=args.config, model_file=args.model_file, backend=args.backend,
-                         precision=args.precision, params_file=args.params_file, weights=args.weights,
-                         label_file=args.label_file, overrides=tuple(args.override), host=args.host, port=args.port,
-                         api_key=api_key, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-                         queue_size=args.queue_size, timeout_s=args.timeout_s,
-                         upload_timeout_s=args.upload_timeout_s, max_upload_mb=args.max_upload_mb,
-                         decode_workers=args.decode_workers, top_k=args.top_k, cpu_threads=args.cpu_threads,
-                         max_jobs=args.max_jobs)
+    settings = from_flags(args)
+    if settings.api_key is None:
+        settings.api_key = os.environ.get(API_KEY_ENV)
+    return settings
 
 
 def _resolve_backend(settings, logger):
@@ -152,8 +98,8 @@ def _log_server_lines(access_log):
 def main(argv=None):
     args = parse_args(argv)
     logger = log_to_stderr(logging.INFO)
-    _log_server_lines(not args.no_access_log)
     settings = settings_from_args(args).check()
+    _log_server_lines(not settings.no_access_log)
     from paddlevideo.runtime import configure_cpu
 
     configure_cpu(settings.cpu_threads, malloc=False)  # a long-running service keeps glibc trimming
@@ -176,7 +122,7 @@ def main(argv=None):
         service = Service(settings, work_dir, on_fatal=stop_on_failure)
         sock = bind(settings.host, settings.port)
         host, port = sock.getsockname()[:2]
-        server = make_server(create_app(service), settings, access_log=not args.no_access_log)
+        server = make_server(create_app(service), settings)
         shown = f"[{host}]" if ":" in host else host
         print(f"{PROG}: serving {os.path.basename(settings.model_file)} ({settings.backend}, {settings.precision}) "
               f"on http://{shown}:{port}/ (GET /health says when the model is ready)", file=sys.stderr, flush=True)

@@ -31,31 +31,43 @@ FORMATS = ("fb", "hf")
 RELEASE_HEAD_WIDTH = 64
 RELEASE_EPSILON = 1e-6
 
-# Top-level parameters: (ours, hf, fb) module paths; a parameter is the path itself (tokens,
-# embeddings) or the path + ".weight" / ".bias".
-_TOP = (
-    ("backbone.cls_token", "timesformer.embeddings.cls_token", "model.cls_token"),
-    ("backbone.pos_embed", "timesformer.embeddings.position_embeddings", "model.pos_embed"),
-    ("backbone.time_embed", "timesformer.embeddings.time_embeddings", "model.time_embed"),
-    ("backbone.patch_embed.proj", "timesformer.embeddings.patch_embeddings.projection", "model.patch_embed.proj"),
-    ("backbone.norm", "timesformer.layernorm", "model.norm"),
-    ("head.fc", "classifier", "model.head"),
-)
-# Per-block modules, relative to the block prefix of each format.
-_BLOCK = (
-    ("norm1", "layernorm_before", "norm1"),
-    ("attn.qkv", "attention.attention.qkv", "attn.qkv"),
-    ("attn.proj", "attention.output.dense", "attn.proj"),
-    ("temporal_norm1", "temporal_layernorm", "temporal_norm1"),
-    ("temporal_attn.qkv", "temporal_attention.attention.qkv", "temporal_attn.qkv"),
-    ("temporal_attn.proj", "temporal_attention.output.dense", "temporal_attn.proj"),
-    ("temporal_fc", "temporal_dense", "temporal_fc"),
-    ("norm2", "layernorm_after", "norm2"),
-    ("mlp.fc1", "intermediate.dense", "mlp.fc1"),
-    ("mlp.fc2", "output.dense", "mlp.fc2"),
-)
+# Module paths, ours -> transformers' (hf): the top-level modules, then the modules of one block (relative to
+# the block prefix of each format). A parameter is the path itself (tokens, embeddings) or the path + ".weight" /
+# ".bias". The original release (fb) keeps our names but for the prefixes: see _fb_top.
+_HF_TOP = {
+    "backbone.cls_token": "timesformer.embeddings.cls_token",
+    "backbone.pos_embed": "timesformer.embeddings.position_embeddings",
+    "backbone.time_embed": "timesformer.embeddings.time_embeddings",
+    "backbone.patch_embed.proj": "timesformer.embeddings.patch_embeddings.projection",
+    "backbone.norm": "timesformer.layernorm",
+    "head.fc": "classifier",
+}
+_HF_BLOCK = {
+    "norm1": "layernorm_before",
+    "attn.qkv": "attention.attention.qkv",
+    "attn.proj": "attention.output.dense",
+    "temporal_norm1": "temporal_layernorm",
+    "temporal_attn.qkv": "temporal_attention.attention.qkv",
+    "temporal_attn.proj": "temporal_attention.output.dense",
+    "temporal_fc": "temporal_dense",
+    "norm2": "layernorm_after",
+    "mlp.fc1": "intermediate.dense",
+    "mlp.fc2": "output.dense",
+}
 _BLOCK_PREFIX = {"paddle": "backbone.blocks.", "hf": "timesformer.encoder.layer.", "fb": "model.blocks."}
-_COLUMN = {"paddle": 0, "hf": 1, "fb": 2}
+
+
+def _fb_top(module):
+    """The original release's path for one of our top-level modules: our backbone is its ``VisionTransformer``
+    module for module (so a block's modules have our names too), saved as ``model`` with the classifier inside
+    (``model.head``; ours: ``head.fc``)."""
+    return "model.head" if module == "head.fc" else "model." + module[len("backbone."):]
+
+
+# {format: {our module path: that format's}}, in the tables' order.
+_TOP = {"paddle": {m: m for m in _HF_TOP}, "hf": _HF_TOP, "fb": {m: _fb_top(m) for m in _HF_TOP}}
+_BLOCK = {"paddle": {m: m for m in _HF_BLOCK}, "hf": _HF_BLOCK, "fb": {m: m for m in _HF_BLOCK}}
+
 # Modules (our names) that are Linear layers: their 2-D weights change layout between frameworks.
 _LINEAR = {"attn.qkv", "attn.proj", "temporal_attn.qkv", "temporal_attn.proj", "temporal_fc",
            "mlp.fc1", "mlp.fc2", "head.fc"}
@@ -82,19 +94,18 @@ def _rename(key, src, dst):
 
     Returns ``(new_key, our_module)`` or ``None`` when the key is not a TimeSformer parameter.
     """
-    s, d = _COLUMN[src], _COLUMN[dst]
-    for row in _TOP:
+    for module, name in _TOP[src].items():
         for suffix in _PARAM_SUFFIXES:
-            if key == row[s] + suffix:
-                return row[d] + suffix, row[0]
+            if key == name + suffix:
+                return _TOP[dst][module] + suffix, module
     prefix = _BLOCK_PREFIX[src]
     match = re.match(re.escape(prefix) + r"(\d+)\.(.+)$", key)
     if match:
         index, rest = match.groups()
-        for row in _BLOCK:
+        for module, name in _BLOCK[src].items():
             for suffix in (".weight", ".bias"):
-                if rest == row[s] + suffix:
-                    return f"{_BLOCK_PREFIX[dst]}{index}.{row[d]}{suffix}", row[0]
+                if rest == name + suffix:
+                    return f"{_BLOCK_PREFIX[dst]}{index}.{_BLOCK[dst][module]}{suffix}", module
     return None
 
 

@@ -2,7 +2,7 @@
 
 Modules, each with one job:
 
-- :mod:`.settings`: every knob of the service, checked once (:class:`~.settings.ServeSettings`);
+- :mod:`.settings`: every knob of the service and its flag, checked once (:class:`~.settings.ServeSettings`);
 - :mod:`.errors`: the HTTP status each request failure maps to;
 - :mod:`.uploads`: a multipart upload streamed into a private temporary file, size-limited;
 - :mod:`.batching`: the model thread, dynamic batching of concurrent clips, the bounded queue;

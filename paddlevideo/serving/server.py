@@ -29,8 +29,9 @@ def bind(host, port):
                           "port (0 picks a free one) or host") from None
 
 
-def make_server(app, settings, access_log=True):
-    """A uvicorn ``Server`` for ``app`` whose signal handling is :func:`paddlevideo.runtime.signals_to`."""
+def make_server(app, settings):
+    """A uvicorn ``Server`` for ``app`` whose signal handling is :func:`paddlevideo.runtime.signals_to`; it logs
+    a line per request unless ``settings.no_access_log``."""
     import uvicorn
 
     from .. import runtime
@@ -52,6 +53,7 @@ def make_server(app, settings, access_log=True):
 
     # log_config=None: uvicorn leaves the process's logging set-up alone (its default applies a dictConfig);
     # the tool decides where the "uvicorn.error" and "uvicorn.access" lines go.
-    config = uvicorn.Config(app, log_config=None, log_level=None, access_log=access_log, lifespan="on",
-                            server_header=False, timeout_graceful_shutdown=int(settings.timeout_s + GRACE_S))
+    config = uvicorn.Config(app, log_config=None, log_level=None, access_log=not settings.no_access_log,
+                            lifespan="on", server_header=False,
+                            timeout_graceful_shutdown=int(settings.timeout_s + GRACE_S))
     return GracefulServer(config)
