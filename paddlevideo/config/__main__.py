@@ -10,16 +10,20 @@ A bad config ends with one line ``paddlevideo.config: error: ...`` and exit code
 import argparse
 import sys
 
+import yaml
+
+from ..cli import print_error
 from ..runtime import quiet_third_party_warnings
 from ..common.logger import log_to_stderr
 from . import schema as s
 from .inherit import origin_of
+from .loading import ConfigError, read_config, to_plain
 from .validate import dotted
 
 PROG = "python -m paddlevideo.config"
 
 
-def parse_args(argv=None):
+def main(argv=None):
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", nargs="?", help="YAML config file")
     parser.add_argument("-o", "--override", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
@@ -30,28 +34,19 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not args.keys and not args.config:
         parser.error("give a CONFIG file (or --keys)")
-    return args
-
-
-def main(argv=None):
-    args = parse_args(argv)
     quiet_third_party_warnings()  # an entry point: paddle is imported with the registries
     log_to_stderr()  # stdout carries the config
-    from .loading import ConfigError, read_config, to_plain
-
     try:
         if args.keys:
             print("\n".join(describe()))
             return 0
         cfg, origins = read_config(args.config, args.override)
     except ConfigError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
+        print_error(PROG, err)
         return 1
     if args.origins:
         print("\n".join(with_origins(cfg, origins)))
     else:
-        import yaml
-
         print(yaml.safe_dump(to_plain(cfg), sort_keys=False, width=120), end="")
     return 0
 
@@ -81,9 +76,7 @@ def describe():
         for name in s.registry(kind):
             keys = s.component_keys(kind, name)
             lines.append(f"  {name}" + ("" if keys else ": no keys"))
-            for key, item in keys.items():
-                lines += _value(item.spec, (key,), kinds, item.default, required=item.required, indent=4,
-                                context=kinds[kind][0] + ".")
+            _section(s.Section(keys), (), lines, kinds, indent=4, context=kinds[kind][0] + ".")
         for key, why in s.IGNORED.get(kind, {}).items():
             lines.append(f"  (any) {key}: ignored, {why}")
         for old, new in s.RENAMED.get(kind, {}).items():
@@ -97,30 +90,20 @@ def _line(path, text, default=s.MISSING, doc="", required=False, indent=0):
             + (f"  - {doc}" if doc else ""))
 
 
-def _section(spec, path, lines, kinds, indent=0):
+def _section(spec, path, lines, kinds, indent=0, context=""):
+    """Add the lines of the keys of ``spec`` (a nested section's keys after its own line) to ``lines``, and each
+    component's kind to ``kinds`` with where it is named (``context`` + its path)."""
     for key, field in spec.fields.items():
-        lines += _value(field.spec, path + (key,), kinds, field.default, field.doc, indent=indent)
+        nested = field.spec.mapping if isinstance(field.spec, s.Either) else field.spec
+        if isinstance(nested, (s.Component, s.Transforms)):
+            items = " items" if isinstance(nested, s.Transforms) else ""
+            kinds.setdefault(nested.kind, []).append(context + dotted(path + (key,)) + items)
+        shown = s.MISSING if isinstance(field.spec, (s.Section, s.Component, s.Transforms)) else field.default
+        lines.append(_line(path + (key,), field.spec.text, shown, field.doc, field.required, indent))
+        if isinstance(nested, s.Section):
+            _section(nested, path + (key,), lines, kinds, indent)
     for key, why in spec.ignored.items():
         lines.append(_line(path + (key,), f"ignored ({why})", indent=indent))
-
-
-def _value(spec, path, kinds, default=s.MISSING, doc="", required=False, indent=0, context=""):
-    if isinstance(spec, s.Section):
-        lines = [_line(path, "a mapping", doc=doc, required=required, indent=indent)]
-        _section(spec, path, lines, kinds, indent)
-        return lines
-    if isinstance(spec, s.Transforms):
-        kinds.setdefault(spec.kind, []).append(context + dotted(path) + " items")
-        return [_line(path, f"a list of one-key mappings {{{s.KIND_NAMES[spec.kind]}: keys}}", doc=doc, indent=indent)]
-    if isinstance(spec, s.Component):
-        kinds.setdefault(spec.kind, []).append(context + dotted(path))
-        word = s.KIND_NAMES[spec.kind]
-        return [_line(path, f"{'an' if word[0] in 'aeiou' else 'a'} {word}, named by `{spec.name_key}`", doc=doc,
-                      required=required, indent=indent)]
-    if isinstance(spec, s.Either):
-        first, *rest = _value(spec.mapping, path, kinds, indent=indent, context=context)
-        return [_line(path, f"{spec.rule.text}, or {first.split(': ', 1)[1]}", default, doc, required, indent)] + rest
-    return [_line(path, spec.text, default, doc, required, indent)]
 
 
 if __name__ == "__main__":

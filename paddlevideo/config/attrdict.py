@@ -17,15 +17,14 @@ class MissingKeyError(ConfigError, AttributeError):
 class AttrDict(dict):
     """A dict whose keys are also attributes."""
 
+    __setattr__ = dict.__setitem__
+
     def __getattr__(self, key):
         try:
             return self[key]
         except KeyError:
             raise MissingKeyError(f"the config has no key '{key}' where it is needed; add it to the config "
                                   "(see configs/recognition/timesformer/ for complete ones)") from None
-
-    def __setattr__(self, key, value):
-        self[key] = value
 
     def __deepcopy__(self, memo):
         clone = AttrDict({k: copy.deepcopy(v, memo) for k, v in self.items()})
@@ -35,22 +34,18 @@ class AttrDict(dict):
         return clone
 
 
-def to_attr(obj):
-    """Dicts (and the dicts in lists) as :class:`AttrDict`."""
+def to_attr(obj, mapping=AttrDict):
+    """Dicts (and the dicts in lists) as :class:`AttrDict`, or as ``mapping``."""
     if isinstance(obj, dict):
-        return AttrDict({k: to_attr(v) for k, v in obj.items()})
+        return mapping({k: to_attr(v, mapping) for k, v in obj.items()})
     if isinstance(obj, list):
-        return [to_attr(v) for v in obj]
+        return [to_attr(v, mapping) for v in obj]
     return obj
 
 
 def to_plain(obj):
     """An :class:`AttrDict` tree as plain dicts and lists (for YAML/JSON dumps)."""
-    if isinstance(obj, dict):
-        return {k: to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [to_plain(v) for v in obj]
-    return obj
+    return to_attr(obj, dict)
 
 
 def lookup(cfg, path):

@@ -4,7 +4,7 @@ defaults live"): :func:`fill_defaults`, :func:`derive`, :func:`check_agreement`.
 from ..common.errors import ConfigError
 from ..common.logger import get_logger
 from . import schema as s
-from .attrdict import AttrDict
+from .attrdict import AttrDict, lookup
 from .validate import dotted
 
 
@@ -66,7 +66,12 @@ def check_agreement(cfg, origins):
             get_logger().warning("config: %s gives %d frames per clip, MODEL.backbone.num_seg is %d: the time "
                                  "embedding is resized to %d frames", where, stated, value, stated)
     _check_crops_fit(cfg)
-    _check_backbone_shape(backbone)
+    for key, unit, why in (("img_size", "patch_size", "frames are cut into whole patches"),
+                           ("embed_dim", "num_heads", "each head gets embed_dim / num_heads channels")):
+        size, step = _effective(backbone, key), _effective(backbone, unit)
+        if size and step and size % step:
+            raise ConfigError(f"MODEL.backbone.{key} ({size}) must be a multiple of MODEL.backbone.{unit} ({step}): "
+                              f"{why}")
 
 
 def _links(cfg):
@@ -80,8 +85,12 @@ def _links(cfg):
     num_seg = ("MODEL.backbone.num_seg", _effective(backbone, "num_seg"))
     img_size = ("MODEL.backbone.img_size", _effective(backbone, "img_size"))
     test = num_seg
-    if "runtime_cfg" in _keys(cfg.MODEL, "framework"):
-        runtime = _child(_child(cfg.MODEL, "runtime_cfg"), "test")
+    if "runtime_cfg" in s.class_keys(cfg.MODEL, "framework"):
+        runtime = cfg.MODEL
+        for key in ("runtime_cfg", "test"):  # made where absent, to hold the derived num_seg
+            if not isinstance(runtime.get(key), dict):
+                runtime[key] = AttrDict()
+            runtime = runtime[key]
         yield runtime, "num_seg", ("MODEL", "runtime_cfg", "test"), *num_seg, ""
         test = ("MODEL.runtime_cfg.test.num_seg", runtime.get("num_seg"))
     if isinstance(cfg.get("INFERENCE"), dict):
@@ -89,97 +98,71 @@ def _links(cfg):
                "the exported model cuts its input into views of the former")
         yield (cfg.INFERENCE, "target_size", ("INFERENCE",), *img_size,
                "the exported model takes frames of img_size only")
-    for mode in s.PIPELINE_MODES:
-        section = (cfg.get("PIPELINE") or {}).get(mode) or {}
-        source, why = num_seg, ""  # train and valid clips of another length are legal (a warning)
-        if mode == "test":
-            source, why = test, "the model cuts each test clip into views of the former"
+    cut = "the model cuts each test clip into views of the former"
+    for mode in s.PIPELINE_MODES:  # train and valid clips of another length are legal (a warning)
+        source, why = (test, cut) if mode == "test" else (num_seg, "")
         for step in ("decode", "sample"):
-            op = section.get(step)
-            if isinstance(op, dict) and "num_seg" in _keys(op, "operator"):  # decode's window may be longer: legal
+            op = lookup(cfg, f"PIPELINE.{mode}.{step}")
+            if isinstance(op, dict) and "num_seg" in s.class_keys(op, "operator"):  # decode's window may be longer
                 yield op, "num_seg", ("PIPELINE", mode, step), *source, why if step == "sample" else ""
-    for path, params in _crops(cfg):
-        yield params, "target_size", path, *img_size, "the patch embedding takes frames of img_size only"
+    for path, item, name, params in _transforms(cfg):
+        if "target_size" in s.component_keys("operator", name):  # a crop; '- RandomCrop:' gets keys to fill in
+            if params is None:
+                params = item[name] = AttrDict()
+            yield params, "target_size", path, *img_size, "the patch embedding takes frames of img_size only"
     head = cfg.MODEL.get("head")
-    if isinstance(head, dict) and "in_channels" in _keys(head, "head") and "embed_dim" in _keys(backbone, "backbone"):
+    if (isinstance(head, dict) and "in_channels" in s.class_keys(head, "head")
+            and "embed_dim" in s.class_keys(backbone, "backbone")):
         yield (head, "in_channels", ("MODEL", "head"), "MODEL.backbone.embed_dim", _effective(backbone, "embed_dim"),
                "the head reads the backbone's feature")
 
 
-def _check_backbone_shape(backbone):
-    img_size, patch_size = _effective(backbone, "img_size"), _effective(backbone, "patch_size")
-    if img_size and patch_size and img_size % patch_size:
-        raise ConfigError(f"MODEL.backbone.img_size ({img_size}) must be a multiple of MODEL.backbone.patch_size "
-                          f"({patch_size}): frames are cut into whole patches")
-    dim, heads = _effective(backbone, "embed_dim"), _effective(backbone, "num_heads")
-    if dim and heads and dim % heads:
-        raise ConfigError(f"MODEL.backbone.embed_dim ({dim}) must be a multiple of MODEL.backbone.num_heads "
-                          f"({heads}): each head gets embed_dim / num_heads channels")
-
-
 def _check_crops_fit(cfg):
     """JitterScale ranges must be ordered; a crop larger than the short side before it is warned about."""
-    for mode in s.PIPELINE_MODES:
-        short = None
-        for index, item in enumerate(transform_items(cfg, mode)):
-            (name, params), = item.items()
-            params = params or {}
-            where = f"PIPELINE.{mode}.transform.{index}.{name}"
-            if "min_size" in params and "max_size" in params:
-                if params["min_size"] > params["max_size"]:
-                    raise ConfigError(f"{where}.min_size ({params['min_size']}) must be <= {where}.max_size "
-                                      f"({params['max_size']})")
-                short = params["min_size"]
-            size = params.get("target_size")
-            if size is not None and short is not None and size > short:
-                get_logger().warning("config: %s.target_size %d is larger than the short side %d that the "
-                                     "JitterScale before it may give; such clips fail to load", where, size, short)
+    for path, _, _, params in _transforms(cfg):
+        params = params or {}
+        where = dotted(path)
+        if path[3] == 0:  # a mode's first transform: no JitterScale before it
+            short = None
+        if "min_size" in params and "max_size" in params:
+            if params["min_size"] > params["max_size"]:
+                raise ConfigError(f"{where}.min_size ({params['min_size']}) must be <= {where}.max_size "
+                                  f"({params['max_size']})")
+            short = params["min_size"]
+        size = params.get("target_size")
+        if size is not None and short is not None and size > short:
+            get_logger().warning("config: %s.target_size %d is larger than the short side %d that the "
+                                 "JitterScale before it may give; such clips fail to load", where, size, short)
 
 
 # --- helpers ---------------------------------------------------------------------------------------
 
 def _backbone(cfg):
     """``MODEL.backbone`` when it names a known backbone, else None (nothing to derive from)."""
-    model = cfg.get("MODEL")
-    backbone = model.get("backbone") if isinstance(model, dict) else None
+    backbone = lookup(cfg, "MODEL.backbone")
     return backbone if isinstance(backbone, dict) and backbone.get("name") in s.registry("backbone") else None
-
-
-def _keys(node, kind):
-    """Constructor keys of the component ``node`` (its class named by ``name``, a framework's by ``framework``)."""
-    name = node.get("framework" if kind == "framework" else "name")
-    return s.component_keys(kind, name) if name in s.registry(kind) else {}
 
 
 def _effective(node, key, kind="backbone"):
     """``node[key]``, else the constructor default of the class ``node`` names (None if it has none)."""
     if key in node:
         return node[key]
-    spec = _keys(node, kind).get(key)
-    return None if spec is None or spec.default is s.MISSING else spec.default
-
-
-def _child(node, key):
-    if not isinstance(node.get(key), dict):
-        node[key] = AttrDict()
-    return node[key]
+    default = getattr(s.class_keys(node, kind).get(key), "default", s.MISSING)
+    return None if default is s.MISSING else default
 
 
 def transform_items(cfg, mode):
     """The items of ``PIPELINE.<mode>.transform``, none where the config has none."""
-    return ((cfg.get("PIPELINE") or {}).get(mode) or {}).get("transform") or []
+    return lookup(cfg, f"PIPELINE.{mode}.transform") or []
 
 
-def _crops(cfg):
-    """``(path, params)`` of every transform whose operator takes ``target_size`` (the crops); a crop
-    written ``- RandomCrop:`` gets an empty mapping so the size can be filled in."""
+def _transforms(cfg):
+    """``(path, item, name, params)`` of every transform item of every mode, in order (``params`` None for
+    ``- RandomFlip:``)."""
     for mode in s.PIPELINE_MODES:
         for index, item in enumerate(transform_items(cfg, mode)):
             (name, params), = item.items()
-            if "target_size" in s.component_keys("operator", name):
-                if params is None:
-                    params = item[name] = AttrDict()
-                yield ("PIPELINE", mode, "transform", index, name), params
+            yield ("PIPELINE", mode, "transform", index, name), item, name, params
 
 
 def _frames_per_view(sample):

@@ -18,8 +18,7 @@ def read_config_file(path):
     if not os.path.isfile(path):
         raise ConfigError(f"config file '{path}' not found; pass an existing YAML file with -c")
     origins = {}
-    data = _load(os.path.abspath(path), (), origins)
-    return data, origins
+    return _load(os.path.abspath(path), (), origins), origins
 
 
 def merge(base, child):
@@ -27,10 +26,7 @@ def merge(base, child):
     argument is modified."""
     if not (isinstance(base, dict) and isinstance(child, dict)):
         return child
-    merged = dict(base)
-    for key, value in child.items():
-        merged[key] = merge(base[key], value) if key in base else value
-    return merged
+    return {**base, **{key: merge(base[key], value) if key in base else value for key, value in child.items()}}
 
 
 def show_path(path):
@@ -44,12 +40,12 @@ def _chain(files):
 
 
 def _load(path, chain, origins):
+    """The mapping of the file ``path`` merged over its bases' (``chain``: the files that include it)."""
     if path in chain:
         raise ConfigError(f"config inheritance cycle: {_chain(chain + (path,))}; remove one of these _BASE_ entries")
     data = _read_mapping(path, chain)
-    bases = _base_paths(data.pop(BASE_KEY, None), path, chain)
     merged = {}
-    for base in bases:
+    for base in _base_paths(data.pop(BASE_KEY, None), path, chain):
         merged = merge(merged, _load(base, chain + (path,), origins))
     _record_origins(data, (), show_path(path), origins)
     return merge(merged, data)
@@ -67,45 +63,33 @@ def _read_mapping(path, chain):
                           "file") from None
     except OSError as err:
         raise ConfigError(f"{name} cannot be read: {err.strerror}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
+    if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{name} must hold a mapping of sections (MODEL, DATASET, ...)")
-    return data
+    return data or {}
 
 
 def _base_paths(entries, path, chain):
-    """The absolute paths named by a ``_BASE_`` entry, checked to exist."""
-    if entries is None:
-        return []
-    if isinstance(entries, str):
-        entries = [entries]
+    """The absolute paths named by a ``_BASE_`` entry (a path or a list of paths), checked to exist."""
+    entries = [entries] if isinstance(entries, str) else [] if entries is None else entries
     here = _chain(chain + (path,))
     if not isinstance(entries, list) or not all(isinstance(e, str) and e.strip() for e in entries):
         raise ConfigError(f"{BASE_KEY} in {here} must be a list of file paths, got {entries!r}")
-    paths = []
-    for entry in entries:
-        base = os.path.expanduser(entry.strip())
-        base = os.path.normpath(base if os.path.isabs(base) else os.path.join(os.path.dirname(path), base))
+    paths = [os.path.normpath(os.path.join(os.path.dirname(path), os.path.expanduser(e.strip()))) for e in entries]
+    for entry, base in zip(entries, paths):
         if not os.path.isfile(base):
             raise ConfigError(f"base config '{entry}' not found (looked for '{show_path(base)}', "
                               f"the {BASE_KEY} of {here}); paths are relative to the file that names them")
-        paths.append(base)
     return paths
 
 
 def _record_origins(node, prefix, source, origins):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            origins[prefix + (str(key),)] = source
-            _record_origins(value, prefix + (str(key),), source, origins)
+    for key, value in node.items() if isinstance(node, dict) else ():
+        origins[prefix + (str(key),)] = source
+        _record_origins(value, prefix + (str(key),), source, origins)
 
 
 def origin_of(origins, path):
     """Where the value at ``path`` (a tuple of keys; list indices too) was set, from the longest recorded prefix, or
     None."""
     path = tuple(str(p) for p in path)
-    for end in range(len(path), 0, -1):
-        if path[:end] in origins:
-            return origins[path[:end]]
-    return None
+    return next((origins[path[:end]] for end in range(len(path), 0, -1) if path[:end] in origins), None)

@@ -1,6 +1,8 @@
 """Read a config the way every entry point does (its files, ``-o`` overrides, resolution), and write it back;
 docs/config.md has the rules."""
 
+import functools
+import operator
 import os
 
 import yaml
@@ -15,12 +17,9 @@ from .inherit import read_config_file
 
 def get_config(path, overrides=None, show=True):
     """The resolved config (:class:`AttrDict`) of the YAML file ``path`` and its ``_BASE_`` files, with ``main.py
-    -o`` style ``overrides`` (``["A.B.c=value", ...]``, values parsed as YAML); ``show`` logs it.
-
-    Raises:
-        ConfigError: a missing or unparsable file or base, an inheritance cycle, a bad override path, an unknown
-            key, a wrong type or value, keys that disagree.
-    """
+    -o`` style ``overrides`` (``["A.B.c=value", ...]``, values parsed as YAML); ``show`` logs it. Raises
+    :class:`ConfigError`: a missing or unparsable file or base, an inheritance cycle, a bad override path, an unknown
+    key, a wrong type or value, keys that disagree."""
     cfg, _ = read_config(path, overrides)
     if show:
         log_config(cfg)
@@ -31,15 +30,13 @@ def read_config(path, overrides=None):
     """:func:`get_config` without the logging, returning ``(cfg, origins)``: ``origins`` maps each key path
     (a tuple of strings) to where it was set (a file, ``-o``, ``default`` or ``derived from <key>``)."""
     data, origins = read_config_file(path)
-    cfg = to_attr(data)
-    override_config(cfg, overrides, origins)
+    cfg = override_config(to_attr(data), overrides, origins)
     return _resolve(cfg, origins), origins
 
 
 def validate_config(cfg):
-    """A resolved copy (:class:`AttrDict`) of ``cfg``, a config built in code, checked as :func:`get_config` checks
-    a file (``cfg`` itself is not modified). Raises ConfigError: unknown key, wrong type or value, keys that disagree.
-    """
+    """A resolved copy (:class:`AttrDict`) of ``cfg``, a config built in code, checked as :func:`get_config` checks a
+    file (``cfg`` itself is not modified). Raises ConfigError: unknown key, wrong type or value, keys that disagree."""
     return _resolve(to_attr(cfg), {})  # to_attr copies every mapping and list
 
 
@@ -87,12 +84,9 @@ def override_config(cfg, overrides, origins=None):
         node = cfg
         for depth, key in enumerate(path[:-1]):
             node = _child(node, key, path[: depth + 1])
-        if isinstance(node, list):
-            node[_list_index(node, path[-1], path)] = value
-        elif isinstance(node, dict):
-            node[path[-1]] = value
-        else:
+        if not isinstance(node, (dict, list)):
             raise ConfigError(f"override '{'.'.join(path)}': '{'.'.join(path[:-1])}' is a value, not a section")
+        node[_list_index(node, path[-1], path) if isinstance(node, list) else path[-1]] = value
     return cfg
 
 
@@ -132,12 +126,9 @@ def save_config(cfg, path):
 def _without_filled(cfg, records):
     """``cfg`` as plain data without the keys of ``records`` that still hold the value resolution gave them."""
     plain = to_plain(cfg)
-    filled = [item for record in records for item in getattr(cfg, record, {}).items()]
-    for path, value in filled:
-        node = plain
+    for path, value in [item for record in records for item in getattr(cfg, record, {}).items()]:
         try:
-            for key in path[:-1]:
-                node = node[key]
+            node = functools.reduce(operator.getitem, path[:-1], plain)
         except (KeyError, IndexError, TypeError):
             continue
         if isinstance(node, dict) and path[-1] in node and node[path[-1]] == value:
@@ -150,12 +141,10 @@ def log_config(cfg, indent=0):
     out (the log shows the config as written, with its derived keys)."""
     logger = get_logger()
     for key, value in (_without_filled(cfg, (DEFAULTS,)) if indent == 0 else cfg).items():
-        if isinstance(value, dict):
-            logger.info("%s%s:", " " * indent, key)
-            log_config(value, indent + 4)
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            logger.info("%s%s:", " " * indent, key)
-            for item in value:
-                log_config(item, indent + 4)
-        else:
+        listed = isinstance(value, list) and value and isinstance(value[0], dict)  # transforms: a list of sections
+        if not (listed or isinstance(value, dict)):
             logger.info("%s%s: %s", " " * indent, key, value)
+            continue
+        logger.info("%s%s:", " " * indent, key)
+        for section in value if listed else [value]:
+            log_config(section, indent + 4)

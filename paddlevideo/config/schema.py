@@ -1,11 +1,8 @@
 """The config schema (docs/config.md, "The schema"): every key the engine reads, what it may hold, and the
-PaddleVideo keys we ignore.
-
-Engine keys are declared here with their rule and default (:func:`top_level`). A *component* is a mapping that names
-a class (``name: VisionTransformer``, a transform item ``- RandomCrop: {...}``); its keys are the class's constructor
-arguments, each with the rule its annotation states and the default its signature gives (:func:`component_keys`).
-Importing this module is cheap; the registries (and paddle) are imported when a component is first looked up.
-"""
+PaddleVideo keys we ignore. Engine keys are declared here with their rule and default (:func:`top_level`); a
+*component* (a mapping that names a class: ``name: VisionTransformer``, ``- RandomCrop: {...}``) has the class's
+constructor arguments as keys, each with the rule its annotation states and the default its signature gives
+(:func:`component_keys`). The registries (and paddle) are imported when first looked up."""
 
 import functools
 import inspect
@@ -17,6 +14,9 @@ from .attrdict import lookup
 MISSING = inspect.Parameter.empty
 PIPELINE_MODES = ("train", "valid", "test")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+KIND_NAMES = {"framework": "framework", "backbone": "backbone", "head": "head", "loss": "loss",
+              "operator": "pipeline operator", "dataset": "dataset format", "metric": "metric",
+              "lr": "learning-rate schedule", "optimizer": "optimizer", "mix": "batch mixer"}
 
 
 class Field:
@@ -29,7 +29,9 @@ class Field:
 
 class Section:
     """A mapping with a fixed set of keys (:class:`Field` each), plus PaddleVideo keys it ignores (``{key: why}``:
-    dropped with a warning)."""
+    dropped with a warning). Each spec has a ``text`` for ``--keys``, as a rule has."""
+
+    text = "a mapping"
 
     def __init__(self, fields, ignored=None):
         self.fields, self.ignored = fields, ignored or {}
@@ -41,12 +43,14 @@ class Component:
 
     def __init__(self, kind, name_key="name", engine_args=()):
         self.kind, self.name_key, self.engine_args = kind, name_key, tuple(engine_args)
+        self.text = f"{'an' if KIND_NAMES[kind][0] in 'aeiou' else 'a'} {KIND_NAMES[kind]}, named by `{name_key}`"
 
 
 class Transforms:
     """``PIPELINE.<mode>.transform``: a list of one-key mappings ``{Operator: {key: value} or null}``."""
 
     kind = "operator"
+    text = "a list of one-key mappings {pipeline operator: keys}"
 
 
 class Either:
@@ -54,6 +58,7 @@ class Either:
 
     def __init__(self, rule, mapping):
         self.rule, self.mapping = rule, mapping
+        self.text = f"{rule.text}, or {mapping.text}"
 
 
 # Constructor arguments a config does not give: the engine passes them, or the builder fills them in.
@@ -77,12 +82,10 @@ def key_rules():
     """``{kind: {key: spec}}`` of the constructor arguments that hold a nested section (not a value with a rule)."""
     from ..modeling.framework.recognizer_transformer import AVG_TYPES
 
-    runtime_cfg = Section({
-        "test": Field(Section({
-            "num_seg": Field(r.PositiveInt, doc="frames per test view; default MODEL.backbone.num_seg"),
-            "avg_type": Field(r.OneOf(*AVG_TYPES), doc="average logits ('score') or softmax ('prob') over views"),
-        })),
-    })
+    runtime_cfg = Section({"test": Field(Section({
+        "num_seg": Field(r.PositiveInt, doc="frames per test view; default MODEL.backbone.num_seg"),
+        "avg_type": Field(r.OneOf(*AVG_TYPES), doc="average logits ('score') or softmax ('prob') over views"),
+    }))})
     return {
         "framework": {"backbone": Component("backbone", engine_args=ENGINE_ARGS["backbone"]),
                       "head": Component("head"), "runtime_cfg": runtime_cfg},
@@ -159,11 +162,6 @@ def top_level():
 
 # --- components ------------------------------------------------------------------------------------
 
-KIND_NAMES = {"framework": "framework", "backbone": "backbone", "head": "head", "loss": "loss",
-              "operator": "pipeline operator", "dataset": "dataset format", "metric": "metric",
-              "lr": "learning-rate schedule", "optimizer": "optimizer", "mix": "batch mixer"}
-
-
 @functools.lru_cache(maxsize=None)
 def registry(kind):
     """``{name: class}`` of the classes a config can name for ``kind`` (importing them registers them)."""
@@ -207,18 +205,15 @@ def constructor_parameters(cls):
     """The keyword parameters of ``cls(...)``. A subclass whose constructor takes ``**kwargs`` passes them on to
     its base class (``VisionTransformer_tweaks`` -> ``VisionTransformer``), so the base's parameters count too,
     with their defaults where the base states them (the subclass's own parameters first)."""
-    params, seen = [], set()
-    for klass in cls.__mro__:
-        if klass is object:
+    params = {}
+    for klass in cls.__mro__[:-1]:  # not object
+        parameters = inspect.signature(klass).parameters.values()
+        for param in parameters:
+            if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                params.setdefault(param.name, param)
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
             break
-        signature = inspect.signature(klass)
-        for param in signature.parameters.values():
-            if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD) and param.name not in seen:
-                seen.add(param.name)
-                params.append(param)
-        if not any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
-            break
-    return params
+    return list(params.values())
 
 
 def unruled_keys():
@@ -228,14 +223,16 @@ def unruled_keys():
             for name in registry(kind) for key, item in component_keys(kind, name).items() if item.guessed]
 
 
-def component_value(cfg, path):
-    """A component's constructor key, e.g. ``"MODEL.backbone.num_seg"``: the config's value, else the default
-    of the class the component's ``name`` selects (components' keys are not filled in at resolution: a config
-    keeps PaddleVideo's shape).
+def class_keys(node, kind):
+    """``{key: Field}`` of the class the component ``node`` names (a framework by ``framework``); {} if none."""
+    name = node.get("framework" if kind == "framework" else "name")
+    return component_keys(kind, name) if name in registry(kind) else {}
 
-    Raises:
-        ConfigError: the component has no known ``name``, or the key is absent and has no default.
-    """
+
+def component_value(cfg, path):
+    """A component's constructor key, e.g. ``"MODEL.backbone.num_seg"``: the config's value, else the default of the
+    class the component's ``name`` selects (resolution does not fill in components' keys). Raises ConfigError: the
+    component has no known ``name``, or the key is absent and has no default."""
     section_path, key = path.rsplit(".", 1)
     section = lookup(cfg, section_path)
     section = section if isinstance(section, dict) else {}
@@ -244,7 +241,7 @@ def component_value(cfg, path):
     kind = section_path.rsplit(".", 1)[-1]
     if section.get("name") not in registry(kind):
         raise ConfigError(f"the config has no {section_path}.name; add the {section_path} section")
-    param = component_keys(kind, section["name"]).get(key)
-    if param is None or param.default is MISSING:
+    default = getattr(component_keys(kind, section["name"]).get(key), "default", MISSING)
+    if default is MISSING:
         raise ConfigError(f"the config has no {path} and {section['name']} has no default for it; add it to the config")
-    return param.default
+    return default

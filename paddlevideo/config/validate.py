@@ -12,14 +12,13 @@ from .inherit import origin_of
 
 
 def check(cfg, origins=None, required=True):
-    """Validate ``cfg`` in place against :func:`schema.top_level`: PaddleVideo keys this project ignores are dropped
-    and old names moved (a warning each), the top-level keys put in the schema's order (sections first). ``origins``
-    (``{key path: source}``) names where a bad value was set; ``required`` also reports constructor arguments
-    without a default that the config does not give. Raises :class:`ConfigError`: the first problem found."""
+    """Validate ``cfg`` in place against :func:`schema.top_level` (ignored PaddleVideo keys dropped and old names
+    moved, a warning each; the top-level keys put in the schema's order). ``origins`` (``{key path: source}``) names
+    where a bad value was set; ``required`` also reports constructor arguments without a default that the config does
+    not give. Raises :class:`ConfigError`: the first problem found."""
     spec = s.top_level()
     _Walker(origins or {}, required).section(spec, cfg, ())
-    ordered = {key: cfg.pop(key) for key in spec.fields if key in cfg}
-    cfg.update(ordered)
+    cfg.update({key: cfg.pop(key) for key in spec.fields if key in cfg})
 
 
 def dotted(path):
@@ -39,8 +38,7 @@ def suggest(key, known, prefix=()):
 
 class _Walker:
     def __init__(self, origins, required):
-        self.origins = origins
-        self.required = required
+        self.origins, self.required = origins, required
 
     def fail(self, path, message):
         where = origin_of(self.origins, path)
@@ -50,8 +48,6 @@ class _Walker:
     def warn(self, path, message):
         where = origin_of(self.origins, path)
         get_logger().warning("config: %s%s", message, "" if where is None else f" (set in {where})")
-
-    # -- mappings ---------------------------------------------------------------------------------
 
     def _mapping(self, node, path):
         if not isinstance(node, dict):
@@ -81,21 +77,16 @@ class _Walker:
         self._mapping(node, path)
         classes = s.registry(spec.kind)
         kind = s.KIND_NAMES[spec.kind]
-        if not given:
-            if spec.name_key not in node:
-                self.fail(path, f"{dotted(path)} needs `{spec.name_key}` naming the {kind} "
-                                f"(one of {', '.join(classes)})")
-            name = node[spec.name_key]
-        name_path = path if given else path + (spec.name_key,)
+        if not given and spec.name_key not in node:
+            self.fail(path, f"{dotted(path)} needs `{spec.name_key}` naming the {kind} (one of {', '.join(classes)})")
+        name, name_path = (name, path) if given else (node[spec.name_key], path + (spec.name_key,))
         if not isinstance(name, str) or name not in classes:
             self.fail(name_path, f"{dotted(path[:-1] if given else name_path)}: unknown {kind} {name!r}" +
                       (suggest(name, classes) or f"; known: {', '.join(classes)}"))
         keys = s.component_keys(spec.kind, name)
         self._drop_ignored(node, path, {k: v for k, v in s.IGNORED.get(spec.kind, {}).items() if k not in keys})
         self._rename(node, path, keys, s.RENAMED.get(spec.kind, {}))
-        for key in list(node):
-            if key == spec.name_key and not given:
-                continue
+        for key in [k for k in node if given or k != spec.name_key]:
             key_path = path + (key,)
             if key in spec.engine_args:
                 self.fail(key_path, f"{dotted(key_path)}: {name}'s '{key}' is set by the engine, not by the config")
@@ -103,23 +94,20 @@ class _Walker:
                 self.fail(key_path, f"unknown key {dotted(key_path)}: {name} got an unexpected keyword argument "
                                     f"'{key}'" + (suggest(key, keys, path) or f"; its keys are {', '.join(keys)}"))
             node[key] = self.value(keys[key].spec, node[key], key_path, f"{kind} {name}")
-        if self.required:
-            missing = [k for k, key in keys.items() if key.required and k not in node]
-            if missing:
-                self.fail(path, f"{dotted(path)} ({kind} {name}) needs `{missing[0]}`: it has no default")
+        missing = [k for k, key in keys.items() if self.required and key.required and k not in node]
+        if missing:
+            self.fail(path, f"{dotted(path)} ({kind} {name}) needs `{missing[0]}`: it has no default")
         return node
 
     def _rename(self, node, path, keys, renamed):
-        for old, new in renamed.items():
-            if old not in node or new not in keys:
-                continue
+        for old, new in [(old, new) for old, new in renamed.items() if old in node and new in keys]:
             if new in node and node[new] != node[old]:
                 self.fail(path + (old,), f"{dotted(path + (old,))} ({node[old]!r}) is PaddleVideo's old name of "
                                          f"{new}, which is also set ({node[new]!r}); keep only {new}")
             self.warn(path + (old,), f"{dotted(path + (old,))} is PaddleVideo's old name of {new}; read as {new}")
             node[new] = node.pop(old)
 
-    def transforms(self, node, path):
+    def transforms(self, spec, node, path):
         if not isinstance(node, list):
             self.fail(path, f"{dotted(path)} must be a list of operators like '- RandomFlip:', got {node!r}")
         for index, item in enumerate(node):
@@ -128,21 +116,14 @@ class _Walker:
                 self.fail(item_path, f"{dotted(item_path)} must be a one-key mapping like 'RandomFlip:' or "
                                      f"'RandomCrop: {{target_size: 224}}', got {item!r}")
             (name, params), = item.items()
-            checked = self.component(s.Component("operator"), params, item_path + (name,), name=name)
+            checked = self.component(s.Component(spec.kind), params, item_path + (name,), name=name)
             item[name] = None if params is None and not checked else checked  # '- RandomFlip:' stays as written
         return node
 
-    # -- values -----------------------------------------------------------------------------------
-
     def value(self, spec, value, path, owner=None):
-        if value is None and isinstance(spec, (s.Section, s.Component, s.Transforms)):
-            return value  # an empty section ('METRIC:') is no section: the engine uses its defaults
-        if isinstance(spec, s.Section):
-            return self.section(spec, value, path)
-        if isinstance(spec, s.Component):
-            return self.component(spec, value, path)
-        if isinstance(spec, s.Transforms):
-            return self.transforms(value, path)
+        check = {s.Section: self.section, s.Component: self.component, s.Transforms: self.transforms}.get(type(spec))
+        if check:  # an empty section ('METRIC:') is no section: the engine uses its defaults
+            return value if value is None else check(spec, value, path)
         if isinstance(spec, s.Either):
             if isinstance(value, dict):
                 return self.value(spec.mapping, value, path, owner)
