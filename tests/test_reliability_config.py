@@ -236,6 +236,8 @@ def test_broken_base_names_the_base_and_the_including_file(tmp_path):
     ("PIPELINE.train.transform.9.RandomCrop.target_size=8", ["9", "list of 5"]),
     ("MODEL.backbone.depth.x=1", ["MODEL.backbone.depth", "value, not a section"]),
     ("epochs", ["epochs", "KEY.PATH=value"]),
+    ("epochs=[1", ["override 'epochs=[1'", "not valid YAML", "quote a text value"]),
+    ("MODEL.backbone.depth={a: [1}", ["MODEL.backbone.depth", "not valid YAML"]),
 ])
 def test_bad_override_path_is_named(override, words):
     message = error_of(K400_CONFIG, [override])
@@ -305,6 +307,7 @@ def _run(*args, timeout=240):
     (["-o", "epoch=1"], ["epoch", "did you mean `epochs`?"]),
     (["-o", "DATASET.batch_size=abc"], ["DATASET.batch_size", "'abc'"]),
     (["-o", "INFERENCE.num_seg=16"], ["INFERENCE.num_seg (16)", "MODEL.runtime_cfg.test.num_seg (8"]),
+    (["-o", "epochs=[1"], ["override 'epochs=[1'", "not valid YAML"]),
 ])
 def test_main_reports_a_bad_config_in_one_line(args, words):
     proc = _run("main.py", "-c", str(K400_CONFIG), *args)

@@ -71,7 +71,13 @@ def parse_overrides(overrides):
         path = key.strip().split(".")
         if not all(path):
             raise ConfigError(f"override '{item}' has an empty key in its path")
-        parsed.append((path, to_attr(load_yaml(text) if text.strip() else "")))
+        try:
+            value = load_yaml(text) if text.strip() else ""
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or " ".join(str(err).split())
+            raise ConfigError(f"override '{item}': its value is not valid YAML ({problem}); "
+                              "quote a text value, e.g. KEY='[x'") from None
+        parsed.append((path, to_attr(value)))
     return parsed
 
 
