@@ -4,7 +4,8 @@
     python -m paddlevideo.config CONFIG -o MODEL.backbone.num_seg=16 --origins
     python -m paddlevideo.config --keys          # every key the schema knows, with its rule and default
 
-A bad config ends with one line ``paddlevideo.config: error: ...`` and exit code 1.
+A bad config ends with one line ``python -m paddlevideo.config: error: ...`` and exit code 1 (``cli.run``,
+as every tool).
 """
 
 import argparse
@@ -12,12 +13,11 @@ import sys
 
 import yaml
 
-from ..cli import print_error
-from ..runtime import quiet_third_party_warnings
+from ..cli import add_debug_flag, run
 from ..common.logger import log_to_stderr
 from . import schema as s
 from .inherit import origin_of
-from .loading import ConfigError, read_config, to_plain
+from .loading import read_config, to_plain
 from .validate import dotted
 
 PROG = "python -m paddlevideo.config"
@@ -31,19 +31,15 @@ def main(argv=None):
     parser.add_argument("--origins", action="store_true",
                         help="print one 'key: value  # where it was set' line per value instead of YAML")
     parser.add_argument("--keys", action="store_true", help="list every key the schema knows and exit")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if not args.keys and not args.config:
         parser.error("give a CONFIG file (or --keys)")
-    quiet_third_party_warnings()  # an entry point: paddle is imported with the registries
     log_to_stderr()  # stdout carries the config
-    try:
-        if args.keys:
-            print("\n".join(describe()))
-            return 0
-        cfg, origins = read_config(args.config, args.override)
-    except ConfigError as err:
-        print_error(PROG, err)
-        return 1
+    if args.keys:
+        print("\n".join(describe()))
+        return 0
+    cfg, origins = read_config(args.config, args.override)
     if args.origins:
         print("\n".join(with_origins(cfg, origins)))
     else:
@@ -107,4 +103,4 @@ def _section(spec, path, lines, kinds, indent=0, context=""):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(PROG, main))
