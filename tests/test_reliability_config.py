@@ -114,6 +114,7 @@ def test_unknown_names_of_classes_are_named_with_the_known_ones():
     ("use_visualdl=maybe", ["use_visualdl", "'maybe'", "true or false"]),
     ("INFERENCE.name=ppTSM_Inference_helper", ["INFERENCE.name", "'ppTSM_Inference_helper'", "TimeSformer_Inference_helper"]),
     ("DATASET.train.mode=train", ["DATASET.train.mode", "set by the engine"]),
+    ("OPTIMIZER.learning_rate.last_epoch=3", ["OPTIMIZER.learning_rate.last_epoch", "set by the engine"]),
 ])
 def test_wrong_type_or_value_names_key_value_and_what_is_allowed(override, words):
     message = error_of(K400_CONFIG, [override])

@@ -39,10 +39,10 @@ class Section:
 
 class Component:
     """A mapping naming a class of registry ``kind`` in ``name_key``; its other keys are that class's
-    constructor arguments, except ``engine_args`` (passed by the engine, never by the config)."""
+    constructor arguments, except its kind's :data:`ENGINE_ARGS` (passed by the engine, never by the config)."""
 
-    def __init__(self, kind, name_key="name", engine_args=()):
-        self.kind, self.name_key, self.engine_args = kind, name_key, tuple(engine_args)
+    def __init__(self, kind, name_key="name"):
+        self.kind, self.name_key, self.engine_args = kind, name_key, ENGINE_ARGS.get(kind, ())
         self.text = f"{'an' if KIND_NAMES[kind][0] in 'aeiou' else 'a'} {KIND_NAMES[kind]}, named by `{name_key}`"
 
 
@@ -87,7 +87,7 @@ def key_rules():
         "avg_type": Field(r.OneOf(*AVG_TYPES), doc="average logits ('score') or softmax ('prob') over views"),
     }))})
     return {
-        "framework": {"backbone": Component("backbone", engine_args=ENGINE_ARGS["backbone"]),
+        "framework": {"backbone": Component("backbone"),
                       "head": Component("head"), "runtime_cfg": runtime_cfg},
         "head": {"loss_cfg": Component("loss")},
     }
@@ -117,7 +117,7 @@ def top_level():
         "test_batch_size": Field(r.PositiveInt, doc="test clips per batch; default DATASET.batch_size"),
         "valid_batch_size": Field(r.PositiveInt, doc="validation clips per batch; default DATASET.batch_size"),
         "label_file": Field(r.string(), doc="class names for tools/predict.py (after INFERENCE.label_file)"),
-        **{mode: Field(Component("dataset", name_key="format", engine_args=ENGINE_ARGS["dataset"]),
+        **{mode: Field(Component("dataset", name_key="format"),
                        doc=f"the {mode} list and how to read it") for mode in PIPELINE_MODES},
     })
     pipeline = Section({
@@ -145,7 +145,7 @@ def top_level():
         "PIPELINE": Field(pipeline, doc="clip making per mode"),
         "OPTIMIZER": Field(Component("optimizer"), doc="optimizer, learning rate, weight decay, clipping"),
         "GRADIENT_ACCUMULATION": Field(accumulation, doc="accumulate gradients up to a global batch"),
-        "METRIC": Field(Component("metric", engine_args=ENGINE_ARGS["metric"]), doc="the test metric"),
+        "METRIC": Field(Component("metric"), doc="the test metric"),
         "MIX": Field(Component("mix"), doc="mixup / cutmix of each training batch (VideoMix); none without it"),
         "INFERENCE": Field(inference, doc="the exported model's input"),
         "model_name": Field(r.NonEmptyStr, "model", "names the output folder and checkpoint files"),
