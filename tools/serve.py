@@ -27,6 +27,7 @@ import logging  # noqa: E402
 import tempfile  # noqa: E402
 
 from paddlevideo.deploy.predictor import BACKENDS, PRECISIONS  # noqa: E402
+from paddlevideo.serving.model_process import MODES as MODEL_PROCESS_MODES  # noqa: E402
 from paddlevideo.serving.settings import API_KEY_ENV, LOCALHOST, ServeSettings  # noqa: E402
 from paddlevideo.cli import add_debug_flag, run  # noqa: E402
 from paddlevideo.utils.logger import log_to_stderr  # noqa: E402
@@ -58,6 +59,9 @@ def parse_args(argv=None):
                        help="override a config value (repeatable)")
     model.add_argument("--top_k", type=int, default=DEFAULTS.top_k, help="classes per answer unless ?top_k= says")
     model.add_argument("--cpu_threads", type=int, default=None, help="CPU math threads (default: all cores)")
+    model.add_argument("--model_process", choices=MODEL_PROCESS_MODES, default=DEFAULTS.model_process,
+                       help="run the model in a child process of its own: auto = for the backends whose model call "
+                            "holds Python's GIL (paddle), so uploads and decoding go on while the model computes")
 
     net = parser.add_argument_group("network")
     net.add_argument("--host", default=LOCALHOST,
@@ -99,7 +103,7 @@ def settings_from_args(args):
                          queue_size=args.queue_size, timeout_s=args.timeout_s,
                          upload_timeout_s=args.upload_timeout_s, max_upload_mb=args.max_upload_mb,
                          decode_workers=args.decode_workers, top_k=args.top_k, cpu_threads=args.cpu_threads,
-                         max_jobs=args.max_jobs)
+                         model_process=args.model_process, max_jobs=args.max_jobs)
 
 
 def _resolve_backend(settings, logger):

@@ -51,6 +51,7 @@ class ServeSettings:
     decode_workers: int = 2
     top_k: int = 5
     cpu_threads: Optional[int] = None
+    model_process: str = "auto"
     max_jobs: int = 1
     max_kept_jobs: int = 16
     job_ttl_s: float = 3600.0
@@ -84,6 +85,10 @@ class ServeSettings:
             raise ConfigError(f"--max_wait_ms must be >= 0, got {self.max_wait_ms!r}")
         if self.cpu_threads is not None and self.cpu_threads < 1:
             raise ConfigError(f"--cpu_threads must be >= 1, got {self.cpu_threads}")
+        from .model_process import MODES
+
+        if self.model_process not in MODES:
+            raise ConfigError(f"--model_process must be one of {', '.join(MODES)}, got {self.model_process!r}")
         if self.api_key is not None and not self.api_key.strip():
             raise ConfigError(f"--api_key (or {API_KEY_ENV}) is empty; give a key or leave it unset")
         for flag, path in (("--config", self.config), ("--model_file", self.model_file),
