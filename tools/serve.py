@@ -58,7 +58,9 @@ def parse_args(argv=None):
     model.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config value (repeatable)")
     model.add_argument("--top_k", type=int, default=DEFAULTS.top_k, help="classes per answer unless ?top_k= says")
-    model.add_argument("--cpu_threads", type=int, default=None, help="CPU math threads (default: all cores)")
+    model.add_argument("--cpu_threads", type=int, default=None,
+                       help="the model's CPU math threads (default: all cores; a model in its own process that "
+                            "computes a clip in under 50 ms may get one core fewer, docs/serving.md section 4)")
     model.add_argument("--model_process", choices=MODEL_PROCESS_MODES, default=DEFAULTS.model_process,
                        help="run the model in a child process of its own: auto = for the backends whose model call "
                             "holds Python's GIL (paddle), so uploads and decoding go on while the model computes")

@@ -13,9 +13,10 @@ Runtime and OpenVINO release it while they compute and stay in the service's pro
 
 Threads (:func:`start_model_process`): without ``--cpu_threads`` the model process gets every core, unless the
 model is fast (a clip in under :data:`PROBE_BELOW_S` on all cores) and a second process with one core fewer
-computes it at most :data:`FEWER_THREADS_TOLERANCE` times slower: then that one serves, and the core it leaves
-decodes uploads. A tiny model gains little from a second thread, and its OpenMP threads spin between batches
-on the cores the decoders need; a large model (ViT-B: seconds per clip) is never probed and keeps every core.
+does at least as much per core (``cores - 1`` threads at most ``cores / (cores - 1)`` times slower): then that
+one serves, and the core it leaves decodes uploads and answers HTTP. Serving a clip of such a model costs more
+CPU than the model itself, and a model's OpenMP threads spin for 200 ms after every batch (``KMP_BLOCKTIME``) on
+the cores the decoders need; a large model (ViT-B: seconds per clip) is never probed and keeps every core.
 
 The child ignores SIGINT and SIGTERM (a Ctrl-C or a service manager signals the whole process group, and the
 service must still answer the requests in flight): it ends when the service tells it to, or when its pipe
@@ -34,7 +35,6 @@ MODES = ("auto", "on", "off")
 HOLDS_GIL = ("paddle",)  # backends whose model call keeps the GIL (ONNX Runtime and OpenVINO release it)
 START_TIMEOUT_S = 600.0  # loading a large model and its runtime in a fresh process
 PROBE_BELOW_S = 0.05  # models faster than this per clip (on all cores) are probed with one core fewer
-FEWER_THREADS_TOLERANCE = 1.25  # one core fewer serves when the model is at most this much slower on it
 PROBE_SECONDS = 0.5  # how long each probe times the model (at least 3 calls)
 STOP_TIMEOUT_S = 10.0
 
@@ -46,10 +46,10 @@ def use_model_process(mode, backend):
     return mode == "on" or (mode == "auto" and backend in HOLDS_GIL)
 
 
-def fewer_threads_win(full_s, fewer_s):
-    """Whether the model with one core fewer (``fewer_s`` seconds per clip) should serve instead of the model on
-    every core (``full_s``): it is fast enough to probe and at most :data:`FEWER_THREADS_TOLERANCE` slower."""
-    return full_s < PROBE_BELOW_S and fewer_s <= FEWER_THREADS_TOLERANCE * full_s
+def fewer_threads_win(full_s, fewer_s, cores):
+    """Whether the model on ``cores - 1`` threads (``fewer_s`` seconds per clip) should serve instead of the
+    model on all ``cores`` (``full_s``): it is fast enough to be probed, and does at least as much per core."""
+    return full_s < PROBE_BELOW_S and fewer_s * (cores - 1) <= full_s * cores
 
 
 def start_model_process(model_file, backend, precision="fp32", params_file=None, cpu_threads=None,
@@ -80,11 +80,11 @@ def start_model_process(model_file, backend, precision="fp32", params_file=None,
         fewer.close()
         full.close()
         raise
-    keep, drop = (fewer, full) if fewer_threads_win(full_s, fewer_s) else (full, fewer)
+    keep, drop = (fewer, full) if fewer_threads_win(full_s, fewer_s, cores) else (full, fewer)
     drop.close()
     if log:
-        log(f"model threads: {keep.cpu_threads or cores} of {cores} cores (a clip takes {1000 * full_s:.2f} ms on {cores} "
-            f"threads, {1000 * fewer_s:.2f} ms on {cores - 1}; "
+        log(f"model threads: {keep.cpu_threads or cores} of {cores} cores (a clip takes {1000 * full_s:.2f} ms on "
+            f"{cores} threads, {1000 * fewer_s:.2f} ms on {cores - 1}; "
             + ("the core left over decodes uploads)" if keep is fewer else "every core is worth it)"))
     return keep
 
@@ -180,7 +180,8 @@ class ModelProcess:
             self.close()
             from ..deploy.errors import PredictError
 
-            raise PredictError(f"{reply[2]}" if reply[1] in ("InputError", "ConfigError") else f"{reply[1]}: {reply[2]}")
+            user_error = reply[1] in ("InputError", "ConfigError", "PredictError")
+            raise PredictError(reply[2] if user_error else f"{reply[1]}: {reply[2]}")
         self._description = reply[1]
 
     @property

@@ -20,7 +20,9 @@ class ServeSettings:
     """What the service runs and how much it takes at once.
 
     Model: ``config`` (its ``PIPELINE.test`` decodes every upload), ``model_file`` (+ ``params_file``) on
-    ``backend`` in ``precision``; ``weights`` (dygraph ``.pdparams``) switches the attention pictures on.
+    ``backend`` in ``precision``, with ``cpu_threads`` threads (None: the service chooses), in a process of its
+    own per ``model_process`` (:mod:`.model_process`); ``weights`` (dygraph ``.pdparams``) switches the
+    attention pictures on.
     Network: ``host`` / ``port``; ``api_key`` (None: no key) guards every route but ``/health``.
     Load: at most ``queue_size`` clip requests are held at once (decoding, waiting or in the model; one more
     gets 503); the model thread batches up to ``max_batch`` clips, waiting at most ``max_wait_ms`` after the
