@@ -10,8 +10,9 @@ Three numbers for one exported model, backend and batch size:
    ``--clients`` concurrent HTTP clients posting ``--video`` until ``--requests`` answers: clips/s, the
    latency each client saw (p50 / p95 / max), the mean batch the service formed (from its /metrics).
 
-The service decodes every upload itself, so for a model much faster than its decoding (the tiny demo model)
-the service is bound by decoding, not the model: compare it with the offline number there.
+The service decodes every upload itself and answers over HTTP on the same cores, so for a model that needs
+about as much CPU per clip as serving one (the tiny demo model) the service cannot reach the model alone:
+docs/serving.md (section 4) has where the time goes.
 
 Examples::
 
@@ -66,7 +67,11 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=8, help="untimed requests first")
     parser.add_argument("--model_seconds", type=float, default=10.0,
                         help="how long the model-only and offline loops run (at least 3 batches each)")
-    parser.add_argument("--cpu_threads", type=int, default=None, help="CPU math threads (default: all cores)")
+    parser.add_argument("--cpu_threads", type=int, default=None,
+                        help="CPU math threads of all three (default: all cores for model only and offline; the "
+                             "service's own choice, docs/serving.md section 4)")
+    parser.add_argument("--model_process", choices=("auto", "on", "off"), default="auto",
+                        help="the service's --model_process (off: the model in the service's process, as before)")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
@@ -175,7 +180,8 @@ def measure_service(args, backend, log_path):
     cmd = [sys.executable, os.path.join(REPO, "tools", "serve.py"), "-c", args.config, "--model_file",
            args.model_file, "--backend", backend, "--precision", args.precision, "--port", "0",
            "--max_batch", str(args.max_batch), "--max_wait_ms", str(args.max_wait_ms),
-           "--queue_size", str(max(32, 2 * args.clients)), "--timeout_s", "600", "--no_access_log"]
+           "--queue_size", str(max(32, 2 * args.clients)), "--timeout_s", "600", "--no_access_log",
+           "--model_process", args.model_process]
     if args.params_file:
         cmd += ["--params_file", args.params_file]
     if args.cpu_threads:
@@ -273,7 +279,8 @@ def main(argv=None):
         service = measure_service(args, model["backend"], os.path.join(folder, "serve.log"))
     result = {"model_file": args.model_file, "backend": model["backend"], "precision": model["precision"],
               "video": args.video, "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
-              "clients": args.clients, "requests": args.requests, "model_only_clips_per_s": model["model_only"],
+              "clients": args.clients, "requests": args.requests, "model_process": args.model_process,
+              "model_only_clips_per_s": model["model_only"],
               "offline_clips_per_s": model["offline"], "service_clips_per_s": service["throughput"],
               "service_vs_model_only": service["throughput"] / model["model_only"],
               "service_vs_offline": service["throughput"] / model["offline"], **service}

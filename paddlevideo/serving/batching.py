@@ -145,6 +145,17 @@ class ModelWorker:
                     self.on_fatal(err)
             finally:
                 self.ready.set()  # waiters wake up and see the failure
+        finally:
+            self._close_predictor()
+
+    def _close_predictor(self):
+        """A predictor that holds a resource of its own (the model process) lets it go with the thread."""
+        close = getattr(self.predictor, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception as err:  # noqa: BLE001 - stopping anyway
+                get_logger().warning("closing the model failed: %s", first_line(err))
 
     def _next(self, timeout):
         if self._held:
@@ -208,8 +219,12 @@ class ModelWorker:
             logits = np.asarray(self.predictor(np.stack([item.clip for item in batch])), np.float32)
             if logits.ndim != 2 or logits.shape[0] != len(batch):
                 raise RuntimeError(f"the model returned shape {list(logits.shape)} for {len(batch)} clips")
-        except Exception as err:  # noqa: BLE001 - this batch fails; the service goes on
+        except Exception as err:  # noqa: BLE001 - this batch fails; the service goes on (unless the model is gone)
             get_logger().error("model call on %d clip(s) failed: %s", len(batch), first_line(err))
+            if getattr(err, "fatal", False):  # the model process died: no later batch can run either
+                for item in batch:
+                    self._settle(item.future, Unavailable(f"the model failed ({first_line(err)})"))
+                raise
             for item in batch:
                 self._settle(item.future, err)
             return

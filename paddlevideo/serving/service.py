@@ -53,10 +53,18 @@ class Service:
 
     def _load_predictor(self):
         from ..deploy.predictor import build_predictor
+        from .model_process import start_model_process, use_model_process
 
         s = self.settings
-        predictor = build_predictor(s.model_file, s.backend, s.precision, params_file=s.params_file,
-                                    cpu_threads=s.cpu_threads)
+        if use_model_process(s.model_process, s.backend):
+            clip = self.input_shape[1:]
+            probe = None if any(d is None for d in clip) else [s.max_batch, *clip]
+            predictor = start_model_process(s.model_file, s.backend, s.precision, params_file=s.params_file,
+                                            cpu_threads=s.cpu_threads, probe_shape=probe,
+                                            log=get_logger().info)
+        else:
+            predictor = build_predictor(s.model_file, s.backend, s.precision, params_file=s.params_file,
+                                        cpu_threads=s.cpu_threads)
         get_logger().info("model loaded: %s", predictor.describe())
         return predictor
 

@@ -15,6 +15,7 @@ from typing import Optional
 
 from ..common.errors import ConfigError, InputError
 from ..deploy.predictor import BACKENDS, PRECISIONS
+from .model_process import MODES as MODEL_PROCESS_MODES
 
 API_KEY_ENV = "PADDLEVIDEO_API_KEY"  # read by tools/serve.py when --api_key is not given
 LOCALHOST = "127.0.0.1"
@@ -43,7 +44,8 @@ class ServeSettings:
     """What the service runs and how much it takes at once.
 
     Model: the exported ``model_file`` (+ ``params_file``) on ``backend`` in ``precision``, its uploads decoded
-    by ``config``'s ``PIPELINE.test``; ``weights`` switches the attention pictures on. Network: ``api_key`` (None:
+    by ``config``'s ``PIPELINE.test``, in a process of its own per ``model_process`` (:mod:`.model_process`);
+    ``weights`` switches the attention pictures on. Network: ``api_key`` (None:
     no key) guards every route but ``/health``. Load: ``queue_size`` clip requests at once (decoding, waiting or in
     the model), batched by the model thread up to ``max_batch`` clips; each has ``timeout_s`` seconds, and an
     upload at most ``max_upload_mb`` MB. Long videos run as timeline jobs. Each field's help says the rest.
@@ -67,7 +69,12 @@ class ServeSettings:
     overrides: tuple = _model((), "override a config value (repeatable)", flags=("-o", "--override"),
                               action="append", flag_default=[], metavar="KEY=VALUE")
     top_k: int = _model(5, "classes per answer unless ?top_k= says")
-    cpu_threads: Optional[int] = _model(None, "CPU math threads (default: all cores)")
+    cpu_threads: Optional[int] = _model(None, "the model's CPU math threads (default: all cores; a model in its own "
+                                              "process that computes a clip in under 50 ms may get one core fewer, "
+                                              "docs/serving.md section 4)")
+    model_process: str = _model("auto", "run the model in a child process of its own: auto = for the backends whose "
+                                        "model call holds Python's GIL (paddle), so uploads and decoding go on while "
+                                        "the model computes", choices=MODEL_PROCESS_MODES)
 
     host: str = _network(LOCALHOST, "address to listen on; 0.0.0.0 (or ::) makes the service reachable from other "
                                     "machines")
@@ -118,6 +125,9 @@ class ServeSettings:
             raise ConfigError(f"--max_wait_ms must be >= 0, got {self.max_wait_ms!r}")
         if self.cpu_threads is not None and self.cpu_threads < 1:
             raise ConfigError(f"--cpu_threads must be >= 1, got {self.cpu_threads}")
+        if self.model_process not in MODEL_PROCESS_MODES:
+            raise ConfigError(f"--model_process must be one of {', '.join(MODEL_PROCESS_MODES)}, "
+                              f"got {self.model_process!r}")
         if self.api_key is not None and not self.api_key.strip():
             raise ConfigError(f"--api_key (or {API_KEY_ENV}) is empty; give a key or leave it unset")
         for flag, path in (("--config", self.config), ("--model_file", self.model_file),
