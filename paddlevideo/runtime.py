@@ -10,7 +10,9 @@ What is changed, and when:
   which carries predictions), :func:`redirect_output` (a C++ build's compiler lines go to a log),
   :func:`discard_stdout` (the reader of stdout went away: ``| head``).
 - **Threads and workers**: :func:`chain_thread_excepthook` (an exception that ends a thread reaches a handler
-  that can stop the run), :func:`ignore_sigint` (a loader worker leaves Ctrl-C to its parent).
+  that can stop the run), :func:`ignore_sigint` (a loader worker leaves Ctrl-C to its parent),
+  :func:`configure_model_process` and :func:`ignore_interrupts` (the service's model process: its CPU set-up,
+  its runtime's prints to stderr, the process group's Ctrl-C and SIGTERM left to the service).
 - **Warnings**: :func:`quiet_third_party_warnings` (every entry point, first thing: notices of other packages
   that mean nothing to a user of the tools).
 - **Signals**: :func:`guard_start_up` (the first line of every entry point: until the run starts, SIGINT / SIGTERM
@@ -190,6 +192,23 @@ def ignore_sigint():
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def configure_model_process(threads):
+    """In the service's model process (:mod:`paddlevideo.serving.model_process`), before the runtime loads: the
+    CPU set-up for ``threads`` (None: every core), glibc's malloc left alone (the process serves for hours), and
+    file descriptor 1 pointed at stderr for good, so the runtime's own prints (oneDNN's kernel choice) reach the
+    service's log instead of mixing with the lines it writes to stdout."""
+    configure_cpu(threads, malloc=False)
+    os.dup2(2, 1)
+
+
+def ignore_interrupts():
+    """In the service's model process, once the runtime is imported (Paddle installs its own handlers then):
+    SIGINT and SIGTERM sent to the whole process group (a Ctrl-C, a service manager) are ignored, so the
+    service can still answer the requests in flight; the process ends when the service tells it to or when
+    its pipe to the service closes."""
+    _ignore_signals()
 
 
 # ------------------------------------------------------------------ CPU set-up

@@ -25,7 +25,6 @@ the model refuses fails that batch only, as in the service's process.
 """
 
 import multiprocessing as mp
-import os
 
 import numpy as np
 
@@ -102,13 +101,10 @@ class ModelCallError(RuntimeError):
 def _child_main(spec, conn):
     """The child: build the predictor, say so, then answer ``("run", shm name, shape)`` until ``("stop",)``
     or the pipe closes."""
-    import signal
+    from ..runtime import configure_model_process, ignore_interrupts
 
     try:
-        from ..runtime import configure_cpu
-
-        configure_cpu(spec["cpu_threads"], malloc=False)
-        os.dup2(2, 1)  # the runtime's own prints (oneDNN's kernel choice) go to the log, not the access log
+        configure_model_process(spec["cpu_threads"])
         from ..deploy.predictor import build_predictor
 
         predictor = build_predictor(spec["model_file"], spec["backend"], spec["precision"],
@@ -116,8 +112,7 @@ def _child_main(spec, conn):
     except BaseException as err:  # noqa: BLE001 - reported to the service, which stops with it
         conn.send(("failed", type(err).__name__, first_line(err)))
         return
-    for signum in (signal.SIGINT, signal.SIGTERM):  # after the runtime's import, which installs its own
-        signal.signal(signum, signal.SIG_IGN)
+    ignore_interrupts()  # after the runtime's import, which installs its own handlers
     conn.send(("ready", predictor.describe()))
     from multiprocessing import shared_memory
 
