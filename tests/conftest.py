@@ -54,8 +54,9 @@ def pytest_xdist_auto_num_workers(config):
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
-    """The demo trainings are session fixtures: every test that needs them runs on one pytest-xdist worker
-    (``--dist loadgroup``), which trains once while the other workers run the rest."""
+    """The tests that need the demo trainings are marked ``xdist_group("demo")``, for a pytest-xdist that can keep
+    them on one worker (``--dist loadgroup``; with pytest 9.2 it cannot, see tests/demo_model.py). Either way the
+    trainings run once per session: the workers share them through a file lock (``demo_model.DemoRuns``)."""
     for item in items:
         if DEMO_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("demo"))
@@ -121,7 +122,9 @@ def demo_runs(request, tmp_path_factory):
 
     expected = {name for name, fixture in (("recipe", "demo_recipe"), ("space_only", "demo_space_only"))
                 if any(fixture in item.fixturenames for item in request.session.items)}
-    runs = DemoRuns(tmp_path_factory.getbasetemp() / "demo_recipe", expected)
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the session's folder, all workers
+    runs = DemoRuns(shared / "demo_recipe", expected)
     yield runs
     runs.close()
 

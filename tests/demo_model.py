@@ -11,15 +11,24 @@ tests ask for them by name::
 The recipe runs as a user types it (``tools/make_demo_data.py``, then ``main.py --validate``), in
 subprocesses, into the session's temporary folder; every test of the session shares that one training (its
 ``training_records.jsonl`` holds the validation top-1 of every epoch).
+Under pytest-xdist every worker is its own process with its own session fixtures, and the tests that need a
+trained model may run on any of them (pytest 9.2 ignores xdist's ``loadgroup`` grouping: it renamed the node
+id attribute that xdist rewrites). So the trainings live in the folder all workers of the session share, behind
+a file lock: the first worker to ask trains while the others wait for the lock, then read the finished files
+(each run writes a ``<name>.done`` marker once it finished). One training per session, whatever the schedule.
+
 When the session also asks for the space_only control, it trains at the same time as the recipe, in its own
 process with one BLAS thread (each run is seeded and alone in its process, so its results do not depend on the
 other). On 2 cores the pair takes a little less wall time than the two runs one after the other, not half:
 the tiny model's steps are short and both runs compete for the same cores.
 """
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -92,13 +101,43 @@ class DemoRuns:
 
     def _result(self, name):
         if name not in self._results:
-            self._start_runs(name)
-            proc, cmd, log = self._procs[name]
-            _finish(proc, cmd, log)
+            if not self._done(name).is_file():
+                with self._exclusive():  # another worker of the session may be training: wait for it
+                    if not self._done(name).is_file():
+                        self._start_runs(name)
+                        # every run started here finishes before the lock is released, so a worker that waits
+                        # for another run finds it done instead of starting it a second time
+                        for started, (proc, cmd, log) in list(self._procs.items()):
+                            _finish(proc, cmd, log)
+                            self._done(started).write_text("finished\n")
             result = self._namespace(name)
             assert result.weights.is_file(), f"training finished without {result.weights}"
             self._results[name] = result
         return self._results[name]
+
+    def _done(self, name):
+        return self.root / f"{name}.done"
+
+    @contextlib.contextmanager
+    def _exclusive(self):
+        """Hold the session's training lock (``root/train.lock``); waits at most TIMEOUT x 3 seconds for a
+        worker that holds it (data + two trainings), then fails instead of hanging."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "train.lock", "w") as lock:
+            deadline = time.monotonic() + 3 * TIMEOUT
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"another worker held {self.root / 'train.lock'} for over "
+                                             f"{3 * TIMEOUT} s") from None
+                    time.sleep(1.0)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _namespace(self, name):
         out_dir = self.root / ("output" if name == "recipe" else "space_only")
