@@ -62,6 +62,7 @@ def start_model_process(model_file, backend, precision="fp32", params_file=None,
     if cpu_threads is not None or probe_shape is None or cores < 2:
         return ModelProcess(model_file, backend, precision, params_file, cpu_threads)
     full = ModelProcess(model_file, backend, precision, params_file, None)  # the runtime's default: every core
+    fewer = None
     try:
         full_s = full.seconds_per_clip(probe_shape)
         if full_s >= PROBE_BELOW_S:
@@ -70,14 +71,11 @@ def start_model_process(model_file, backend, precision="fp32", params_file=None,
                     f"faster than {1000 * PROBE_BELOW_S:.0f} ms are tried on one core fewer)")
             return full
         fewer = ModelProcess(model_file, backend, precision, params_file, cores - 1)
-    except BaseException:
-        full.close()
-        raise
-    try:
         fewer_s = fewer.seconds_per_clip(probe_shape)
     except BaseException:
-        fewer.close()
-        full.close()
+        for started in (fewer, full):
+            if started is not None:
+                started.close()
         raise
     keep, drop = (fewer, full) if fewer_threads_win(full_s, fewer_s, cores) else (full, fewer)
     drop.close()
